@@ -1,0 +1,219 @@
+"""Image I/O and colour helpers: loading with limits, built-in styles, atomic saving with settings embedded.
+
+Knows nothing of the network; tensors here are plain (1, 3, H, W) RGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, PngImagePlugin
+
+from .errors import PainterlyError
+
+ImageSource = str | os.PathLike | Image.Image | np.ndarray
+MAX_INPUT_PIXELS = 100_000_000  # beyond this PIL's decompression-bomb guard fires anyway
+METADATA_KEY = "painterly"
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def builtin_styles() -> dict[str, Path]:
+    """Public-domain paintings shipped with the package, by name."""
+    folder = resources.files("painterly") / "data" / "styles"
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".jpg")}
+
+
+def demo_content() -> Path:
+    """NASA's public-domain portrait of astronaut Eileen Collins (from scikit-image's sample data)."""
+    return Path(str(resources.files("painterly") / "data" / "astronaut.jpg"))
+
+
+def resolve(source: str) -> str:
+    """A path as given, or the file of a built-in style when the name is one and no such file exists."""
+    if not os.path.exists(source):
+        styles = builtin_styles()
+        if source in styles:
+            return str(styles[source])
+    return source
+
+
+def load_image(source: ImageSource, what: str = "image") -> Image.Image:
+    """Load a path, PIL image or array as an RGB PIL image, honouring EXIF orientation."""
+    if isinstance(source, Image.Image):
+        image = source
+    elif isinstance(source, np.ndarray):
+        array = source
+        if array.dtype != np.uint8:
+            array = (np.clip(array.astype(np.float64), 0, 1) * 255 + 0.5).astype(np.uint8)
+        if array.ndim not in (2, 3):
+            raise PainterlyError(f"{what} array must be HxW or HxWxC, not shape {array.shape}")
+        image = Image.fromarray(array)
+    else:
+        path = resolve(os.fspath(source))
+        if not os.path.exists(path):
+            hint = (
+                f" (built-in styles: {', '.join(sorted(builtin_styles()))})" if what == "style image" else ""
+            )
+            raise PainterlyError(f"{what} not found: {path}{hint}")
+        if os.path.isdir(path):
+            raise PainterlyError(f"{what} is a folder, not an image: {path}")
+        try:
+            with Image.open(path) as opened:
+                if opened.width * opened.height > MAX_INPUT_PIXELS:
+                    raise PainterlyError(
+                        f"{what} {path} is too large ({opened.width}x{opened.height}); "
+                        f"at most {MAX_INPUT_PIXELS // 1_000_000} megapixels"
+                    )
+                opened.load()
+                image = ImageOps.exif_transpose(opened)
+        except PainterlyError:
+            raise
+        except Image.DecompressionBombError:
+            raise PainterlyError(f"{what} {path} is too large (decompression bomb guard)") from None
+        except PermissionError:
+            raise PainterlyError(f"cannot read {what} {path}: permission denied") from None
+        except (OSError, ValueError, SyntaxError):
+            raise PainterlyError(f"{what} {path} is not a readable image") from None
+    if image.width < 1 or image.height < 1:
+        raise PainterlyError(f"{what} is empty")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def fit(image: Image.Image, longest: int) -> Image.Image:
+    """Resize so the longer side is ``longest`` (both sides at least 1 px), keeping the aspect ratio."""
+    scale = longest / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image if size == image.size else image.resize(size, Image.LANCZOS)
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_image(tensor: torch.Tensor) -> Image.Image:
+    array = tensor.detach().float().clamp(0, 1).squeeze(0).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray((array * 255 + 0.5).astype(np.uint8))
+
+
+# --- colour -------------------------------------------------------------------------------------
+
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def keep_colors(stylised: Image.Image, content: Image.Image, strength: float = 1.0) -> Image.Image:
+    """Luminance of the stylised image with the content's chrominance (YIQ), blended by ``strength``."""
+    out = np.asarray(stylised, dtype=np.float64) / 255
+    src = np.asarray(content.resize(stylised.size, Image.LANCZOS), dtype=np.float64) / 255
+    yiq_out, yiq_src = out @ _RGB_TO_YIQ.T, src @ _RGB_TO_YIQ.T
+    mixed = np.concatenate([yiq_out[..., :1], yiq_src[..., 1:]], axis=-1) @ np.linalg.inv(_RGB_TO_YIQ).T
+    result = (1 - strength) * out + strength * mixed
+    return Image.fromarray((np.clip(result, 0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+def match_colors(style: Image.Image, content: Image.Image) -> Image.Image:
+    """Recolour ``style`` so its colour mean and covariance equal the content's (linear transfer)."""
+
+    def stats(image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pixels = np.asarray(image, dtype=np.float64).reshape(-1, 3) / 255
+        mean = pixels.mean(0)
+        cov = np.cov(pixels - mean, rowvar=False) + np.eye(3) * 1e-5
+        return pixels, mean, cov
+
+    def sqrtm(matrix: np.ndarray, inverse: bool = False) -> np.ndarray:
+        values, vectors = np.linalg.eigh(matrix)
+        values = np.clip(values, 1e-8, None) ** (-0.5 if inverse else 0.5)
+        return (vectors * values) @ vectors.T
+
+    pixels, mean_s, cov_s = stats(style)
+    _, mean_c, cov_c = stats(content)
+    transform = sqrtm(cov_c) @ sqrtm(cov_s, inverse=True)
+    out = (pixels - mean_s) @ transform.T + mean_c
+    return Image.fromarray(
+        (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8).reshape(style.height, style.width, 3)
+    )
+
+
+# --- saving -------------------------------------------------------------------------------------
+
+
+def check_output(path: str | os.PathLike, inputs: list[str] = ()) -> Path:
+    """Fail early (before any work) if ``path`` cannot be written or would overwrite an input."""
+    out = Path(path).expanduser()
+    if out.suffix.lower() not in SAVE_FORMATS:
+        raise PainterlyError(f"output must end in one of {', '.join(SAVE_FORMATS)}: {out}")
+    if not out.parent.is_dir():
+        raise PainterlyError(f"output folder does not exist: {out.parent}")
+    if out.is_dir():
+        raise PainterlyError(f"output is a folder: {out}")
+    resolved = out.resolve()
+    for source in inputs:
+        if source and os.path.exists(source) and Path(source).resolve() == resolved:
+            raise PainterlyError(f"output would overwrite the input {source}")
+    if not os.access(out.parent, os.W_OK):
+        raise PainterlyError(f"output folder is not writable: {out.parent}")
+    return out
+
+
+def save_image(image: Image.Image, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
+    """Write atomically (temp file in the same folder, then rename); PNGs carry ``metadata`` as JSON."""
+    out = Path(path)
+    fmt = SAVE_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise PainterlyError(f"output must end in one of {', '.join(SAVE_FORMATS)}: {out}")
+    options: dict[str, Any] = {}
+    if metadata is not None:
+        if fmt == "PNG":
+            info = PngImagePlugin.PngInfo()
+            info.add_itxt(METADATA_KEY, json.dumps(metadata, sort_keys=True))
+            options["pnginfo"] = info
+        else:
+            # JPEG/WebP: the same JSON in the EXIF ImageDescription tag.
+            exif = Image.Exif()
+            exif[0x010E] = json.dumps(metadata, sort_keys=True)
+            options["exif"] = exif.tobytes()
+    if fmt in ("JPEG", "WEBP"):
+        options["quality"] = 95
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, format=fmt, **options)
+        os.replace(tmp, out)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise PainterlyError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The settings JSON that ``save_image`` embedded, or PainterlyError if the file has none."""
+    image = load_image_raw(path)
+    text = image.info.get(METADATA_KEY) or image.getexif().get(0x010E)
+    if not text:
+        raise PainterlyError(f"{path} carries no painterly settings")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise PainterlyError(f"{path} has damaged painterly settings") from None
+
+
+def load_image_raw(path: str | os.PathLike) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image
+    except FileNotFoundError:
+        raise PainterlyError(f"file not found: {path}") from None
+    except (OSError, ValueError, SyntaxError):
+        raise PainterlyError(f"{path} is not a readable image") from None

@@ -1,0 +1,195 @@
+"""One job model for every face: ``Settings`` in, an image file and a ``Record`` out.
+
+The CLI, the web queue, ``rerun`` and later batch/cluster runners all go through ``Job``; the record is
+the JSON embedded in the output and stored by the web gallery.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from .engine import Event, Stylizer, StylizeResult, resolve_device, resolve_precision
+from .errors import PainterlyError
+from .images import check_output, load_image, read_metadata, resolve, save_image
+from .settings import Settings
+
+SPEED_FILE = "speed.json"
+
+
+@dataclass
+class Record:
+    """What a finished (or interrupted) job leaves behind, as embedded in its output."""
+
+    settings: dict[str, Any]
+    output: str
+    elapsed: float
+    iterations: int
+    interrupted: bool
+    losses: dict[str, float]
+    weights_sha256: str
+    device: str
+    precision: str
+    versions: dict[str, str] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        try:
+            return cls(**data)
+        except TypeError:
+            raise PainterlyError("not a painterly record (unexpected fields)") from None
+
+    def settings_value(self) -> Settings:
+        return Settings.from_dict(self.settings)
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import PIL
+    import torch
+
+    from . import __version__
+
+    return {
+        "painterly": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pillow": PIL.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def absolute(settings: Settings) -> Settings:
+    """Input paths made absolute (built-in style names kept) so a record replays from anywhere."""
+
+    def fix(path: str) -> str:
+        return str(Path(path).expanduser().resolve()) if path and os.path.exists(path) else path
+
+    return settings.with_(
+        content=fix(settings.content),
+        styles=tuple(fix(s) for s in settings.styles),
+        mask=fix(settings.mask),
+        init=settings.init if settings.init in ("content", "noise") else fix(settings.init),
+    )
+
+
+class Job:
+    """Validate settings and output up front, then run and save. ``stop()`` is safe from any thread."""
+
+    def __init__(self, settings: Settings, output: str | os.PathLike) -> None:
+        self.settings = absolute(settings.validated())
+        inputs = [resolve(p) for p in (self.settings.content, *self.settings.styles, self.settings.mask)]
+        self.output = check_output(output, inputs)
+        self.stylizer = Stylizer(self.settings)
+
+    def load_inputs(self) -> tuple[Image.Image, list[Image.Image], Image.Image | None, Image.Image | None]:
+        s = self.settings
+        if not s.content:
+            raise PainterlyError("no content image given")
+        content = load_image(s.content, "content image")
+        styles = [load_image(path, "style image") for path in s.styles]
+        mask = load_image(s.mask, "mask image") if s.mask else None
+        init = load_image(s.init, "init image") if s.init not in ("content", "noise") else None
+        return content, styles, mask, init
+
+    def estimate_seconds(self, content: Image.Image) -> float:
+        width, height = self.stylizer.output_size(content)
+        return estimate_seconds(self.settings, width, height)
+
+    def stop(self) -> None:
+        self.stylizer.stop()
+
+    def run(
+        self,
+        on_event: Callable[[Event], None] | None = None,
+        preview_every: int = 0,
+        inputs: tuple | None = None,
+    ) -> Record:
+        content, styles, mask, init = inputs or self.load_inputs()
+        result = self.stylizer.run(
+            content, styles, mask=mask, init=init, on_event=on_event, preview_every=preview_every
+        )
+        record = self.record(result)
+        save_image(result.image, self.output, record.to_dict())
+        _remember_speed(self.settings, result)
+        return record
+
+    def record(self, result: StylizeResult) -> Record:
+        return Record(
+            settings=json.loads(self.settings.to_json()),
+            output=str(self.output),
+            elapsed=round(result.elapsed, 3),
+            iterations=result.iterations,
+            interrupted=result.interrupted,
+            losses=result.losses,
+            weights_sha256=result.weights_sha256,
+            device=result.device,
+            precision=result.precision,
+            versions=versions(),
+        )
+
+
+def read_record(path: str | os.PathLike) -> Record:
+    return Record.from_dict(read_metadata(path))
+
+
+# --- time estimates -------------------------------------------------------------------------------
+# Cost model: seconds per (megapixel x iteration) on a device, measured by earlier runs on this machine
+# (a first-ever run uses the figure measured on a 2-core AVX2 CPU, or a conservative GPU figure).
+
+_DEFAULT_RATE = {"cpu": 9.0, "cuda": 0.15}
+
+
+def _speed_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("painterly")) / SPEED_FILE
+
+
+def _rate_key(settings: Settings) -> str:
+    device = resolve_device(settings.device)
+    return f"{device.type}-{resolve_precision(settings.precision, device)}"
+
+
+def estimate_seconds(settings: Settings, width: int, height: int) -> float:
+    try:
+        rates = json.loads(_speed_path().read_text())
+    except (OSError, ValueError):
+        rates = {}
+    key = _rate_key(settings)
+    rate = rates.get(key, _DEFAULT_RATE[key.split("-")[0]])
+    return rate * _work(settings, width, height) + 2.0
+
+
+def _work(settings: Settings, width: int, height: int) -> float:
+    """Megapixel-iterations of a run (the quantity run time is proportional to)."""
+    return sum(width * height * fraction**2 * iters for fraction, iters in settings.schedule()) / 1e6
+
+
+def _remember_speed(settings: Settings, result: StylizeResult) -> None:
+    if result.interrupted or result.elapsed < 5:
+        return
+    width, height = result.image.size
+    rate = result.elapsed / max(_work(settings, width, height), 1e-9)
+    path = _speed_path()
+    try:
+        rates = json.loads(path.read_text()) if path.is_file() else {}
+        rates[_rate_key(settings)] = round(rate, 4)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rates))
+        tmp.replace(path)
+    except (OSError, ValueError):
+        pass  # estimates are a courtesy

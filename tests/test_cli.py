@@ -1,0 +1,167 @@
+"""The command line through its real entry point, in subprocesses."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+TINY = ["--size", "48", "--scales", "1", "--iterations", "3", "--quiet"]
+
+
+def painterly(*args, cwd=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "painterly.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def test_help_lists_options_with_defaults():
+    out = painterly("run", "--help")
+    assert out.returncode == 0
+    for option in (
+        "--size",
+        "--style-weight",
+        "--content-layers",
+        "--pooling",
+        "--init",
+        "--optimizer",
+        "--seed",
+    ):
+        assert option in out.stdout
+    assert "default: 512" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{d}/missing.jpg", "{i}/starry_night.jpg"], "content image not found"),
+        (["{i}/tubingen.jpg", "{d}/missing.jpg"], "style image not found"),
+        (["{i}/tubingen.jpg", "{i}/SOURCES.md"], "not a readable image"),
+        (["{i}/tubingen.jpg", "starry_night", "--size", "0"], "size must be"),
+        (["{i}/tubingen.jpg", "starry_night", "--size", "999999"], "size must be"),
+        (["{i}/tubingen.jpg", "starry_night", "--style-layers", "relu7_1"], "unknown layer"),
+        (["{i}/tubingen.jpg", "starry_night", "--style-weight", "-2"], "style-weight"),
+        (["{i}/tubingen.jpg", "starry_night", "-o", "{d}/nofolder/out.png"], "output folder does not exist"),
+        (["{d}/in.png", "starry_night", "-o", "{d}/in.png"], "overwrite the input"),
+        (["{i}/tubingen.jpg", "starry_night", "-o", "{d}/out.gif"], "output must end in"),
+        (["{i}/tubingen.jpg", "starry_night", "--weights", "{d}/missing.pth"], "weights file not found"),
+        (["{i}/tubingen.jpg", "starry_night", "--weights", "{d}/in.png"], "cannot read weights file"),
+    ],
+)
+def test_errors_are_one_line_and_write_nothing(tmp_path, images, args, message):
+    Image.new("RGB", (8, 8)).save(tmp_path / "in.png")
+    before = sorted(os.listdir(tmp_path))
+    args = [a.format(d=tmp_path, i=images) for a in args]
+    if "-o" not in args:
+        args += ["-o", str(tmp_path / "out.png")]
+    out = painterly(*TINY, *args, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], out.stderr
+    assert "Traceback" not in out.stderr
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_run_info_rerun_round_trip(tmp_path, images):
+    out = painterly(images / "tubingen.jpg", "starry_night", "-o", tmp_path / "a.png", *TINY, "--seed", "5")
+    assert out.returncode == 0, out.stderr
+    first = Image.open(tmp_path / "a.png")
+    assert max(first.size) == 48
+    info = painterly("info", tmp_path / "a.png")
+    assert '"seed": 5' in info.stdout and "weights_sha256" in info.stdout and '"torch"' in info.stdout
+    again = painterly("rerun", tmp_path / "a.png", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert Image.open(tmp_path / "a-rerun.png").tobytes() == first.tobytes()
+
+
+def test_default_output_never_overwrites(tmp_path, images):
+    (tmp_path / "tubingen-starry_night.png").write_bytes(b"keep me")
+    out = painterly(images / "tubingen.jpg", "starry_night", *TINY, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "tubingen-starry_night.png").read_bytes() == b"keep me"
+    assert Image.open(tmp_path / "tubingen-starry_night-1.png").size == (48, 36)
+
+
+def test_builtin_styles_listed_and_usable(tmp_path, images):
+    listed = painterly("styles")
+    assert listed.returncode == 0 and {"starry_night", "shipwreck", "the_scream"} <= {
+        line.split("\t")[0] for line in listed.stdout.splitlines()
+    }
+    out = painterly(
+        images / "tubingen.jpg",
+        "the_scream",
+        "shipwreck",
+        "--style-blend",
+        "2,1",
+        "-o",
+        tmp_path / "b.jpg",
+        *TINY,
+    )
+    assert out.returncode == 0, out.stderr
+    assert Image.open(tmp_path / "b.jpg").format == "JPEG"
+
+
+def test_save_every_writes_intermediates(tmp_path, images):
+    out = painterly(
+        images / "tubingen.jpg", "starry_night", "-o", tmp_path / "c.png", *TINY, "--save-every", "1"
+    )
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "c-00001.png",
+        "c-00002.png",
+        "c-00003.png",
+        "c.png",
+    ]
+
+
+def test_ctrl_c_saves_best_so_far(tmp_path, images):
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "painterly.cli",
+            images / "tubingen.jpg",
+            "starry_night",
+            "-o",
+            tmp_path / "i.png",
+            "--size",
+            "64",
+            "--scales",
+            "1",
+            "--iterations",
+            "5000",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # wait for the progress bar to show a few iterations
+    seen = ""
+    deadline = time.time() + 120
+    while time.time() < deadline and "5/5000" not in seen:
+        seen += proc.stderr.read(1)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130
+    assert "best image so far saved" in rest
+    assert Image.open(tmp_path / "i.png").size == (64, 48)
+
+
+def test_help_is_fast():
+    start = time.perf_counter()
+    out = painterly("--help")
+    assert out.returncode == 0
+    # import check rather than timing: --help must not load torch
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, painterly.cli; print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+    )
+    assert probe.stdout.strip() == "False"
+    assert time.perf_counter() - start < 30

@@ -1,0 +1,87 @@
+import torch
+
+from painterly.losses import (
+    STYLE_LOSSES,
+    ContentLoss,
+    GramLoss,
+    gatys_style_loss,
+    gram_matrix,
+    tv_loss,
+)
+
+
+def test_gram_matrix_by_hand():
+    # N=2 maps of M=2x2=4 positions.
+    f = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [0.0, 1.0]]]])
+    raw = gram_matrix(f, normalize=False)
+    assert torch.equal(raw, torch.tensor([[30.0, 6.0], [6.0, 2.0]]))
+    assert torch.allclose(gram_matrix(f), raw / (2 * 4))
+
+
+def test_gatys_normalisation_by_hand():
+    f = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [0.0, 1.0]]]])
+    target = torch.tensor([[28.0, 6.0], [6.0, 0.0]])
+    # sum (G - A)^2 = 2^2 + 2^2 = 8; 1 / (4 N^2 M^2) = 1 / (4 * 4 * 16) = 1/256
+    assert torch.isclose(gatys_style_loss(f, target), torch.tensor(8 / 256))
+    # and equals a quarter of the squared distance of N*M-normalised Grams
+    assert torch.isclose(gatys_style_loss(f, target), ((gram_matrix(f) - target / 8) ** 2).sum() / 4)
+
+
+def test_content_loss_relative_to_target():
+    target = torch.full((1, 2, 2, 2), 2.0)
+    loss = ContentLoss(target)
+    assert loss(target).item() == 0
+    # error 1 everywhere against a target whose mean square is 4
+    assert abs(loss(target + 1).item() - 0.25) < 1e-6
+
+
+def test_gram_loss_is_scale_free_across_sizes():
+    torch.manual_seed(0)
+    small, big = torch.rand(1, 8, 16, 16), torch.rand(1, 8, 64, 64)
+    loss = GramLoss([small], [1.0])
+    # same statistics at 16x more pixels: near-zero loss, not 16x larger
+    assert loss(big).item() < 0.01
+
+
+def test_each_style_loss_decreases_its_objective():
+    torch.manual_seed(0)
+    target = torch.rand(1, 4, 12, 12) * 3
+    for name, cls in STYLE_LOSSES.items():
+        x = torch.rand(1, 4, 12, 12, requires_grad=True)
+        loss = cls([target], [1.0])
+        opt = torch.optim.Adam([x], lr=0.05)
+        first = loss(x).item()
+        for _ in range(150):
+            opt.zero_grad()
+            value = loss(x)
+            value.backward()
+            opt.step()
+        assert loss(x).item() < 0.3 * first, name
+
+
+def test_blended_targets_pull_between_styles():
+    a, b = torch.zeros(1, 2, 4, 4), torch.ones(1, 2, 4, 4)
+    loss = GramLoss([a, b], [0.5, 0.5])
+    middle = torch.full((1, 2, 4, 4), 0.5**0.5)
+    assert loss(middle) < loss(b) and loss(middle) < loss(a + 0.01)
+
+
+def test_masked_gram_ignores_outside_region():
+    torch.manual_seed(0)
+    target = torch.rand(1, 3, 8, 8)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., :4] = 1
+    loss = GramLoss([target], [1.0], mask=mask)
+    x = target.clone()
+    x[..., 4:] = 100  # outside the region: no effect
+    y = target.clone()
+    y[..., :4] = 100
+    assert loss(x) < loss(y)
+
+
+def test_tv_loss():
+    flat = torch.ones(1, 3, 4, 4)
+    assert tv_loss(flat).item() == 0
+    checker = torch.zeros(1, 1, 2, 2)
+    checker[..., 0, 0] = checker[..., 1, 1] = 1
+    assert tv_loss(checker).item() == 2.0

@@ -1,0 +1,109 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from painterly.errors import PainterlyError
+from painterly.images import (
+    builtin_styles,
+    keep_colors,
+    load_image,
+    match_colors,
+    read_metadata,
+    save_image,
+)
+from painterly.settings import Settings
+
+
+def test_settings_json_round_trip():
+    s = Settings(content="a.jpg", styles=("b.jpg", "c.jpg"), style_blend=(0.7, 0.3), mask_styles=(0, -1))
+    assert Settings.from_json(s.to_json()) == s
+    assert json.loads(s.to_json())["style_blend"] == [0.7, 0.3]
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"size": 0}, "size"),
+        ({"size": 100_000}, "size"),
+        ({"style_weight": -1.0}, "style-weight"),
+        ({"style_layers": ("relu9_9",)}, "unknown layer"),
+        ({"style_blend": (1.0, 2.0)}, "blend"),
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"styles": ()}, "style"),
+    ],
+)
+def test_settings_validation(changes, message):
+    s = Settings(content="a.jpg", styles=("b.jpg",)).with_(**changes)
+    with pytest.raises(PainterlyError, match=message):
+        s.validated()
+
+
+def test_unknown_setting_rejected():
+    with pytest.raises(PainterlyError, match="unknown setting"):
+        Settings.from_json('{"colour": 1}')
+
+
+def test_schedule_is_coarse_to_fine_by_sqrt2():
+    schedule = Settings(size=512).schedule()
+    fractions = [f for f, _ in schedule]
+    assert len(schedule) == 5 and fractions[-1] == 1.0
+    assert all(abs(b / a - 2**0.5) < 1e-9 for a, b in zip(fractions, fractions[1:], strict=False))
+    assert Settings(size=512, scales=1, iterations=7).schedule() == [(1.0, 7)]
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(PainterlyError, match="not found"):
+        load_image(tmp_path / "missing.png")
+    (tmp_path / "text.png").write_text("hello")
+    with pytest.raises(PainterlyError, match="not a readable image"):
+        load_image(tmp_path / "text.png")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(PainterlyError, match="not a readable image"):
+        load_image(tmp_path / "empty.jpg")
+    with pytest.raises(PainterlyError, match="folder"):
+        load_image(tmp_path)
+
+
+def test_load_modes_and_exif(tmp_path):
+    rgba = Image.new("RGBA", (4, 2), (255, 0, 0, 0))
+    assert load_image(rgba).getpixel((0, 0)) == (255, 255, 255)  # transparent -> white
+    assert load_image(np.zeros((3, 5), dtype=np.uint8)).size == (5, 3)
+    image = Image.new("RGB", (6, 2))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90
+    image.save(tmp_path / "rot.jpg", exif=exif.tobytes())
+    assert load_image(tmp_path / "rot.jpg").size == (2, 6)
+
+
+def test_builtin_styles_are_the_public_domain_three():
+    assert set(builtin_styles()) == {"starry_night", "shipwreck", "the_scream"}
+    assert max(load_image("starry_night").size) <= 1024
+
+
+def test_atomic_save_with_metadata(tmp_path):
+    image = Image.new("RGB", (3, 3), (10, 20, 30))
+    for ext in ("png", "jpg", "webp"):
+        out = save_image(image, tmp_path / f"o.{ext}", {"settings": {"size": 3}})
+        assert read_metadata(out) == {"settings": {"size": 3}}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jpg", "o.png", "o.webp"]  # no temp files left
+
+
+def test_keep_colors_keeps_chroma_and_luminance():
+    content = Image.new("RGB", (8, 8), (200, 40, 40))
+    stylised = Image.new("RGB", (8, 8), (90, 90, 90))
+    out = np.asarray(keep_colors(stylised, content), dtype=float)[0, 0]
+    assert out[0] > out[1] + 50  # red again
+    assert abs(out @ [0.299, 0.587, 0.114] - 90) < 2  # brightness of the stylised image
+    assert keep_colors(stylised, content, 0.0).tobytes() == stylised.tobytes()
+
+
+def test_match_colors_moves_style_statistics_to_content():
+    rng = np.random.default_rng(0)
+    style = Image.fromarray(rng.integers(0, 80, (16, 16, 3), dtype=np.uint8))
+    content = Image.fromarray((rng.integers(100, 250, (16, 16, 3))).astype(np.uint8))
+    out = np.asarray(match_colors(style, content), dtype=float)
+    assert np.allclose(
+        out.reshape(-1, 3).mean(0), np.asarray(content, dtype=float).reshape(-1, 3).mean(0), atol=3
+    )
