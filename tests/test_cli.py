@@ -165,3 +165,20 @@ def test_help_is_fast():
     )
     assert probe.stdout.strip() == "False"
     assert time.perf_counter() - start < 30
+
+
+def test_grid_lays_out_labelled_variants(tmp_path, images):
+    out = painterly(
+        "grid",
+        images / "tubingen.jpg",
+        "starry_night",
+        "--style-weights",
+        "1,10,100",
+        "-o",
+        tmp_path / "g.png",
+        *TINY,
+    )
+    assert out.returncode == 0, out.stderr
+    sheet = Image.open(tmp_path / "g.png")
+    assert sheet.width > 3 * 48 and sheet.height > 36  # three tiles side by side plus label strips
+    assert "style weight 100" in sheet.text["painterly"]

@@ -138,3 +138,23 @@ def test_python_api_accepts_paths_arrays_and_builtin_names(images):
         str(images / "tubingen.jpg"), [images / "shipwreck.jpg"], size=32, scales=1, iterations=2
     )
     assert out.size == (32, 24)
+
+
+def test_style_content_balance_is_stable_across_sizes(pair):
+    content, style = pair
+    balance = []
+    for size in (64, 128):
+        losses = Stylizer(settings(size=size, iterations=40)).run(content, [style]).losses
+        balance.append(losses["style"] / losses["content"])
+    assert 0.5 < balance[0] / balance[1] < 2, balance
+
+
+def test_sweep_shares_targets(pair):
+    content, style = pair
+    targets: dict = {}
+    first = Stylizer(settings(iterations=3), targets=targets)
+    first.run(content, [style])
+    assert len(targets) == 1
+    second = Stylizer(settings(iterations=3, style_weight=50.0), targets=targets)
+    second.run(content, [style])
+    assert len(targets) == 1  # reused, not recomputed

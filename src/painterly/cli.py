@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -132,25 +133,37 @@ def execute(settings: Settings, output: str | os.PathLike, *, quiet: bool, save_
         f"({job.stylizer.precision}); estimated {_duration(estimate)}"
     )
     on_event = _Progress(job, quiet, save_every)
-    previous = signal.getsignal(signal.SIGINT)
-
-    def interrupt(signum, frame):
-        job.stop()
-        say("\npainterly: stopping; saving the best image so far (Ctrl-C again to abort)")
-        signal.signal(signal.SIGINT, previous)
-
-    signal.signal(signal.SIGINT, interrupt)
-    try:
-        record = job.run(on_event, preview_every=save_every, inputs=inputs)
-    finally:
-        on_event.close()
-        signal.signal(signal.SIGINT, previous)
+    with _stop_on_ctrl_c(job, quiet):
+        try:
+            record = job.run(on_event, preview_every=save_every, inputs=inputs)
+        finally:
+            on_event.close()
     if record.interrupted:
         say(
             f"painterly: interrupted after {record.iterations} iterations; best image so far saved to {job.output}"
         )
         sys.exit(EXIT_INTERRUPTED)
     say(f"painterly: wrote {job.output} in {_duration(record.elapsed)} (estimated {_duration(estimate)})")
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c(job, quiet: bool):
+    """First Ctrl-C asks the job to stop (it then saves its best image); a second one aborts."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupt(signum, frame):
+        job.stop()
+        if not quiet:
+            click.echo(
+                "\npainterly: stopping; saving the best image so far (Ctrl-C again to abort)", err=True
+            )
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _duration(seconds: float) -> str:
@@ -160,10 +173,10 @@ def _duration(seconds: float) -> str:
 class _Progress:
     """Turns engine events into a tqdm bar and intermediate files."""
 
-    def __init__(self, job, quiet: bool, save_every: int) -> None:
+    def __init__(self, job, quiet: bool, save_every: int, total: int = 0) -> None:
         from tqdm import tqdm
 
-        total = sum(i for _, i in job.settings.schedule())
+        total = total or sum(i for _, i in job.settings.schedule())
         self.bar = tqdm(total=total, disable=quiet, unit="it", dynamic_ncols=True, file=sys.stderr)
         self.job, self.save_every = job, save_every
 
@@ -271,6 +284,50 @@ def rerun(image: str, output: str | None, quiet: bool) -> None:
     settings = read_record(image).settings_value()
     source = Path(image)
     execute(settings, output or _unused(source.with_name(f"{source.stem}-rerun")), quiet=quiet)
+
+
+@cli.command()
+@click.argument("content")
+@click.argument("styles", nargs=-1, required=True)
+@click.option(
+    "--style-weights", "sweep_weights", required=True, help="comma-separated style weights, one column each"
+)
+@click.option(
+    "--style-scales", "sweep_scales", default=None, help="comma-separated style scales, one row each"
+)
+@click.option("-o", "--output", default="grid.png", show_default=True, help="the contact sheet")
+@click.option("--quiet", is_flag=True)
+@settings_options
+def grid(
+    content: str,
+    styles: tuple[str, ...],
+    sweep_weights: str,
+    sweep_scales: str | None,
+    output: str,
+    quiet: bool,
+    **opts,
+) -> None:
+    """Render CONTENT x STYLE at several style weights (and style scales) as one labelled sheet."""
+    import json
+
+    from .grid import sweep
+    from .images import save_image
+    from .jobs import Job
+
+    weights, scales = list(_floats(sweep_weights)), list(_floats(sweep_scales))
+    if any(w < 0 for w in weights + scales) or not weights:
+        raise PainterlyError("--style-weights and --style-scales take numbers >= 0")
+    job = Job(build_settings(content, styles, **opts), output)
+    per_run = sum(i for _, i in job.settings.schedule())
+    progress = _Progress(job, quiet, 0, total=per_run * len(weights) * max(1, len(scales)))
+    with _stop_on_ctrl_c(job, quiet):
+        try:
+            sheet, labels = sweep(job, weights, scales or None, on_event=progress)
+        finally:
+            progress.close()
+    save_image(sheet, job.output, {"grid": labels, "settings": json.loads(job.settings.to_json())})
+    if not quiet:
+        click.echo(f"painterly: wrote {job.output} ({len(labels)} variants)", err=True)
 
 
 @cli.command()

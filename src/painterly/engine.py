@@ -144,8 +144,11 @@ def _network(weights_spec: str, last: str, pooling: str, device: str) -> tuple[V
 class Stylizer:
     """Runs one stylisation. Create, then ``run``; call ``stop()`` from elsewhere to end early."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, targets: dict | None = None) -> None:
+        """``targets``: a dict shared by Stylizers that run on the same input images (e.g. a sweep of
+        weights), so feature targets are computed once per scale for all of them."""
         self.settings = settings.validated()
+        self._targets = targets if targets is not None else {}
         self.device = resolve_device(settings.device)
         self.precision = resolve_precision(settings.precision, self.device)
         self._stop = threading.Event()
@@ -264,6 +267,19 @@ class Stylizer:
     ) -> _Objective:
         s = self.settings
         wanted = set(s.content_layers) | set(s.style_layers)
+        key = (longest, s.style_scale, s.content_layers, s.style_layers, s.style_layer_weights, s.style_loss)
+        key += (
+            s.pooling,
+            s.weights,
+            s.style_blend,
+            s.mask_styles,
+            s.preserve_colors,
+            s.seed,
+            str(self.device),
+        )
+        if key in self._targets:
+            content_losses, style_losses = self._targets[key]
+            return _Objective(self, net, wanted, content_losses, style_losses)
         content_feats = self._features(net, content, set(s.content_layers))
         content_losses = [ContentLoss(content_feats[name]) for name in s.content_layers]
         style_longest = max(1, round(longest * s.style_scale))
@@ -288,6 +304,7 @@ class Stylizer:
                 area = float(region.mean())
                 module = loss_type([targets[style_index]], [1.0], mask=layer_mask, **extra)
                 style_losses.append((layer, layer_weight * area, module))
+        self._targets[key] = content_losses, style_losses
         return _Objective(self, net, wanted, content_losses, style_losses)
 
 

@@ -217,3 +217,23 @@ def load_image_raw(path: str | os.PathLike) -> Image.Image:
         raise PainterlyError(f"file not found: {path}") from None
     except (OSError, ValueError, SyntaxError):
         raise PainterlyError(f"{path} is not a readable image") from None
+
+
+def contact_sheet(tiles: list[Image.Image], labels: list[str], columns: int) -> Image.Image:
+    """Tiles in a grid, each with its label underneath on a white strip."""
+    from PIL import ImageDraw, ImageFont
+
+    width = max(t.width for t in tiles)
+    height = max(t.height for t in tiles)
+    font = ImageFont.load_default(size=max(12, width // 24))
+    strip = int(font.size * 1.8)
+    rows = -(-len(tiles) // columns)
+    gap = 4
+    sheet = Image.new("RGB", (columns * (width + gap) + gap, rows * (height + strip + gap) + gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (tile, label) in enumerate(zip(tiles, labels, strict=True)):
+        x = gap + (i % columns) * (width + gap)
+        y = gap + (i // columns) * (height + strip + gap)
+        sheet.paste(tile, (x, y))
+        draw.text((x + 4, y + height + strip // 6), label, fill="black", font=font)
+    return sheet

@@ -1,0 +1,42 @@
+"""Content/style trade-off explorer: one run per weight (and style scale), laid out as a labelled sheet.
+
+All variants share the feature targets of each scale (they depend on the images, not on the weights),
+so a sweep of N weights costs N optimisations but only one set of target passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PIL import Image
+
+from .engine import Event, Stylizer
+from .images import contact_sheet
+from .jobs import Job
+from .settings import Settings
+
+
+def sweep(
+    job: Job,
+    style_weights: list[float],
+    style_scales: list[float] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> tuple[Image.Image, list[str]]:
+    """Render every (style scale, style weight) variant of ``job``'s settings; return the sheet and labels."""
+    content, styles, mask, init = job.load_inputs()
+    scales = style_scales or [job.settings.style_scale]
+    targets: dict = {}
+    tiles, labels = [], []
+    for scale in scales:
+        for weight in style_weights:
+            variant: Settings = job.settings.with_(style_weight=weight, style_scale=scale)
+            stylizer = Stylizer(variant, targets=targets)
+            job.stylizer = stylizer  # so job.stop() reaches the running variant
+            result = stylizer.run(content, styles, mask=mask, init=init, on_event=on_event)
+            tiles.append(result.image)
+            labels.append(
+                f"style weight {weight:g}" + (f", style scale {scale:g}" if len(scales) > 1 else "")
+            )
+            if result.interrupted:
+                return contact_sheet(tiles, labels, len(style_weights)), labels
+    return contact_sheet(tiles, labels, len(style_weights)), labels
