@@ -372,7 +372,7 @@ class _Run:
         self.last_losses: dict[str, float] = {}
 
     def optimise(self, x: torch.Tensor, objective: _Objective, iterations: int, scale: int) -> torch.Tensor:
-        """Spend ``iterations`` objective evaluations from ``x``; return the best iterate (or the average).
+        """Spend ``iterations`` objective evaluations from ``x``; return the best iterate (or the EMA).
 
         L-BFGS runs with a strong-Wolfe line search, so it never accepts a step that raises the
         objective (a fixed step overshoots after a change of scale); each evaluation counts as one
@@ -425,12 +425,13 @@ class _Run:
                 optimizer.step(closure)
         except _Stop:
             pass
-        # The last accepted step may not have been evaluated: score it (and the average) too.
+        if ema is not None:
+            # Asked-for averaging is the output: it trades a little objective for less noise.
+            return ema.clamp(0, 1)
+        # The last accepted step may not have been evaluated: score it against the best seen.
         with torch.no_grad():
-            for candidate in [x.detach()] + ([ema] if ema is not None else []):
-                value = float(objective(candidate)[0])
-                if value < best[0]:
-                    best[0], best[1] = value, candidate.clone()
+            if float(objective(x.detach())[0]) < best[0]:
+                best[1] = x.detach().clone()
         return best[1].clamp(0, 1)
 
 

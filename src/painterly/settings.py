@@ -17,13 +17,16 @@ DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 MAX_SIZE = 8192
 
-# quality preset -> (iterations at the final scale, iterations at the coarsest scale, EMA decay).
+# quality preset -> (iterations at the final scale, iterations at the coarsest scale).
 # Coarser scales get more iterations (pixels are cheap there), decaying by COARSE_DECAY per scale.
-PRESETS: dict[str, tuple[int, int, float]] = {
-    "draft": (5, 30, 0.0),
-    "balanced": (8, 50, 0.0),
-    "best": (30, 100, 0.0),
+PRESETS: dict[str, tuple[int, int]] = {
+    "draft": (5, 30),
+    "balanced": (8, 50),
+    "best": (30, 100),
 }
+# Automatic EMA decay per optimiser: Adam's iterates jitter and averaging removes measurable noise;
+# line-searched L-BFGS iterates descend monotonically and averaging only lags (measured: no change).
+AUTO_EMA = {"adam": 0.9, "lbfgs": 0.0}
 COARSE_DECAY = 0.7
 SINGLE_SCALE_ITERATIONS = 300
 START_SIZE = 128
@@ -63,7 +66,9 @@ class Settings:
     learning_rate: float = _help(
         "step size (L-BFGS: 1 is the natural step; Adam: in pixel units)", default=0.0
     )
-    ema: float = _help("decay of the moving average of iterates (0: off; -1: from the preset)", default=-1.0)
+    ema: float = _help(
+        "decay of the moving average of iterates (0: off; -1: auto, on for Adam)", default=-1.0
+    )
     seed: int = _help("random seed: same seed and inputs give the same output on one machine", default=0)
     device: str = _help("auto, cpu or cuda", default="auto")
     precision: str = _help("auto, fp32 or bf16 (auto: bf16 where the hardware runs it fast)", default="auto")
@@ -82,7 +87,7 @@ class Settings:
 
     def schedule(self) -> list[tuple[float, int]]:
         """(fraction of the final size, iterations) per scale, coarse to fine, growing by sqrt(2)."""
-        final_iters, coarse_iters, _ = PRESETS[self.quality]
+        final_iters, coarse_iters = PRESETS[self.quality]
         n = self.scales or max(
             1, 1 + math.floor(math.log(max(self.size, 1) / START_SIZE, math.sqrt(2)) + 1e-9)
         )
@@ -95,7 +100,7 @@ class Settings:
         ] + [(1.0, final)]
 
     def ema_decay(self) -> float:
-        return PRESETS[self.quality][2] if self.ema < 0 else self.ema
+        return AUTO_EMA[self.optimizer] if self.ema < 0 else self.ema
 
     def blend(self) -> list[float]:
         weights = list(self.style_blend) or [1.0] * len(self.styles)
@@ -141,7 +146,7 @@ class Settings:
         if not 0 <= self.color_strength <= 1:
             raise PainterlyError("color-strength must be between 0 and 1")
         if self.ema >= 1 or (self.ema < 0 and self.ema != -1):
-            raise PainterlyError("ema must be in [0, 1), or -1 for the preset's")
+            raise PainterlyError("ema must be in [0, 1), or -1 for automatic")
         if self.scales < 0 or self.iterations < 0 or self.coarse_iterations < 0:
             raise PainterlyError("scales and iterations must be >= 0")
         if not self.content_layers and not self.style_layers:
