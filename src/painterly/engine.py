@@ -131,6 +131,21 @@ def check_memory(width: int, height: int, precision: str, device: torch.device) 
         )
 
 
+@functools.cache
+def _skip_dynamo_import() -> None:
+    """Spare ~2 s of start-up: torch.optim imports torch._dynamo on the first optimiser only to mark
+    ``add_param_group``/``zero_grad`` as never-compiled. painterly never compiles, so fill torch's own
+    per-function cache (``__dynamo_disable``) with the plain function. Harmless if torch changes."""
+    import sys
+
+    if "torch._dynamo" in sys.modules:
+        return
+    for method in (torch.optim.Optimizer.add_param_group, torch.optim.Optimizer.zero_grad):
+        raw = getattr(method, "__wrapped__", None)
+        if raw is not None and getattr(raw, "__dynamo_disable", None) is None:
+            raw.__dynamo_disable = raw
+
+
 @functools.lru_cache(maxsize=4)
 def _network(weights_spec: str, last: str, pooling: str, device: str) -> tuple[VGG19Features, Weights]:
     weights = load_weights(weights_spec)
@@ -407,6 +422,7 @@ class _Run:
                 self.emit(Preview(self.done, to_image(x)))
             return total
 
+        _skip_dynamo_import()
         if s.optimizer == "adam":
             optimizer: torch.optim.Optimizer = torch.optim.Adam([x], lr=s.learning_rate or 0.02)
         else:

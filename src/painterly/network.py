@@ -107,7 +107,8 @@ class VGG19Features(nn.Module):
                 out_ch = _CHANNELS[int(name[4])]
                 # Replicate padding on the first conv avoids dark/bright frames at the image edges.
                 mode = "replicate" if name == "conv1_1" else "zeros"
-                conv = nn.Conv2d(in_ch, out_ch, 3, padding=1, padding_mode=mode)
+                # skip_init: no random initialisation of weights that are overwritten at once.
+                conv = torch.nn.utils.skip_init(nn.Conv2d, in_ch, out_ch, 3, padding=1, padding_mode=mode)
                 conv.weight.data.copy_(weights.tensors[f"{name}.weight"])
                 conv.bias.data.copy_(weights.tensors[f"{name}.bias"])
                 layers.append(conv)
