@@ -187,6 +187,10 @@ class Stylizer:
     def output_size(self, content: Image.Image) -> tuple[int, int]:
         return fit(content, self.settings.size).size
 
+    def check_fits(self, content: Image.Image) -> None:
+        """Raise PainterlyError (naming the largest size that fits) if the run would exhaust memory."""
+        check_memory(*self.output_size(content), self.precision, self.device)
+
     def run(
         self,
         content: Image.Image,
@@ -207,7 +211,7 @@ class Stylizer:
             raise PainterlyError(f"{len(s.styles)} style image(s) configured but {len(styles)} given")
         emit = on_event or (lambda event: None)
         width, height = self.output_size(content)
-        check_memory(width, height, self.precision, self.device)
+        self.check_fits(content)
         if s.preserve_colors == "histogram":
             styles = [match_colors(style, content) for style in styles]
         net, weights = self.network()

@@ -99,6 +99,7 @@ class Job:
         if not s.content:
             raise PainterlyError("no content image given")
         content = load_image(s.content, "content image")
+        self.stylizer.check_fits(content)
         styles = [load_image(path, "style image") for path in s.styles]
         mask = load_image(s.mask, "mask image") if s.mask else None
         init = load_image(s.init, "init image") if s.init not in ("content", "noise") else None
