@@ -1,0 +1,472 @@
+// painterly web page: vanilla JS, no build step. Talks to the JSON API in painterly/web/server.py.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const POLL_MS = 600;
+const GALLERY_MS = 5000;
+const ACTIVE = ["queued", "running"];
+
+const state = {
+  config: null,
+  content: null, // {ref, label, url}
+  styles: [], // [{ref, label, url, weight}]
+  myJobs: JSON.parse(sessionStorage.getItem("painterly-jobs") || "[]"),
+  watching: null, // id of the job shown in "Current run"
+  lastPreview: 0,
+  lastGallery: 0,
+  gallerySignature: null,
+};
+// one id per tab, so the server can tell concurrent tabs apart
+const client = sessionStorage.getItem("painterly-client") || Math.random().toString(36).slice(2);
+sessionStorage.setItem("painterly-client", client);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+function showMessage(text, isError = false) {
+  const box = $("#message");
+  box.textContent = text;
+  box.className = isError ? "error" : "";
+  box.hidden = !text;
+  if (isError) box.scrollIntoView({ block: "nearest" });
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  let body = null;
+  try {
+    body = await response.json();
+  } catch (e) {
+    body = null;
+  }
+  if (!response.ok) {
+    let detail = body && body.detail;
+    if (Array.isArray(detail)) detail = detail.map((d) => d.msg).join("; ");
+    throw new Error(detail || `${response.status} ${response.statusText}`);
+  }
+  return body;
+}
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const m = Math.floor(seconds / 60);
+  return `${m} min ${Math.round(seconds - 60 * m)} s`;
+}
+
+function saveJobs() {
+  sessionStorage.setItem("painterly-jobs", JSON.stringify(state.myJobs.slice(-50)));
+}
+
+// --- inputs --------------------------------------------------------------------------------------
+
+function renderInputs() {
+  const picked = $("#content-picked");
+  picked.replaceChildren();
+  if (state.content) {
+    picked.append(el("img", { src: state.content.url, alt: "content" }), el("span", { class: "label" }, state.content.label));
+  } else {
+    picked.append(el("span", { class: "empty" }, "none chosen"));
+  }
+  const list = $("#styles");
+  list.replaceChildren();
+  if (!state.styles.length) list.append(el("span", { class: "empty" }, "none chosen"));
+  state.styles.forEach((style, i) => {
+    list.append(
+      el(
+        "div",
+        { class: "style-row" },
+        el("img", { src: style.url, alt: `style ${i + 1}` }),
+        el("span", { class: "label" }, style.label),
+        el(
+          "label",
+          { title: "relative weight of this style in the blend" },
+          "weight ",
+          el("input", {
+            type: "number", min: "0", step: "0.1", value: style.weight, class: "weight",
+            oninput: (e) => { style.weight = e.target.value; },
+          })
+        ),
+        el("button", { class: "small remove", type: "button", onclick: () => { state.styles.splice(i, 1); renderInputs(); } }, "remove")
+      )
+    );
+  });
+}
+
+async function uploadFile(file) {
+  const limit = state.config.limits.upload_bytes;
+  if (file.size > limit) throw new Error(`${file.name}: the file is larger than ${limit / 1048576} MB`);
+  const form = new FormData();
+  form.append("file", file, file.name);
+  return api("/api/uploads", { method: "POST", body: form });
+}
+
+async function onFiles(input, asContent) {
+  const files = Array.from(input.files);
+  input.value = "";
+  for (const file of files) {
+    showMessage(`Uploading ${file.name}…`);
+    try {
+      const up = await uploadFile(file);
+      const item = { ref: up.ref, label: up.label || file.name, url: up.url, weight: 1 };
+      if (asContent) state.content = item;
+      else state.styles.push(item);
+      renderInputs();
+      showMessage("");
+    } catch (err) {
+      showMessage(`Upload failed: ${err.message}`, true);
+      return;
+    }
+  }
+}
+
+function renderSamples() {
+  for (const sample of state.config.samples) {
+    const item = () => ({ ref: sample.ref, label: sample.name.replace(/_/g, " "), url: sample.url, weight: 1 });
+    const button = (onclick) =>
+      el("button", { type: "button", title: sample.name.replace(/_/g, " "), "data-sample": sample.name, onclick },
+        el("img", { src: sample.url, alt: sample.name }));
+    if (sample.content) {
+      $("#content-samples").append(button(() => { state.content = item(); renderInputs(); }));
+    } else {
+      $("#style-samples").append(button(() => { state.styles.push(item()); renderInputs(); }));
+    }
+  }
+}
+
+// --- settings form -------------------------------------------------------------------------------
+
+function renderForm() {
+  for (const field of state.config.settings) {
+    const id = `set-${field.name}`;
+    let input;
+    if (field.type === "choice") {
+      input = el("select", { id, name: field.name }, field.choices.map((c) => el("option", { value: c }, c)));
+    } else {
+      input = el("input", {
+        id, name: field.name, type: "number", step: field.type === "int" ? "1" : "any",
+        min: field.name === "ema" ? "-1" : "0",
+      });
+    }
+    const label = el("label", { class: "field", for: id, title: field.help },
+      el("span", {}, field.label), input, el("small", {}, `${field.help} (default ${field.default})`));
+    (field.advanced ? $("#advanced-fields") : $("#fields")).append(label);
+  }
+  resetForm();
+}
+
+function resetForm(values = {}) {
+  for (const field of state.config.settings) {
+    const value = field.name in values ? values[field.name] : field.default;
+    $(`#set-${field.name}`).value = String(value);
+  }
+  $("#preview-every").value = values.preview_every ?? state.config.preview_every;
+}
+
+function formValues() {
+  const out = {};
+  for (const field of state.config.settings) {
+    const value = $(`#set-${field.name}`).value.trim();
+    if (value !== "" && value !== String(field.default)) out[field.name] = value;
+  }
+  return out;
+}
+
+// --- jobs ----------------------------------------------------------------------------------------
+
+async function start() {
+  if (!state.content) return showMessage("Choose a content image first.", true);
+  if (!state.styles.length) return showMessage("Add at least one style image.", true);
+  const body = {
+    content: state.content.ref,
+    styles: state.styles.map((s) => s.ref),
+    style_blend: state.styles.map((s) => Number(s.weight)),
+    settings: formValues(),
+    preview_every: Number($("#preview-every").value || 0),
+    client,
+  };
+  if (body.style_blend.every((w) => w === 1)) body.style_blend = [];
+  const button = $("#start");
+  button.disabled = true;
+  try {
+    const job = await api("/api/jobs", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    state.myJobs.push(job.id);
+    saveJobs();
+    if (!state.watching || !(await isActive(state.watching))) watch(job.id);
+    showMessage(job.position ? `Queued: ${job.position} run(s) ahead of yours.` : "Started.");
+    poll();
+  } catch (err) {
+    showMessage(err.message, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function isActive(id) {
+  try {
+    return ACTIVE.includes((await api(`/api/jobs/${id}`)).status);
+  } catch (e) {
+    return false;
+  }
+}
+
+function watch(id) {
+  state.watching = id;
+  state.lastPreview = 0;
+  $("#preview").hidden = true;
+  $("#plot").replaceChildren();
+}
+
+async function cancel() {
+  if (!state.watching) return;
+  $("#cancel").disabled = true;
+  try {
+    const answer = await api(`/api/jobs/${state.watching}/cancel`, { method: "POST" });
+    showMessage(answer.status === "cancelled" ? "Removed from the queue." : "Stopping; the best image so far is kept.");
+  } catch (err) {
+    showMessage(err.message, true);
+  }
+  poll();
+}
+
+function drawPlot(history) {
+  const svg = $("#plot");
+  svg.replaceChildren();
+  if (history.length < 2) return;
+  const W = 320, H = 120, pad = 6;
+  const n = history[history.length - 1][0] - history[0][0] || 1;
+  for (const [column, cls] of [[1, "c"], [2, "s"]]) {
+    const values = history.map((h) => Math.log10(Math.max(h[column] ?? 0, 1e-12)));
+    const lo = Math.min(...values), hi = Math.max(...values);
+    const span = hi - lo || 1;
+    const points = history.map((h, i) => {
+      const x = pad + ((h[0] - history[0][0]) / n) * (W - 2 * pad);
+      const y = H - pad - ((values[i] - lo) / span) * (H - 2 * pad);
+      return `${x.toFixed(1)},${y.toFixed(1)}`;
+    });
+    const ns = "http://www.w3.org/2000/svg";
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("points", points.join(" "));
+    line.setAttribute("class", cls);
+    svg.append(line);
+  }
+}
+
+function showJob(job) {
+  const status = $("#run-status");
+  const stats = $("#run-stats");
+  const progress = $("#progress");
+  const preview = $("#preview");
+  $("#cancel").disabled = !ACTIVE.includes(job.status);
+  const short = job.id.slice(0, 8);
+  if (job.status === "queued") {
+    status.textContent = `Run ${short} is waiting: ${job.position} run(s) ahead in the queue.`;
+    stats.textContent = "";
+    progress.value = 0;
+    return;
+  }
+  if (job.status === "running") {
+    const live = job.live || {};
+    status.textContent = live.cancelling ? `Run ${short}: stopping…` : `Run ${short} is running${live.scale ? ` (${live.scale})` : ""}.`;
+    progress.max = live.total || 1;
+    progress.value = live.iteration || 0;
+    stats.textContent = `iteration ${live.iteration || 0} / ${live.total || "?"} · elapsed ${duration(live.elapsed)} · remaining ${duration(live.remaining)}`;
+    if (job.preview_url && live.preview_iteration !== state.lastPreview) {
+      state.lastPreview = live.preview_iteration;
+      preview.src = job.preview_url;
+      preview.dataset.iteration = live.preview_iteration;
+      preview.hidden = false;
+    }
+    drawPlot(live.history || []);
+    return;
+  }
+  const record = job.record || {};
+  const words = { done: "finished", stopped: "was cancelled; the best image so far is kept", failed: "failed", interrupted: "was interrupted" };
+  status.textContent = `Run ${short} ${words[job.status] || job.status}${job.error ? `: ${job.error}` : "."}`;
+  status.dataset.status = job.status;
+  if (record.iterations !== undefined) {
+    progress.value = progress.max;
+    stats.textContent = `${record.iterations} iterations in ${duration(record.elapsed)} on ${record.device}`;
+  } else {
+    stats.textContent = "";
+  }
+  if (job.result_url) {
+    preview.src = `${job.result_url}?t=${job.finished}`;
+    preview.dataset.iteration = "final";
+    preview.hidden = false;
+  }
+  drawPlot(job.history || []);
+}
+
+async function renderMyJobs(queue) {
+  const list = $("#myjobs");
+  list.replaceChildren();
+  const mine = queue.filter((q) => state.myJobs.includes(q.id));
+  if (!mine.length) list.append(el("li", { class: "empty" }, "none"));
+  for (const q of mine) {
+    const text = q.status === "running" ? "running now" : `waiting, ${q.position} ahead`;
+    list.append(el("li", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); watch(q.id); poll(); } }, q.id.slice(0, 8)), ` ${text}`));
+  }
+  return mine;
+}
+
+let polling = false;
+async function poll() {
+  if (polling) return;
+  polling = true;
+  try {
+    const queue = await api("/api/queue");
+    const mine = await renderMyJobs(queue);
+    if (state.watching) {
+      let job = null;
+      try {
+        job = await api(`/api/jobs/${state.watching}`);
+      } catch (e) {
+        state.watching = null; // deleted elsewhere
+      }
+      if (job) {
+        showJob(job);
+        if (!ACTIVE.includes(job.status)) {
+          if (job.finished && job.finished > state.lastGallery) loadGallery();
+          const next = mine.find((q) => q.id !== job.id);
+          if (next) watch(next.id);
+        }
+      }
+    } else if (mine.length) {
+      watch(mine[0].id);
+    }
+  } catch (err) {
+    $("#run-status").textContent = `Cannot reach the server (${err.message}); retrying…`;
+  } finally {
+    polling = false;
+  }
+}
+
+// --- gallery -------------------------------------------------------------------------------------
+
+async function loadGallery() {
+  let jobs;
+  try {
+    jobs = await api("/api/gallery");
+  } catch (err) {
+    return;
+  }
+  state.lastGallery = Math.max(state.lastGallery, ...jobs.map((j) => j.finished || 0));
+  const signature = JSON.stringify(jobs.map((j) => [j.id, j.status, j.finished]));
+  if (signature === state.gallerySignature) return;
+  state.gallerySignature = signature;
+  const grid = $("#gallery");
+  grid.replaceChildren();
+  if (!jobs.length) grid.append(el("span", { class: "empty" }, "No finished runs yet."));
+  for (const job of jobs) grid.append(card(job));
+}
+
+function card(job) {
+  const record = job.record || {};
+  const when = new Date((job.finished || job.created) * 1000).toLocaleString();
+  const thumb = job.result_url
+    ? el("a", { href: job.result_url, target: "_blank" }, el("img", { src: `${job.result_url}?t=${job.finished}`, alt: `result ${job.id.slice(0, 8)}`, loading: "lazy" }))
+    : el("div", { class: "none" }, job.error || "no result");
+  const buttons = [];
+  if (job.result_url) buttons.push(el("a", { href: `${job.result_url}?download=true`, download: "" }, "Download"));
+  buttons.push(el("a", { href: job.settings_url, target: "_blank" }, "Settings"));
+  buttons.push(el("button", { class: "small", type: "button", onclick: () => prefill(job.id) }, "Re-run…"));
+  if (job.status === "interrupted" || job.status === "failed") {
+    buttons.push(el("button", { class: "small", type: "button", onclick: () => resume(job.id) }, "Resume"));
+  }
+  buttons.push(el("button", { class: "small", type: "button", onclick: () => remove(job.id) }, "Delete"));
+  const size = job.size || (job.form && job.form.size) || "";
+  return el(
+    "div",
+    { class: "card", "data-id": job.id, "data-status": job.status },
+    el("div", { class: "thumb" }, thumb),
+    el("div", { class: "meta" }, el("span", { class: `badge ${job.status}` }, job.status), " ",
+      size ? `${size} px · ` : "", record.iterations !== undefined ? `${record.iterations} it · ${duration(record.elapsed)} · ` : "", when),
+    el("div", { class: "inputs" }, [job.content, ...job.styles].map((input) => el("img", { src: input.url, title: input.label, alt: input.label }))),
+    el("div", { class: "buttons" }, buttons)
+  );
+}
+
+async function prefill(id) {
+  try {
+    const job = await api(`/api/jobs/${id}`);
+    state.content = { ...job.content };
+    state.styles = job.styles.map((s) => ({ ...s }));
+    renderInputs();
+    resetForm({ ...job.form, preview_every: job.preview_every });
+    showMessage(`Loaded the images and settings of run ${id.slice(0, 8)}: change what you like and press Start.`);
+    window.scrollTo({ top: 0, behavior: "smooth" });
+  } catch (err) {
+    showMessage(err.message, true);
+  }
+}
+
+async function resume(id) {
+  try {
+    await api(`/api/jobs/${id}/resume`, { method: "POST" });
+    state.myJobs.push(id);
+    saveJobs();
+    watch(id);
+    showMessage(`Run ${id.slice(0, 8)} is back in the queue.`);
+    loadGallery();
+    poll();
+  } catch (err) {
+    showMessage(err.message, true);
+  }
+}
+
+async function remove(id) {
+  if (!window.confirm("Delete this run and its files?")) return;
+  try {
+    await api(`/api/jobs/${id}`, { method: "DELETE" });
+    if (state.watching === id) state.watching = null;
+    loadGallery();
+  } catch (err) {
+    showMessage(err.message, true);
+  }
+}
+
+// --- start-up ------------------------------------------------------------------------------------
+
+async function init() {
+  try {
+    state.config = await api("/api/config");
+  } catch (err) {
+    showMessage(`Cannot load the page's configuration: ${err.message}`, true);
+    return;
+  }
+  renderForm();
+  renderSamples();
+  const demo = state.config.samples.find((s) => s.content);
+  const firstStyle = state.config.samples.find((s) => !s.content);
+  if (demo) state.content = { ref: demo.ref, label: demo.name, url: demo.url };
+  if (firstStyle) state.styles = [{ ref: firstStyle.ref, label: firstStyle.name.replace(/_/g, " "), url: firstStyle.url, weight: 1 }];
+  renderInputs();
+  $("#content-file").addEventListener("change", (e) => onFiles(e.target, true));
+  $("#style-file").addEventListener("change", (e) => onFiles(e.target, false));
+  $("#start").addEventListener("click", start);
+  $("#reset").addEventListener("click", () => resetForm());
+  $("#cancel").addEventListener("click", cancel);
+  const active = [];
+  for (const id of state.myJobs) if (await isActive(id)) active.push(id);
+  if (active.length) watch(active[0]);
+  loadGallery();
+  poll();
+  setInterval(poll, POLL_MS);
+  setInterval(loadGallery, GALLERY_MS);
+  document.body.dataset.ready = "1";
+}
+
+init();

@@ -1,0 +1,177 @@
+"""The queue's single worker thread: one run at a time, through ``jobs.Job`` like the CLI.
+
+The running job's progress (iteration, losses, latest preview) lives in memory in a ``Live`` object
+that the server reads when a page polls; when the run ends its record and loss history go to the store.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import PainterlyError
+from ..settings import Settings
+from .store import RECORD, Store, write_atomic
+
+log = logging.getLogger("painterly.web")
+
+
+@dataclass
+class Live:
+    """Progress of the running job, updated from the engine's events."""
+
+    id: str
+    started: float = field(default_factory=time.time)
+    total: int = 0
+    iteration: int = 0
+    elapsed: float = 0.0
+    estimate: float | None = None
+    scale: str = ""
+    history: list[list[float]] = field(default_factory=list)  # [iteration, content, style, total]
+    preview: bytes | None = None
+    preview_iteration: int = 0
+    cancelled: bool = False
+    job: Any = None
+
+    def on_event(self, event: Any) -> None:
+        from ..engine import Iteration, Preview, ScaleStarted
+
+        if isinstance(event, Iteration):
+            self.iteration, self.total, self.elapsed = event.iteration, event.total, event.elapsed
+            losses = event.losses
+            self.history.append(
+                [
+                    event.iteration,
+                    losses.get("content", 0.0),
+                    losses.get("style", 0.0),
+                    losses.get("total", 0.0),
+                ]
+            )
+        elif isinstance(event, Preview):
+            buffer = io.BytesIO()
+            event.image.save(buffer, format="PNG", compress_level=1)
+            self.preview, self.preview_iteration = buffer.getvalue(), event.iteration
+        elif isinstance(event, ScaleStarted):
+            self.scale = f"scale {event.index + 1}/{event.count}, {event.width}x{event.height}"
+
+    def snapshot(self) -> dict[str, Any]:
+        wall = time.time() - self.started
+        if self.iteration and self.total:
+            remaining = self.elapsed / self.iteration * (self.total - self.iteration)
+        elif self.estimate is not None:
+            remaining = max(0.0, self.estimate - wall)
+        else:
+            remaining = None
+        return {
+            "iteration": self.iteration,
+            "total": self.total,
+            "elapsed": round(wall, 2),
+            "remaining": None if remaining is None else round(remaining, 1),
+            "scale": self.scale,
+            "history": list(self.history),
+            "preview_iteration": self.preview_iteration if self.preview else 0,
+            "cancelling": self.cancelled,
+        }
+
+
+class Worker:
+    """Takes queued jobs from the store, oldest first, and runs them one at a time."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.live: Live | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="painterly-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self) -> None:
+        """A job was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop taking jobs, stop the running one (it becomes interrupted, resumable) and wait."""
+        self._halt.set()
+        self._wake.set()
+        with self._lock:
+            if self.live is not None and self.live.job is not None:
+                self.live.job.stop()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def current(self, job_id: str) -> Live | None:
+        live = self.live
+        return live if live is not None and live.id == job_id else None
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop the running job ``job_id`` (its best image so far is kept); False if it is not running."""
+        with self._lock:
+            live = self.live
+            if live is None or live.id != job_id:
+                return False
+            live.cancelled = True
+            if live.job is not None:
+                live.job.stop()
+            return True
+
+    # --- the thread ----------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._halt.is_set():
+            with self._lock:
+                row = None if self._halt.is_set() else self.store.claim_next()
+                if row is not None:
+                    self.live = Live(row["id"])
+            if row is None:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            try:
+                self._run(row)
+            finally:
+                with self._lock:
+                    self.live = None
+
+    def _run(self, row: dict[str, Any]) -> None:
+        from ..jobs import Job
+
+        job_id, live = row["id"], self.live
+        assert live is not None
+        try:
+            settings = Settings.from_dict(row["settings"])
+            job = Job(settings, self.store.result_path(job_id))
+            with self._lock:
+                live.job = job
+                if live.cancelled or self._halt.is_set():
+                    job.stop()
+            inputs = job.load_inputs()
+            live.estimate = job.estimate_seconds(inputs[0])
+            live.total = sum(iters for _, iters in job.settings.schedule())
+            record = job.run(live.on_event, preview_every=row["preview_every"], inputs=inputs)
+            write_atomic(self.store.run_dir(job_id) / RECORD, json.dumps(record.to_dict(), indent=2))
+        except PainterlyError as exc:
+            self.store.finish(job_id, "failed", history=live.history, error=str(exc))
+            return
+        except MemoryError:
+            self.store.finish(job_id, "failed", error="out of memory: try a smaller size")
+            return
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            self.store.finish(job_id, "failed", history=live.history, error=f"internal error: {exc}")
+            return
+        if not record.interrupted:
+            status = "done"
+        elif live.cancelled:
+            status = "stopped"
+        else:
+            status = "interrupted"  # the server is shutting down; resumable after restart
+        error = "the server stopped during this run" if status == "interrupted" else None
+        self.store.finish(job_id, status, record=record.to_dict(), history=live.history, error=error)

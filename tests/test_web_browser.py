@@ -1,0 +1,109 @@
+"""End to end in a real browser (Debian's Chromium driven by Playwright) against a real server.
+
+Set PAINTERLY_SCREENSHOT=path/to.png to also write the mid-run screenshot there (docs/web-screenshot.png
+is made this way).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from test_web_support import live_server, scene, stripes
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (test.sh does this)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def test_upload_run_preview_gallery_and_bad_upload(browser, tmp_path):
+    content, style = scene(tmp_path / "meadow.png"), stripes(tmp_path / "stripes.png")
+    with live_server(tmp_path / "data") as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready]")
+
+        # inputs: upload a content and a style image (replacing the preselected painting)
+        page.set_input_files("#content-file", str(content))
+        page.wait_for_selector("#content-picked .label:text('meadow.png')")
+        page.click("#styles .remove")
+        page.set_input_files("#style-file", str(style))
+        page.wait_for_selector(".style-row .label:text('stripes.png')")
+        assert page.locator(".style-row").count() == 1
+
+        # a tiny run with a preview every iteration
+        page.fill("#set-size", "64")
+        page.fill("#set-iterations", "60")
+        page.click("details summary")
+        page.fill("#set-scales", "1")
+        page.fill("#preview-every", "1")
+        page.click("#start")
+
+        page.wait_for_function("Number(document.querySelector('#preview').dataset.iteration) > 0")
+        first = page.get_attribute("#preview", "data-iteration")
+        page.wait_for_function(
+            f"(d => d && d !== 'final' && Number(d) > {first})(document.querySelector('#preview').dataset.iteration)"
+        )
+        src = page.get_attribute("#preview", "src")
+        assert "/preview" in src
+        assert page.locator("#progress").evaluate("p => p.value > 0 && p.value < p.max")
+        assert "iteration" in page.inner_text("#run-stats") and "remaining" in page.inner_text("#run-stats")
+        page.wait_for_function("document.querySelectorAll('#plot polyline').length == 2")
+        shot = tmp_path / "mid-run.png"
+        page.screenshot(path=str(shot), full_page=True)
+        if os.environ.get("PAINTERLY_SCREENSHOT"):
+            target = Path(os.environ["PAINTERLY_SCREENSHOT"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shot, target)
+
+        # the result lands in the gallery, with its image
+        card = page.wait_for_selector(".card[data-status='done']", timeout=90_000)
+        card.scroll_into_view_if_needed()
+        page.wait_for_function(
+            "(img => img && img.complete && img.naturalWidth === 64)"
+            "(document.querySelector(\".card[data-status='done'] .thumb img\"))"
+        )
+        assert "finished" in page.inner_text("#run-status")
+        assert page.get_attribute("#preview", "data-iteration") == "final"
+
+        # a bad upload shows a clear message, and the page still works
+        page.set_input_files(
+            "#content-file",
+            files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not a picture"}],
+        )
+        page.wait_for_selector("#message.error")
+        message = page.inner_text("#message")
+        assert "notes.png" in message and "not an image" in message
+        assert page.inner_text("#content-picked .label") == "meadow.png"  # the good one stays chosen
+
+        # re-run prefills the form from the gallery entry
+        page.fill("#set-size", "100")
+        page.click(".card[data-status='done'] button:text('Re-run…')")
+        page.wait_for_function("document.querySelector('#set-size').value === '64'")
+        assert page.input_value("#set-iterations") == "60"
+        assert errors == []
+        page.close()
