@@ -14,8 +14,6 @@ from painterly.settings import DEFAULTS, help_text
 from painterly.web.server import create_app, is_loopback
 from painterly.web.store import Store
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 def upload(client, data: bytes, name: str = "image.png"):
     return client.post("/api/uploads", files={"file": (name, data, "image/png")})

@@ -68,7 +68,7 @@ def bomb_png(width: int, height: int) -> bytes:
 
 def test_client(app):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # starlette prefers httpx2 nowadays
+        warnings.simplefilter("ignore")  # starlette prefers httpx2 nowadays
         from fastapi.testclient import TestClient
     return TestClient(app)
 

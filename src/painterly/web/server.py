@@ -236,10 +236,10 @@ def create_app(
         record = job["record"]
         if record:
             out["record"] = {
-                key: record[key]
+                key: record.get(key)
                 for key in ("elapsed", "iterations", "interrupted", "losses", "device", "precision")
             }
-            out["size"] = record["settings"]["size"]
+            out["size"] = record.get("settings", {}).get("size")
         if job["status"] == "queued":
             out["position"] = store.position(job_id)
         if full:

@@ -146,7 +146,7 @@ class Store:
             for row in rows:
                 if not self._complete(row["id"]):
                     self._db.execute(
-                        "UPDATE jobs SET status='failed', error=? WHERE id=?",
+                        "UPDATE jobs SET status='failed', record=NULL, error=? WHERE id=?",
                         ("the result file is missing or damaged", row["id"]),
                     )
                     changed["broken"] += 1
