@@ -26,22 +26,15 @@ class _DefaultGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _floats(text: str | None) -> tuple[float, ...]:
+def _numbers(text: str | None, kind: type = float) -> tuple:
+    """Comma-separated numbers of ``kind`` (float or int); empty text gives ()."""
     if not text:
         return ()
     try:
-        return tuple(float(v) for v in text.split(","))
+        return tuple(kind(v) for v in text.split(","))
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def _ints(text: str | None) -> tuple[int, ...]:
-    if not text:
-        return ()
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+        what = "integers" if kind is int else "numbers"
+        raise PainterlyError(f"expected comma-separated {what}, got {text!r}") from None
 
 
 def _names(text: str | None) -> tuple[str, ...]:
@@ -95,10 +88,10 @@ def settings_options(func):
 
 def build_settings(content: str, styles: tuple[str, ...], **opts: Any) -> Settings:
     for key in ("style_blend", "style_layer_weights"):
-        opts[key] = _floats(opts[key])
+        opts[key] = _numbers(opts[key])
     for key in ("content_layers", "style_layers"):
         opts[key] = _names(opts[key])
-    opts["mask_styles"] = _ints(opts["mask_styles"])
+    opts["mask_styles"] = _numbers(opts["mask_styles"], int)
     opts["mask"] = opts["mask"] or ""
     return Settings(content=content, styles=tuple(styles), **opts).validated()
 
@@ -314,7 +307,7 @@ def grid(
     from .images import save_image
     from .jobs import Job
 
-    weights, scales = list(_floats(sweep_weights)), list(_floats(sweep_scales))
+    weights, scales = list(_numbers(sweep_weights)), list(_numbers(sweep_scales))
     if any(w < 0 for w in weights + scales) or not weights:
         raise PainterlyError("--style-weights and --style-scales take numbers >= 0")
     job = Job(build_settings(content, styles, **opts), output)
