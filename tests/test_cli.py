@@ -51,6 +51,11 @@ def test_help_lists_options_with_defaults():
         (["{i}/tubingen.jpg", "starry_night", "--style-weight", "-2"], "style-weight"),
         (["{i}/tubingen.jpg", "starry_night", "-o", "{d}/nofolder/out.png"], "output folder does not exist"),
         (["{d}/in.png", "starry_night", "-o", "{d}/in.png"], "overwrite the input"),
+        (
+            ["{i}/tubingen.jpg", "starry_night", "--init", "{d}/in.png", "-o", "{d}/in.png"],
+            "overwrite the input",
+        ),
+        (["{i}/tubingen.jpg", "starry_night", "--mask-styles", "a,b"], "comma-separated integers"),
         (["{i}/tubingen.jpg", "starry_night", "-o", "{d}/out.gif"], "output must end in"),
         (["{i}/tubingen.jpg", "starry_night", "--weights", "{d}/missing.pth"], "weights file not found"),
         (["{i}/tubingen.jpg", "starry_night", "--weights", "{d}/in.png"], "cannot read weights file"),

@@ -40,9 +40,14 @@ def test_settings_validation(changes, message):
         s.validated()
 
 
-def test_unknown_setting_rejected():
+def test_unknown_or_mistyped_settings_rejected():
     with pytest.raises(PainterlyError, match="unknown setting"):
         Settings.from_json('{"colour": 1}')
+    with pytest.raises(PainterlyError, match="size must be of type int"):
+        Settings.from_json('{"size": "512"}')
+    with pytest.raises(PainterlyError, match="styles must be a list"):
+        Settings.from_json('{"styles": 3}')
+    assert Settings.from_json('{"style_weight": 3}').style_weight == 3.0
 
 
 def test_schedule_is_coarse_to_fine_by_sqrt2():
@@ -70,6 +75,10 @@ def test_load_modes_and_exif(tmp_path):
     rgba = Image.new("RGBA", (4, 2), (255, 0, 0, 0))
     assert load_image(rgba).getpixel((0, 0)) == (255, 255, 255)  # transparent -> white
     assert load_image(np.zeros((3, 5), dtype=np.uint8)).size == (5, 3)
+    assert load_image(np.full((2, 2, 3), 200, dtype=np.int64)).getpixel((0, 0)) == (200, 200, 200)
+    assert load_image(np.full((2, 2, 1), 0.5)).getpixel((0, 0)) == (128, 128, 128)
+    with pytest.raises(PainterlyError, match="array must be"):
+        load_image(np.zeros((2, 2, 2)))
     image = Image.new("RGB", (6, 2))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90

@@ -233,15 +233,15 @@ def run(
 
 
 @cli.command()
-@click.option("-o", "--output", default="painterly-demo.png", show_default=True, help="output image")
+@click.option("-o", "--output", help="output image [default: painterly-demo.png, never overwriting]")
 @click.option("--style", default="starry_night", show_default=True, help="built-in style name or image path")
 @click.option("--quiet", is_flag=True)
-def demo(output: str, style: str, quiet: bool) -> None:
+def demo(output: str | None, style: str, quiet: bool) -> None:
     """Stylise the built-in photo (NASA's astronaut portrait) with a built-in painting."""
     from .images import demo_content
 
     settings = Settings(content=str(demo_content()), styles=(style,))
-    execute(settings, output, quiet=quiet)
+    execute(settings, output or _unused(Path("painterly-demo")), quiet=quiet)
 
 
 @cli.command()
@@ -288,7 +288,7 @@ def rerun(image: str, output: str | None, quiet: bool) -> None:
 @click.option(
     "--style-scales", "sweep_scales", default=None, help="comma-separated style scales, one row each"
 )
-@click.option("-o", "--output", default="grid.png", show_default=True, help="the contact sheet")
+@click.option("-o", "--output", help="the contact sheet [default: grid.png, never overwriting]")
 @click.option("--quiet", is_flag=True)
 @settings_options
 def grid(
@@ -310,7 +310,7 @@ def grid(
     weights, scales = list(_numbers(sweep_weights)), list(_numbers(sweep_scales))
     if any(w < 0 for w in weights + scales) or not weights:
         raise PainterlyError("--style-weights and --style-scales take numbers >= 0")
-    job = Job(build_settings(content, styles, **opts), output)
+    job = Job(build_settings(content, styles, **opts), output or _unused(Path("grid")))
     per_run = sum(i for _, i in job.settings.schedule())
     progress = _Progress(job, quiet, 0, total=per_run * len(weights) * max(1, len(scales)))
     with _stop_on_ctrl_c(job, quiet):
@@ -319,6 +319,10 @@ def grid(
         finally:
             progress.close()
     save_image(sheet, job.output, {"grid": labels, "settings": json.loads(job.settings.to_json())})
+    if job.stopped:
+        if not quiet:
+            click.echo(f"painterly: interrupted; {len(labels)} variant(s) saved to {job.output}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if not quiet:
         click.echo(f"painterly: wrote {job.output} ({len(labels)} variants)", err=True)
 
@@ -348,6 +352,10 @@ def main() -> None:
         _fail("interrupted", EXIT_INTERRUPTED)
     except MemoryError:
         _fail("out of memory: try a smaller --size")
+    except RuntimeError as exc:
+        if "out of memory" not in str(exc).lower():
+            raise
+        _fail("out of memory on the device: try a smaller --size or --device cpu")
 
 
 if __name__ == "__main__":

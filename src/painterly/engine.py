@@ -1,4 +1,4 @@
-"""The optimisation loop: targets once per scale, coarse-to-fine schedule, L-BFGS/Adam, guards, events.
+"""The optimisation loop: targets once per scale, coarse-to-fine schedule, L-BFGS/Adam, events.
 
 The engine takes PIL images and a ``Settings`` value and returns a ``StylizeResult``. It never prints,
 reads argv or writes files: progress goes out as typed events to a callback, and ``stop()`` (from any
@@ -296,7 +296,10 @@ class Stylizer:
             s.seed,
             str(self.device),
         )
-        if key in self._targets:
+        # Sliced-Wasserstein losses draw from the run's own generator: sharing them would make a sweep's
+        # tiles differ from single runs with the same seed, so only deterministic targets are shared.
+        shareable = s.style_loss != "sliced-wasserstein"
+        if shareable and key in self._targets:
             content_losses, style_losses = self._targets[key]
             return _Objective(self, net, wanted, content_losses, style_losses)
         content_feats = self._features(net, content, set(s.content_layers))
@@ -323,7 +326,8 @@ class Stylizer:
                 area = float(region.mean())
                 module = loss_type([targets[style_index]], [1.0], mask=layer_mask, **extra)
                 style_losses.append((layer, layer_weight * area, module))
-        self._targets[key] = content_losses, style_losses
+        if shareable:
+            self._targets[key] = content_losses, style_losses
         return _Objective(self, net, wanted, content_losses, style_losses)
 
 
@@ -381,7 +385,7 @@ class _Objective:
 
 
 class _Run:
-    """State of one run across scales: counters, history, best iterate, recovery."""
+    """State of one run across scales: counters, loss history, the event sink."""
 
     def __init__(self, stylizer: Stylizer, emit, preview_every: int, total: int) -> None:
         self.stylizer, self.emit, self.preview_every, self.total = stylizer, emit, preview_every, total

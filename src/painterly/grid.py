@@ -22,21 +22,22 @@ def sweep(
     style_scales: list[float] | None = None,
     on_event: Callable[[Event], None] | None = None,
 ) -> tuple[Image.Image, list[str]]:
-    """Render every (style scale, style weight) variant of ``job``'s settings; return the sheet and labels."""
+    """Render every (style scale, style weight) variant of ``job``'s settings; return the sheet and labels.
+
+    After ``job.stop()`` the sheet holds the variants finished so far (the stopped one at its best)."""
     content, styles, mask, init = job.load_inputs()
     scales = style_scales or [job.settings.style_scale]
     targets: dict = {}
     tiles, labels = [], []
     for scale in scales:
         for weight in style_weights:
+            if job.stopped:
+                break
             variant: Settings = job.settings.with_(style_weight=weight, style_scale=scale)
-            stylizer = Stylizer(variant, targets=targets)
-            job.stylizer = stylizer  # so job.stop() reaches the running variant
-            result = stylizer.run(content, styles, mask=mask, init=init, on_event=on_event)
+            job.stylizer = Stylizer(variant, targets=targets)  # so job.stop() reaches the running variant
+            result = job.stylizer.run(content, styles, mask=mask, init=init, on_event=on_event)
             tiles.append(result.image)
             labels.append(
                 f"style weight {weight:g}" + (f", style scale {scale:g}" if len(scales) > 1 else "")
             )
-            if result.interrupted:
-                return contact_sheet(tiles, labels, len(style_weights)), labels
     return contact_sheet(tiles, labels, len(style_weights)), labels

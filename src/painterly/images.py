@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import torch
 from PIL import Image, ImageOps, PngImagePlugin
 
 from .errors import PainterlyError
+from .files import atomic_path
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray
 MAX_INPUT_PIXELS = 100_000_000  # beyond this PIL's decompression-bomb guard fires anyway
@@ -50,11 +50,18 @@ def load_image(source: ImageSource, what: str = "image") -> Image.Image:
         image = source
     elif isinstance(source, np.ndarray):
         array = source
-        if array.dtype != np.uint8:
-            array = (np.clip(array.astype(np.float64), 0, 1) * 255 + 0.5).astype(np.uint8)
-        if array.ndim not in (2, 3):
-            raise PainterlyError(f"{what} array must be HxW or HxWxC, not shape {array.shape}")
-        image = Image.fromarray(array)
+        if (
+            array.ndim not in (2, 3)
+            or (array.ndim == 3 and array.shape[2] not in (1, 3, 4))
+            or not array.size
+        ):
+            raise PainterlyError(f"{what} array must be HxW, HxWx1, HxWx3 or HxWx4, not shape {array.shape}")
+        if np.issubdtype(array.dtype, np.floating):  # floats are 0-1 intensities
+            array = np.clip(np.nan_to_num(array.astype(np.float64)), 0, 1) * 255 + 0.5
+        elif array.dtype != np.uint8:  # other integers are 0-255 intensities
+            array = np.clip(array, 0, 255)
+        array = array.astype(np.uint8)
+        image = Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[2] == 1 else array)
     else:
         path = resolve(os.fspath(source))
         if not os.path.exists(path):
@@ -185,13 +192,10 @@ def save_image(image: Image.Image, path: str | os.PathLike, metadata: dict[str, 
             options["exif"] = exif.tobytes()
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = 95
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format=fmt, **options)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            image.save(tmp, format=fmt, **options)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise PainterlyError(f"cannot write {out}: {exc.strerror or exc}") from None
     return out
 

@@ -19,6 +19,7 @@ from PIL import Image
 
 from .engine import Event, Stylizer, StylizeResult, resolve_device, resolve_precision
 from .errors import PainterlyError
+from .files import write_text_atomic
 from .images import check_output, load_image, read_metadata, resolve, save_image
 from .settings import Settings
 
@@ -90,9 +91,11 @@ class Job:
 
     def __init__(self, settings: Settings, output: str | os.PathLike) -> None:
         self.settings = absolute(settings.validated())
-        inputs = [resolve(p) for p in (self.settings.content, *self.settings.styles, self.settings.mask)]
-        self.output = check_output(output, inputs)
+        s = self.settings
+        init = "" if s.init in ("content", "noise") else s.init
+        self.output = check_output(output, [resolve(p) for p in (s.content, *s.styles, s.mask, init)])
         self.stylizer = Stylizer(self.settings)
+        self._stopped = False
 
     def load_inputs(self) -> tuple[Image.Image, list[Image.Image], Image.Image | None, Image.Image | None]:
         s = self.settings
@@ -110,7 +113,13 @@ class Job:
         return estimate_seconds(self.settings, width, height)
 
     def stop(self) -> None:
+        """Ask the running stylisation (and any later one of this job, e.g. in a sweep) to stop."""
+        self._stopped = True
         self.stylizer.stop()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
 
     def run(
         self,
@@ -189,8 +198,6 @@ def _remember_speed(settings: Settings, result: StylizeResult) -> None:
         rates = json.loads(path.read_text()) if path.is_file() else {}
         rates[_rate_key(settings)] = round(rate, 4)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rates))
-        tmp.replace(path)
+        write_text_atomic(path, json.dumps(rates))
     except (OSError, ValueError):
         pass  # estimates are a courtesy

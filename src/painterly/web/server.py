@@ -15,6 +15,7 @@ import hashlib
 import ipaddress
 import os
 import shutil
+import sqlite3
 import tempfile
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -27,8 +28,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import PainterlyError
+from ..files import atomic_path, write_text_atomic
 from ..settings import DEFAULTS, PRESETS, Settings, help_text
-from .store import RECORD, SETTINGS, Store, finite, write_atomic
+from .store import RECORD, SETTINGS, Store, finite
 from .worker import Worker
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -173,9 +175,11 @@ def create_app(
     """The web app over the data folder ``data`` (created if missing)."""
     try:
         store = Store(data)
+        store.recover()
     except OSError as exc:
         raise PainterlyError(f"cannot use data folder {data}: {exc.strerror or exc}") from None
-    store.recover()
+    except sqlite3.Error as exc:
+        raise PainterlyError(f"cannot use the database in {data}: {exc}") from None
     worker = Worker(store)
 
     @asynccontextmanager
@@ -185,8 +189,8 @@ def create_app(
         try:
             yield
         finally:
-            await run_in_threadpool(worker.shutdown)
-            store.close()
+            if await run_in_threadpool(worker.shutdown):
+                store.close()  # else the run still ending needs it; the process exit closes it
 
     app = FastAPI(title="painterly", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.store, app.state.worker = store, worker
@@ -318,7 +322,12 @@ def create_app(
                     from ..images import load_image
 
                     final = f"{sha}.png"
-                    await run_in_threadpool(lambda: load_image(tmp).save(store.uploads / final))
+
+                    def convert() -> None:
+                        with atomic_path(store.uploads / final) as out:
+                            load_image(tmp).save(out, format="PNG")
+
+                    await run_in_threadpool(convert)
                     tmp.unlink()
                 else:
                     final = sha + UPLOAD_FORMATS[fmt]
@@ -412,7 +421,7 @@ def create_app(
                 style_blend=tuple(blend),
                 **form,
             ).validated()
-            write_atomic(folder / SETTINGS, settings.to_json())
+            write_text_atomic(folder / SETTINGS, settings.to_json())
             inputs = {
                 "content": {"file": files[0], "label": content[1]},
                 "styles": [

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PainterlyError
+from ..files import write_text_atomic
 from ..settings import Settings
-from .store import RECORD, Store, write_atomic
+from .store import RECORD, Store
 
 log = logging.getLogger("painterly.web")
 
@@ -97,8 +98,11 @@ class Worker:
         """A job was queued: look now rather than at the next poll."""
         self._wake.set()
 
-    def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop taking jobs, stop the running one (it becomes interrupted, resumable) and wait."""
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Stop taking jobs, stop the running one (it becomes interrupted, resumable) and wait.
+
+        Returns whether the thread ended: a large run may need longer than ``timeout`` to reach the end
+        of its current iteration, and the store must stay open for it until then."""
         self._halt.set()
         self._wake.set()
         with self._lock:
@@ -106,6 +110,7 @@ class Worker:
                 self.live.job.stop()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def current(self, job_id: str) -> Live | None:
         live = self.live
@@ -126,19 +131,31 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._halt.is_set():
-            with self._lock:
-                row = None if self._halt.is_set() else self.store.claim_next()
-                if row is not None:
-                    self.live = Live(row["id"])
-            if row is None:
-                self._wake.wait(1.0)
-                self._wake.clear()
-                continue
+            row = None
             try:
+                with self._lock:
+                    row = None if self._halt.is_set() else self.store.claim_next()
+                    if row is not None:
+                        self.live = Live(row["id"])
+                if row is None:
+                    self._wake.wait(1.0)
+                    self._wake.clear()
+                    continue
                 self._run(row)
+            except Exception:  # noqa: BLE001 - the only worker must outlive any one job's failure
+                log.exception("queue worker error")
+                if row is not None:
+                    self._mark_failed(row["id"])
+                self._wake.wait(1.0)
             finally:
                 with self._lock:
                     self.live = None
+
+    def _mark_failed(self, job_id: str) -> None:
+        try:
+            self.store.finish(job_id, "failed", error="internal error in the queue worker")
+        except Exception:  # noqa: BLE001 - the database itself is failing; the restart recovery handles it
+            log.exception("cannot mark job %s failed", job_id)
 
     def _run(self, row: dict[str, Any]) -> None:
         from ..jobs import Job
@@ -156,7 +173,7 @@ class Worker:
             live.estimate = job.estimate_seconds(inputs[0])
             live.total = sum(iters for _, iters in job.settings.schedule())
             record = job.run(live.on_event, preview_every=row["preview_every"], inputs=inputs)
-            write_atomic(self.store.run_dir(job_id) / RECORD, json.dumps(record.to_dict(), indent=2))
+            write_text_atomic(self.store.run_dir(job_id) / RECORD, json.dumps(record.to_dict(), indent=2))
         except PainterlyError as exc:
             self.store.finish(job_id, "failed", history=live.history, error=str(exc))
             return
