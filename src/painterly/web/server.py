@@ -413,8 +413,11 @@ def create_app(
         folder.mkdir()
         try:
             files = [f"content{content[0].suffix}", *names]
-            for (source, _), name in zip([content, *styles], files, strict=True):
-                shutil.copyfile(source, folder / name)
+            for (source, label), name in zip([content, *styles], files, strict=True):
+                try:
+                    shutil.copyfile(source, folder / name)
+                except FileNotFoundError:  # its gallery entry was deleted meanwhile
+                    raise PainterlyError(f"input {label!r} was deleted; upload the image again") from None
             settings = Settings(
                 content=str(folder / files[0]),
                 styles=tuple(str(folder / name) for name in names),
