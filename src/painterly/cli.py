@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .errors import PainterlyError
-from .settings import DEFAULTS, PRESETS, Settings, help_text
+from .settings import CHOICES, DEFAULTS, Settings, help_text
 
 EXIT_INTERRUPTED = 130
 
@@ -54,7 +54,7 @@ def settings_options(func):
     """Every engine option; shared by ``run`` and ``grid``."""
     options = [
         _opt("size", "-s", type=int),
-        _opt("quality", "-q", type=click.Choice(list(PRESETS))),
+        _opt("quality", "-q", type=click.Choice(CHOICES["quality"])),
         _opt("scales", type=int),
         _opt("iterations", "-n", type=int),
         _opt("coarse_iterations", type=int),
@@ -66,16 +66,16 @@ def settings_options(func):
         _opt("content_layers", type=str),
         _opt("style_layers", type=str),
         _opt("style_layer_weights", type=str),
-        _opt("style_loss", type=click.Choice(["gram", "mean-std", "sliced-wasserstein"])),
-        _opt("pooling", type=click.Choice(["max", "avg"])),
+        _opt("style_loss", type=click.Choice(CHOICES["style_loss"])),
+        _opt("pooling", type=click.Choice(CHOICES["pooling"])),
         _opt("init", type=str),
-        _opt("optimizer", type=click.Choice(["lbfgs", "adam"])),
+        _opt("optimizer", type=click.Choice(CHOICES["optimizer"])),
         _opt("learning_rate", "--lr", type=float),
         _opt("ema", type=float),
         _opt("seed", type=int),
-        _opt("device", type=click.Choice(["auto", "cpu", "cuda"])),
-        _opt("precision", type=click.Choice(["auto", "fp32", "bf16"])),
-        _opt("preserve_colors", type=click.Choice(["none", "luminance", "histogram"])),
+        _opt("device", type=click.Choice(CHOICES["device"])),
+        _opt("precision", type=click.Choice(CHOICES["precision"])),
+        _opt("preserve_colors", type=click.Choice(CHOICES["preserve_colors"])),
         _opt("color_strength", type=float),
         _opt("mask", type=str),
         _opt("mask_styles", type=str),

@@ -30,6 +30,16 @@ PRESETS: dict[str, tuple[int, int]] = {
 AUTO_EMA = {"adam": 0.9, "lbfgs": 0.0}
 COARSE_DECAY = 0.7
 SINGLE_SCALE_ITERATIONS = 300
+# The options with a fixed set of values: validation, the CLI's choices and the web form read these.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "quality": tuple(PRESETS),
+    "style_loss": ("gram", "mean-std", "sliced-wasserstein"),
+    "pooling": ("max", "avg"),
+    "optimizer": ("lbfgs", "adam"),
+    "device": ("auto", "cpu", "cuda"),
+    "precision": ("auto", "fp32", "bf16"),
+    "preserve_colors": ("none", "luminance", "histogram"),
+}
 START_SIZE = 128
 
 
@@ -120,21 +130,13 @@ class Settings:
         """Return self if every option is usable, else raise PainterlyError naming the first bad one."""
         from .network import check_layers
 
-        def choice(name: str, options: tuple[str, ...]) -> None:
-            if getattr(self, name) not in options:
-                raise PainterlyError(f"{name.replace('_', '-')} must be one of {', '.join(options)}")
-
         if not self.styles:
             raise PainterlyError("at least one style image is needed")
         if not 1 <= self.size <= MAX_SIZE:
             raise PainterlyError(f"size must be between 1 and {MAX_SIZE} pixels, not {self.size}")
-        choice("quality", tuple(PRESETS))
-        choice("style_loss", ("gram", "mean-std", "sliced-wasserstein"))
-        choice("pooling", ("max", "avg"))
-        choice("optimizer", ("lbfgs", "adam"))
-        choice("device", ("auto", "cpu", "cuda"))
-        choice("precision", ("auto", "fp32", "bf16"))
-        choice("preserve_colors", ("none", "luminance", "histogram"))
+        for name, options in CHOICES.items():
+            if getattr(self, name) not in options:
+                raise PainterlyError(f"{name.replace('_', '-')} must be one of {', '.join(options)}")
         for name in ("content_weight", "style_weight", "tv_weight", "learning_rate", "style_scale"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:

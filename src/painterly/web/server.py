@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import PainterlyError
 from ..files import atomic_path, write_text_atomic
-from ..settings import DEFAULTS, PRESETS, Settings, help_text
+from ..settings import CHOICES, DEFAULTS, Settings, help_text
 from .store import RECORD, SETTINGS, Store, finite
 from .worker import Worker
 
@@ -46,26 +46,26 @@ UPLOAD_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
 FORM_FIELDS: dict[str, tuple[str, ...] | None] = {
     "size": None,
     "iterations": None,
-    "quality": tuple(PRESETS),
+    "quality": CHOICES["quality"],
     "content_weight": None,
     "style_weight": None,
     "tv_weight": None,
     "style_scale": None,
-    "preserve_colors": ("none", "luminance", "histogram"),
+    "preserve_colors": CHOICES["preserve_colors"],
     "init": ("content", "noise"),
-    "optimizer": ("lbfgs", "adam"),
+    "optimizer": CHOICES["optimizer"],
     "seed": None,
 }
 ADVANCED_FIELDS: dict[str, tuple[str, ...] | None] = {
     "scales": None,
     "coarse_iterations": None,
-    "style_loss": ("gram", "mean-std", "sliced-wasserstein"),
-    "pooling": ("max", "avg"),
+    "style_loss": CHOICES["style_loss"],
+    "pooling": CHOICES["pooling"],
     "learning_rate": None,
     "ema": None,
     "color_strength": None,
-    "device": ("auto", "cpu", "cuda"),
-    "precision": ("auto", "fp32", "bf16"),
+    "device": CHOICES["device"],
+    "precision": CHOICES["precision"],
 }
 ALLOWED = {**FORM_FIELDS, **ADVANCED_FIELDS}
 DEFAULT_PREVIEW_EVERY = 5
