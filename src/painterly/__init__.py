@@ -31,14 +31,14 @@ def stylize(
     """
     from .engine import Stylizer
     from .images import load_image
+    from .jobs import load_mask_and_init
     from .settings import Settings
 
     styles = style if isinstance(style, list) else [style]
     names = tuple(s if isinstance(s, str) else f"<style {i}>" for i, s in enumerate(styles))
     settings = Settings(content=content if isinstance(content, str) else "<content>", styles=names, **options)
     stylizer = Stylizer(settings)
-    mask = load_image(settings.mask, "mask image") if settings.mask else None
-    init = None if settings.init in ("content", "noise") else load_image(settings.init, "init image")
+    mask, init = load_mask_and_init(settings)
     result = stylizer.run(
         load_image(content, "content image"),
         [load_image(s, "style image") for s in styles],

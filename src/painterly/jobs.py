@@ -104,9 +104,7 @@ class Job:
         content = load_image(s.content, "content image")
         self.stylizer.check_fits(content)
         styles = [load_image(path, "style image") for path in s.styles]
-        mask = load_image(s.mask, "mask image") if s.mask else None
-        init = load_image(s.init, "init image") if s.init not in ("content", "noise") else None
-        return content, styles, mask, init
+        return (content, styles, *load_mask_and_init(s))
 
     def estimate_seconds(self, content: Image.Image) -> float:
         width, height = self.stylizer.output_size(content)
@@ -149,6 +147,13 @@ class Job:
             precision=result.precision,
             versions=versions(),
         )
+
+
+def load_mask_and_init(settings: Settings) -> tuple[Image.Image | None, Image.Image | None]:
+    """The optional mask and start images that settings name by path."""
+    mask = load_image(settings.mask, "mask image") if settings.mask else None
+    init = None if settings.init in ("content", "noise") else load_image(settings.init, "init image")
+    return mask, init
 
 
 def read_record(path: str | os.PathLike) -> Record:

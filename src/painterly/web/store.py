@@ -289,11 +289,7 @@ class Store:
 
     def cancel_queued(self, job_id: str) -> bool:
         """Drop a job that has not started yet (row and folder). False if it is not queued."""
-        with self._lock, self._db:
-            cursor = self._db.execute("DELETE FROM jobs WHERE id=? AND status='queued'", (job_id,))
-        if cursor.rowcount:
-            shutil.rmtree(self.run_dir(job_id), ignore_errors=True)
-        return bool(cursor.rowcount)
+        return self._remove(job_id, "status = 'queued'")
 
     def resume(self, job_id: str) -> bool:
         """Put an interrupted (or failed) job back at the end of the queue."""
@@ -308,8 +304,12 @@ class Store:
 
     def delete(self, job_id: str) -> bool:
         """Remove a job that is not running, with its files."""
+        return self._remove(job_id, "status != 'running'")
+
+    def _remove(self, job_id: str, condition: str) -> bool:
+        """Delete the row of ``job_id`` if ``condition`` (a fixed SQL clause) holds, then its folder."""
         with self._lock, self._db:
-            cursor = self._db.execute("DELETE FROM jobs WHERE id=? AND status != 'running'", (job_id,))
+            cursor = self._db.execute(f"DELETE FROM jobs WHERE id=? AND {condition}", (job_id,))
         if cursor.rowcount:
             shutil.rmtree(self.run_dir(job_id), ignore_errors=True)
         return bool(cursor.rowcount)
