@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGES = Path("/work/shared/images")
+IMAGES = ROOT.parent / "shared" / "images"
 RESULTS = ROOT / "results"
 TIME = "/usr/bin/time"
 _STEP = re.compile(r"^(\d+)\s+([\d.]+)\s+(\S+)")
@@ -197,11 +197,7 @@ class Judge:
         content_img = load_image(str(content), "content")
         styles = [load_image(str(style), "style")]
         self.size = self.stylizer.output_size(content_img)
-        w, h = self.size
-        target = to_tensor(content_img.resize((w, h), Image.LANCZOS))
-        net, _ = self.stylizer.network()
-        gen = torch.Generator().manual_seed(0)
-        self.objective = self.stylizer._objective(net, target, styles, max(w, h), None, gen)
+        self.objective = self.stylizer.objective(content_img.resize(self.size, Image.LANCZOS), styles)
 
     def __call__(self, image) -> float:
         if isinstance(image, str | Path):
@@ -245,7 +241,7 @@ def machine() -> None:
         model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line)
     except (OSError, StopIteration):
         pass
-    from painterly.engine import cpu_has_fast_bf16
+    from painterly.hardware import cpu_has_fast_bf16
 
     print("# painterly vs pastiche benchmark")
     print(f"machine: {model}; {os.cpu_count()} CPUs; torch {torch.__version__}; "
@@ -295,12 +291,12 @@ def per_iteration(args, work: Path) -> dict:
 
 def vgg_flops(h: int, w: int) -> float:
     """Forward + input-gradient backward FLOPs of VGG19's convs up to relu5_1 at h x w."""
-    from painterly.network import _CHANNELS, LAYERS
+    from painterly.layers import CHANNELS, LAYERS
 
     flops, cin = 0.0, 3
     for name in LAYERS[: LAYERS.index("relu5_1") + 1]:
         if name.startswith("conv"):
-            cout = _CHANNELS[int(name[4])]
+            cout = CHANNELS[int(name[4])]
             flops += 2 * (2 * cin * cout * 9 * h * w)
             cin = cout
         elif name.startswith("pool"):
@@ -331,7 +327,7 @@ def plain_pass(h: int, w: int, precision: str, channels_last: bool, reps: int) -
 
 
 def throughput(args, per_iter: dict) -> None:
-    from painterly.engine import cpu_has_fast_bf16
+    from painterly.hardware import cpu_has_fast_bf16
 
     h = w = 512
     flops = vgg_flops(h, w)
@@ -498,9 +494,12 @@ def memory(args, work: Path, per_iter: dict) -> None:
     sw, sh = per_iter[small]["wh"]
     base_rss = per_iter[small]["painterly"]["rss"]
     per_px = (p["rss"] - base_rss) * 2**20 / (w * h - sw * sh)
+    from painterly.hardware import bytes_per_pixel
+
+    estimate = bytes_per_pixel("fp32")
     print(f"painterly measured: ({p['rss']:.0f} MB - {base_rss:.0f} MB at {sw}x{sh}) / extra pixels = "
-          f"{per_px:.0f} B/px; engine.bytes_per_pixel('fp32') estimate = 2600 B/px "
-          f"(ratio measured/estimate {per_px / 2600:.2f})")  # fmt: skip
+          f"{per_px:.0f} B/px; hardware.bytes_per_pixel('fp32') estimate = {estimate:.0f} B/px "
+          f"(ratio measured/estimate {per_px / estimate:.2f})")  # fmt: skip
     big = args.oom_size
     cmd = [sys.executable, "-m", "painterly.cli", str(args.content), str(args.style), "--scales", "1",
            "--iterations", "1", "--size", str(big), "-o", str(work / "too-big.png"), "--quiet"]  # fmt: skip

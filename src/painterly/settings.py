@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from .errors import PainterlyError
+from .layers import check_layers
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
@@ -128,8 +129,6 @@ class Settings:
 
     def validated(self) -> Settings:
         """Return self if every option is usable, else raise PainterlyError naming the first bad one."""
-        from .network import check_layers
-
         if not self.styles:
             raise PainterlyError("at least one style image is needed")
         if not 1 <= self.size <= MAX_SIZE:

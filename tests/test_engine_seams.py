@@ -1,0 +1,176 @@
+"""The engine's schedule, optimiser guarantees and public seams (terms, init, targets, stop), at tiny sizes."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from painterly.engine import Iteration, ScaleStarted, StopToken, Stylizer
+from painterly.images import load_image, to_tensor
+from painterly.settings import DEFAULTS, PRESETS, Settings
+
+
+@pytest.fixture(scope="module")
+def pair(images):
+    return load_image(images / "tubingen.jpg"), load_image(images / "starry_night.jpg")
+
+
+def settings(**kw) -> Settings:
+    return Settings(**(dict(content="c", styles=("s",), size=64, scales=1, iterations=10) | kw))
+
+
+class Recorder:
+    """A zero-weight loss term that records every image the objective is evaluated on."""
+
+    name, weight, layers = "recorder", 0.0, ()
+
+    def __init__(self) -> None:
+        self.seen: list[torch.Tensor] = []
+
+    def __call__(self, image, features):
+        self.seen.append(image.detach().clone())
+        return image.new_zeros(())
+
+
+class Brightness:
+    """Pulls the image's mean towards ``level``: a term whose effect is easy to see."""
+
+    name, layers = "brightness", ()
+
+    def __init__(self, level: float, weight: float) -> None:
+        self.level, self.weight = level, weight
+
+    def __call__(self, image, features):
+        return (image.mean() - self.level) ** 2
+
+
+def test_default_layers_are_the_papers():
+    assert DEFAULTS.style_layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    assert DEFAULTS.content_layers == ("relu4_2",)
+    assert DEFAULTS.layer_weights() == [0.2] * 5
+
+
+def test_objective_reads_the_configured_layers(pair):
+    content, style = pair
+    objective = Stylizer(settings()).objective(content.resize((32, 24)), [style])
+    assert objective.wanted == {"relu1_1", "relu2_1", "relu3_1", "relu4_2", "relu4_1", "relu5_1"}
+
+
+def test_default_schedule_at_512_px():
+    schedule = Settings(styles=("s",)).schedule()
+    final, coarse = PRESETS["balanced"]
+    assert [round(512 * f) for f, _ in schedule] == [128, 181, 256, 362, 512]
+    assert [i for _, i in schedule] == [coarse, round(coarse * 0.7), round(coarse * 0.49), 10, final]
+
+
+@pytest.mark.slow
+def test_automatic_schedule_runs_every_scale_and_carries_the_image(pair):
+    """Five scales at 512 px (few iterations each): sizes, per-scale iterations, and each scale starts
+    from the previous scale's result, not from the content."""
+    content, style = pair
+    recorder = Recorder()
+    events = []
+    s = Settings(content="c", styles=("s",), size=512, iterations=2, coarse_iterations=4)
+    result = Stylizer(s).run(content, [style], terms=[recorder], on_event=events.append)
+    scales = [e for e in events if isinstance(e, ScaleStarted)]
+    assert [max(e.width, e.height) for e in scales] == [128, 181, 256, 362, 512]
+    assert [e.iterations for e in scales] == [i for _, i in s.schedule()]
+    per_scale = [sum(1 for e in events if isinstance(e, Iteration) and e.scale == k) for k in range(5)]
+    assert per_scale == [i for _, i in s.schedule()]
+    assert result.iterations == sum(per_scale) and result.image.size == (512, 384)
+    by_shape: dict = {}
+    for image in recorder.seen:
+        by_shape.setdefault(tuple(image.shape[-2:]), []).append(image)
+    shapes = list(by_shape)
+    assert len(shapes) == 5
+    for previous, current in zip(shapes, shapes[1:], strict=False):
+        start = by_shape[current][0]
+        content_start = to_tensor(content.resize((current[1], current[0])))
+        assert (start - content_start).abs().mean() > 1e-3  # not restarted from the photo
+        carried = [
+            F.interpolate(x.clamp(0, 1), size=current, mode="bicubic", align_corners=False).clamp(0, 1)
+            for x in by_shape[previous]
+        ]
+        assert min(float((start - c).abs().max()) for c in carried) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"optimizer": "adam", "learning_rate": 0.6, "ema": 0.0}], ids=["lbfgs", "adam-jumpy"]
+)
+def test_returns_the_best_iterate_seen(pair, options):
+    content, style = pair
+    recorder = Recorder()
+    events = []
+    stylizer = Stylizer(settings(iterations=12, init="noise", **options))
+    result = stylizer.run(content, [style], terms=[recorder], on_event=events.append)
+    totals = [e.losses["total"] for e in events if isinstance(e, Iteration)]
+    assert len(recorder.seen) == len(totals) + 1  # every iteration, then the last accepted step
+    objective = stylizer.objective(content.resize((64, 48), 1), [style])
+    with torch.no_grad():
+        last_step = float(objective(recorder.seen[-1])[0])
+    scores = [*totals, last_step]
+    best = recorder.seen[scores.index(min(scores))]
+    assert torch.equal(result.tensor, best.clamp(0, 1))
+    # L-BFGS descends, so its best is late; Adam at this step size overshoots, so its best is the start
+    assert (min(totals) < totals[0] / 2) if not options else (totals[-1] > totals[0])
+
+
+def test_lbfgs_runs_with_the_strong_wolfe_line_search(pair, monkeypatch):
+    """At test sizes a fixed L-BFGS step happens to behave; at 128 px on the default schedule it jumped
+    from ~1e4 to ~4e9 (measured in round 1), so the line search is pinned here directly."""
+    content, style = pair
+    made = []
+
+    class Spy(torch.optim.LBFGS):
+        def __init__(self, params, **kw):
+            made.append(kw)
+            super().__init__(params, **kw)
+
+    monkeypatch.setattr(torch.optim, "LBFGS", Spy)
+    events = []
+    Stylizer(settings(iterations=8)).run(content, [style], on_event=events.append)
+    assert made and all(kw["line_search_fn"] == "strong_wolfe" for kw in made)
+    assert sum(isinstance(e, Iteration) for e in events) == 8  # evaluations, line search included
+
+
+def test_extra_term_joins_the_objective_and_the_losses(pair):
+    content, style = pair
+    events = []
+    plain = Stylizer(settings()).run(content, [style])
+    dark = Stylizer(settings()).run(content, [style], terms=[Brightness(0.1, 1000.0)], on_event=events.append)
+    assert all("brightness" in e.losses for e in events if isinstance(e, Iteration))
+    assert dark.tensor.mean() < plain.tensor.mean() - 0.1
+    with pytest.raises(Exception, match="already taken"):
+        Stylizer(settings()).run(content, [style], terms=[Brightness(0, 1.0), Brightness(0, 1.0)])
+
+
+def test_init_image_is_honoured_at_the_final_scale(pair):
+    content, style = pair
+    recorder = Recorder()
+    events = []
+    init = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
+    s = settings(scales=3, iterations=3, coarse_iterations=4)  # init="content" must not win
+    Stylizer(s).run(content, [style], init=init, start_scale=-1, terms=[recorder], on_event=events.append)
+    assert [e.index for e in events if isinstance(e, ScaleStarted)] == [2]
+    assert torch.allclose(recorder.seen[0], init)
+    assert sum(isinstance(e, Iteration) for e in events) == 3
+
+
+def test_shared_stop_token_ends_every_run(pair):
+    content, style = pair
+    token = StopToken()
+    first, second = Stylizer(settings(), stop=token), Stylizer(settings(), stop=token)
+
+    def stop_at_three(event):
+        if isinstance(event, Iteration) and event.iteration == 3:
+            token.stop()
+
+    assert first.run(content, [style], on_event=stop_at_three).interrupted
+    later = second.run(content, [style])
+    assert later.interrupted and later.iterations == 0
+
+
+def test_result_tensor_is_the_image(pair):
+    content, style = pair
+    result = Stylizer(settings(iterations=3)).run(content, [style])
+    assert result.tensor.shape == (1, 3, 48, 64)
+    assert torch.allclose(to_tensor(result.image), result.tensor, atol=1 / 255)
