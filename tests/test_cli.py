@@ -55,7 +55,7 @@ def test_help_lists_options_with_defaults():
             ["{i}/tubingen.jpg", "starry_night", "--init", "{d}/in.png", "-o", "{d}/in.png"],
             "overwrite the input",
         ),
-        (["{i}/tubingen.jpg", "starry_night", "--mask-styles", "a,b"], "comma-separated integers"),
+        (["{i}/tubingen.jpg", "starry_night", "--mask-styles", "a,b"], "mask-styles must be an integer"),
         (["{i}/tubingen.jpg", "starry_night", "-o", "{d}/out.gif"], "output must end in"),
         (["{i}/tubingen.jpg", "starry_night", "--weights", "{d}/missing.pth"], "weights file not found"),
         (["{i}/tubingen.jpg", "starry_night", "--weights", "{d}/in.png"], "cannot read weights file"),
@@ -188,3 +188,11 @@ def test_grid_lays_out_labelled_variants(tmp_path, images):
     sheet = Image.open(tmp_path / "g.png")
     assert sheet.width > 3 * 48 and sheet.height > 36  # three tiles side by side plus label strips
     assert "style weight 100" in sheet.text["painterly"]
+
+
+def test_every_setting_is_a_run_option():
+    from painterly.options import options
+
+    out = painterly("run", "--help").stdout
+    missing = [o.flag for o in options() if o.flag not in out]
+    assert not missing

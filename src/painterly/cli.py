@@ -12,7 +12,8 @@ from typing import Any
 import click
 
 from .errors import PainterlyError
-from .settings import CHOICES, DEFAULTS, Settings, help_text
+from .options import Option, option, options
+from .settings import Settings
 
 EXIT_INTERRUPTED = 130
 
@@ -26,73 +27,33 @@ class _DefaultGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _numbers(text: str | None, kind: type = float) -> tuple:
-    """Comma-separated numbers of ``kind`` (float or int); empty text gives ()."""
-    if not text:
-        return ()
-    try:
-        return tuple(kind(v) for v in text.split(","))
-    except ValueError:
-        what = "integers" if kind is int else "numbers"
-        raise PainterlyError(f"expected comma-separated {what}, got {text!r}") from None
-
-
-def _names(text: str | None) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip()) if text else ()
-
-
-def _opt(name: str, *decls: str, **kw: Any):
-    """A click option whose default and help come from ``Settings`` (the one home of defaults)."""
-    default = getattr(DEFAULTS, name)
-    if isinstance(default, tuple):
-        default = ",".join(map(str, default)) or None
-    flag = "--" + name.replace("_", "-")
-    return click.option(flag, *decls, name, default=default, show_default=True, help=help_text(name), **kw)
+def _click_option(opt: Option):
+    """The click option of one Settings field: default and help from its declaration."""
+    if opt.kind is bool:
+        flag = f"{opt.flag}/--no-{opt.flag[2:]}"
+        return click.option(flag, opt.name, default=opt.default, show_default=True, help=opt.help)
+    if opt.choices:
+        kind: Any = click.Choice(opt.choices)
+    else:
+        kind = str if opt.many else opt.kind
+    default = (opt.format(opt.default) or None) if opt.many else opt.default
+    return click.option(
+        opt.flag, *opt.aliases, opt.name, type=kind, default=default, show_default=True, help=opt.help
+    )
 
 
 def settings_options(func):
-    """Every engine option; shared by ``run`` and ``grid``."""
-    options = [
-        _opt("size", "-s", type=int),
-        _opt("quality", "-q", type=click.Choice(CHOICES["quality"])),
-        _opt("scales", type=int),
-        _opt("iterations", "-n", type=int),
-        _opt("coarse_iterations", type=int),
-        _opt("content_weight", type=float),
-        _opt("style_weight", type=float),
-        _opt("tv_weight", type=float),
-        _opt("style_blend", type=str),
-        _opt("style_scale", type=float),
-        _opt("content_layers", type=str),
-        _opt("style_layers", type=str),
-        _opt("style_layer_weights", type=str),
-        _opt("style_loss", type=click.Choice(CHOICES["style_loss"])),
-        _opt("pooling", type=click.Choice(CHOICES["pooling"])),
-        _opt("init", type=str),
-        _opt("optimizer", type=click.Choice(CHOICES["optimizer"])),
-        _opt("learning_rate", "--lr", type=float),
-        _opt("ema", type=float),
-        _opt("seed", type=int),
-        _opt("device", type=click.Choice(CHOICES["device"])),
-        _opt("precision", type=click.Choice(CHOICES["precision"])),
-        _opt("preserve_colors", type=click.Choice(CHOICES["preserve_colors"])),
-        _opt("color_strength", type=float),
-        _opt("mask", type=str),
-        _opt("mask_styles", type=str),
-        _opt("weights", type=str),
-    ]
-    for option in reversed(options):
-        func = option(func)
+    """Every engine option, generated from Settings; shared by every command that runs jobs."""
+    for opt in reversed(options()):
+        func = _click_option(opt)(func)
     return func
 
 
 def build_settings(content: str, styles: tuple[str, ...], **opts: Any) -> Settings:
-    for key in ("style_blend", "style_layer_weights"):
-        opts[key] = _numbers(opts[key])
-    for key in ("content_layers", "style_layers"):
-        opts[key] = _names(opts[key])
-    opts["mask_styles"] = _numbers(opts["mask_styles"], int)
-    opts["mask"] = opts["mask"] or ""
+    """Settings from a command's parsed options (list options arrive as comma-separated text)."""
+    for opt in options():
+        if opt.many:
+            opts[opt.name] = opt.parse(opts[opt.name] or "")
     return Settings(content=content, styles=tuple(styles), **opts).validated()
 
 
@@ -307,7 +268,8 @@ def grid(
     from .images import save_image
     from .jobs import Job
 
-    weights, scales = list(_numbers(sweep_weights)), list(_numbers(sweep_scales))
+    weights = list(option("style_weight").with_many().parse(sweep_weights))
+    scales = list(option("style_scale").with_many().parse(sweep_scales or ""))
     if any(w < 0 for w in weights + scales) or not weights:
         raise PainterlyError("--style-weights and --style-scales take numbers >= 0")
     job = Job(build_settings(content, styles, **opts), output or _unused(Path("grid")))

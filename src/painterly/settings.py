@@ -44,8 +44,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
 START_SIZE = 128
 
 
-def _help(text: str, **kw: Any) -> Any:
-    return field(metadata={"help": text}, **kw)
+def _help(text: str, *, aliases: tuple[str, ...] = (), **kw: Any) -> Any:
+    """A field with its help text (and extra command-line spellings): options.py turns it into the
+    CLI option, the web form field and the manifest column."""
+    return field(metadata={"help": text, "aliases": aliases}, **kw)
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,15 @@ class Settings:
     content: str = _help("content image path", default="")
     styles: tuple[str, ...] = _help("style image paths or built-in style names", default=())
     style_blend: tuple[float, ...] = _help("relative weight of each style image (default: equal)", default=())
-    size: int = _help("longest side of the output in pixels", default=512)
-    quality: str = _help("preset for schedule and iterations: draft, balanced or best", default="balanced")
+    size: int = _help("longest side of the output in pixels", default=512, aliases=("-s",))
+    quality: str = _help(
+        "preset for schedule and iterations: draft, balanced or best", default="balanced", aliases=("-q",)
+    )
     scales: int = _help("number of coarse-to-fine scales (0: automatic, 1: single scale)", default=0)
     iterations: int = _help(
         f"iterations at the final scale (0: from the quality preset; single-scale runs: {SINGLE_SCALE_ITERATIONS})",
         default=0,
+        aliases=("-n",),
     )
     coarse_iterations: int = _help(
         "iterations at the coarsest scale, fewer at each finer one (0: preset)", default=0
@@ -79,7 +84,7 @@ class Settings:
     init: str = _help("start image: content, noise or an image path", default="content")
     optimizer: str = _help("lbfgs or adam", default="lbfgs")
     learning_rate: float = _help(
-        "step size (L-BFGS: 1 is the natural step; Adam: in pixel units)", default=0.0
+        "step size (L-BFGS: 1 is the natural step; Adam: in pixel units)", default=0.0, aliases=("--lr",)
     )
     ema: float = _help(
         "decay of the moving average of iterates (0: off; -1: auto, on for Adam)", default=-1.0
