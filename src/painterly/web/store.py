@@ -26,15 +26,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..queue import ACTIVE, FINISHED, Status, check_transition, sources
+
 DB_NAME = "painterly.db"
 RESULT = "result.png"
 RECORD = "record.json"
 SETTINGS = "settings.json"
 
-# queued -> running -> done | stopped (cancelled, best image kept) | failed | interrupted (server stopped)
-ACTIVE = ("queued", "running")
-FINISHED = ("done", "stopped")
-STATUSES = (*ACTIVE, *FINISHED, "failed", "interrupted")
+
+def _sql_in(states: frozenset[Status]) -> str:
+    """A SQL list literal of fixed Status values (never client text), e.g. ``('queued','running')``."""
+    return "(" + ",".join(f"'{state.value}'" for state in sorted(states)) + ")"
+
+
+ACTIVE_SQL = _sql_in(ACTIVE)
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -126,16 +131,16 @@ class Store:
         changed = {"interrupted": 0, "broken": 0, "orphans": 0}
         with self._lock, self._db:
             cursor = self._db.execute(
-                "UPDATE jobs SET status='interrupted', error=? WHERE status IN ('queued', 'running')",
-                ("the server stopped before this run finished",),
+                f"UPDATE jobs SET status=?, error=? WHERE status IN {ACTIVE_SQL}",
+                (Status.INTERRUPTED, "the server stopped before this run finished"),
             )
             changed["interrupted"] = cursor.rowcount
-            rows = self._db.execute("SELECT id FROM jobs WHERE status IN ('done', 'stopped')").fetchall()
+            rows = self._db.execute(f"SELECT id FROM jobs WHERE status IN {_sql_in(FINISHED)}").fetchall()
             for row in rows:
                 if not self._complete(row["id"]):
                     self._db.execute(
-                        "UPDATE jobs SET status='failed', record=NULL, error=? WHERE id=?",
-                        ("the result file is missing or damaged", row["id"]),
+                        "UPDATE jobs SET status=?, record=NULL, error=? WHERE id=?",
+                        (Status.FAILED, "the result file is missing or damaged", row["id"]),
                     )
                     changed["broken"] += 1
             known = {row["id"] for row in self._db.execute("SELECT id FROM jobs")}
@@ -222,18 +227,31 @@ class Store:
         return _decode(row) if row else None
 
     def claim_next(self) -> dict[str, Any] | None:
-        """The oldest queued job, now marked running; None if the queue is empty."""
-        with self._lock, self._db:
-            row = self._db.execute(
-                "SELECT * FROM jobs WHERE status='queued' ORDER BY qseq LIMIT 1"
-            ).fetchone()
-            if row is None:
-                return None
-            self._db.execute(
-                "UPDATE jobs SET status='running', started=?, error=NULL WHERE id=?", (time.time(), row["id"])
-            )
-            row = self._db.execute("SELECT * FROM jobs WHERE id=?", (row["id"],)).fetchone()
-        return _decode(row)
+        """The oldest queued job, now marked running; None if the queue is empty.
+
+        The UPDATE re-checks the status and its row count is checked, so a job cancelled (or claimed)
+        between the SELECT and the UPDATE is skipped rather than run twice."""
+        with self._lock:
+            while True:
+                with self._db:
+                    row = self._db.execute(
+                        "SELECT id FROM jobs WHERE status=? ORDER BY qseq LIMIT 1", (Status.QUEUED,)
+                    ).fetchone()
+                    if row is None:
+                        return None
+                    if self._move(row["id"], Status.RUNNING, "started=?, error=NULL", (time.time(),)):
+                        return _decode(
+                            self._db.execute("SELECT * FROM jobs WHERE id=?", (row["id"],)).fetchone()
+                        )
+
+    def _move(self, job_id: str, new: Status, assignments: str, values: tuple) -> bool:
+        """Set ``new`` (and ``assignments``, a fixed SQL clause) if the job is in a state allowed to move
+        there (``queue.sources``); whether a row changed. Call inside a transaction."""
+        cursor = self._db.execute(
+            f"UPDATE jobs SET status=?, {assignments} WHERE id=? AND status IN {_sql_in(sources(new))}",
+            (new, *values, job_id),
+        )
+        return cursor.rowcount == 1
 
     def finish(
         self,
@@ -243,18 +261,19 @@ class Store:
         record: dict[str, Any] | None = None,
         history: list | None = None,
         error: str | None = None,
-    ) -> None:
-        assert status in STATUSES
+    ) -> bool:
+        """End a running job in ``status``; False if it was not running (nothing changes then)."""
+        new = check_transition(Status.RUNNING, status)
         with self._lock, self._db:
-            self._db.execute(
-                "UPDATE jobs SET status=?, finished=?, record=?, history=?, error=? WHERE id=?",
+            return self._move(
+                job_id,
+                new,
+                "finished=?, record=?, history=?, error=?",
                 (
-                    status,
                     time.time(),
                     json.dumps(finite(record)) if record is not None else None,
                     json.dumps(finite(history)) if history is not None else None,
                     error,
-                    job_id,
                 ),
             )
 
@@ -262,8 +281,7 @@ class Store:
         """Running job first, then the queue in order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM jobs WHERE status IN ('queued', 'running')"
-                " ORDER BY status='running' DESC, qseq"
+                f"SELECT * FROM jobs WHERE status IN {ACTIVE_SQL} ORDER BY status='running' DESC, qseq"
             ).fetchall()
         return [_decode(row) for row in rows]
 
@@ -283,28 +301,28 @@ class Store:
         """Every job that is not waiting or running, newest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM jobs WHERE status NOT IN ('queued', 'running') ORDER BY created DESC, seq DESC"
+                f"SELECT * FROM jobs WHERE status NOT IN {ACTIVE_SQL} ORDER BY created DESC, seq DESC"
             ).fetchall()
         return [_decode(row) for row in rows]
 
     def cancel_queued(self, job_id: str) -> bool:
         """Drop a job that has not started yet (row and folder). False if it is not queued."""
-        return self._remove(job_id, "status = 'queued'")
+        return self._remove(job_id, f"status = '{Status.QUEUED.value}'")
 
     def resume(self, job_id: str) -> bool:
         """Put an interrupted (or failed) job back at the end of the queue."""
         with self._lock, self._db:
-            cursor = self._db.execute(
-                "UPDATE jobs SET status='queued', qseq=(SELECT COALESCE(MAX(qseq), 0) + 1 FROM jobs),"
-                " started=NULL, finished=NULL, record=NULL, history=NULL, error=NULL"
-                " WHERE id=? AND status IN ('interrupted', 'failed')",
-                (job_id,),
+            return self._move(
+                job_id,
+                Status.QUEUED,
+                "qseq=(SELECT COALESCE(MAX(qseq), 0) + 1 FROM jobs),"
+                " started=NULL, finished=NULL, record=NULL, history=NULL, error=NULL",
+                (),
             )
-        return bool(cursor.rowcount)
 
     def delete(self, job_id: str) -> bool:
         """Remove a job that is not running, with its files."""
-        return self._remove(job_id, "status != 'running'")
+        return self._remove(job_id, f"status != '{Status.RUNNING.value}'")
 
     def _remove(self, job_id: str, condition: str) -> bool:
         """Delete the row of ``job_id`` if ``condition`` (a fixed SQL clause) holds, then its folder."""
