@@ -70,7 +70,7 @@ def test_client(app):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # starlette prefers httpx2 nowadays
         from fastapi.testclient import TestClient
-    return TestClient(app)
+    return TestClient(app, base_url="http://127.0.0.1")  # the Host header a loopback server answers
 
 
 test_client.__test__ = False  # a helper, not a test

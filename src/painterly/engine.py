@@ -11,7 +11,7 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .errors import PainterlyError
-from .images import fit, keep_colors, match_colors, to_image, to_tensor
+from .images import fit, fitted_size, keep_colors, match_colors, to_image, to_tensor
 from .losses import STYLE_LOSSES, ContentLoss, SlicedWassersteinLoss, tv_loss
 from .network import LAYERS, VGG19Features, Weights, load_weights
 from .settings import Settings
@@ -187,9 +187,19 @@ class Stylizer:
     def output_size(self, content: Image.Image) -> tuple[int, int]:
         return fit(content, self.settings.size).size
 
-    def check_fits(self, content: Image.Image) -> None:
-        """Raise PainterlyError (naming the largest size that fits) if the run would exhaust memory."""
-        check_memory(*self.output_size(content), self.precision, self.device)
+    def check_fits(self, content: Image.Image, styles: Sequence[Image.Image] = ()) -> None:
+        """Raise PainterlyError (naming the largest size that fits) if the run would exhaust memory;
+        ``styles`` too, at their size for the final scale (``style_scale`` can make them the larger)."""
+        width, height = self.output_size(content)
+        check_memory(width, height, self.precision, self.device)
+        longest = max(1, round(max(width, height) * self.settings.style_scale))
+        for style in styles:
+            try:
+                check_memory(*fitted_size(style.size, longest), self.precision, self.device)
+            except PainterlyError as exc:
+                raise PainterlyError(
+                    f"style image at style-scale {self.settings.style_scale:g}: {exc}"
+                ) from None
 
     def run(
         self,
