@@ -66,11 +66,12 @@ def bomb_png(width: int, height: int) -> bytes:
     )
 
 
-def test_client(app):
+def test_client(app, raise_server_exceptions: bool = True):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # starlette prefers httpx2 nowadays
         from fastapi.testclient import TestClient
-    return TestClient(app, base_url="http://127.0.0.1")  # the Host header a loopback server answers
+    # 127.0.0.1: the Host header a loopback server answers
+    return TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=raise_server_exceptions)
 
 
 test_client.__test__ = False  # a helper, not a test
