@@ -1,4 +1,5 @@
-"""Helpers shared by the web tests (no tests here): tiny images and a real uvicorn server in a thread."""
+"""Helpers shared by the web tests (no tests here): tiny images, a test client that sends a loopback Host
+header, and a real uvicorn server in a thread."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-// painterly web page: vanilla JS, no build step. Talks to the JSON API in painterly/web/server.py.
+// painterly web page: vanilla JS, no build step. Talks to the JSON API in painterly/web/routes.py.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
