@@ -235,7 +235,7 @@ class Settings:
         for name, value in data.items():
             kind = types[name]
             if kind is tuple:
-                (item,) = {a for a in get_args(get_type_hints(cls)[name]) if a is not Ellipsis}
+                (item,) = {a for a in get_args(_field_hints()[name]) if a is not Ellipsis}
                 if not isinstance(value, list | tuple):
                     raise PainterlyError(f"setting {name} must be a list")
                 value = tuple(_typed(name, v, item) for v in value)
@@ -259,8 +259,14 @@ class Settings:
 
 
 @cache
+def _field_hints() -> dict[str, Any]:
+    return get_type_hints(Settings)
+
+
+@cache
 def _field_types() -> dict[str, type]:
-    return {name: getattr(kind, "__origin__", kind) for name, kind in get_type_hints(Settings).items()}
+    """name -> the plain type of each field (``tuple`` for ``tuple[str, ...]``)."""
+    return {name: getattr(kind, "__origin__", kind) for name, kind in _field_hints().items()}
 
 
 def _typed(name: str, value: Any, kind: type) -> Any:

@@ -32,6 +32,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from ..errors import PainterlyError
 from .guards import LOOPBACK_HOSTS, BodyLimit, SameOrigin, allowed_hosts, is_loopback
 from .limits import Limits
+from .recovery import recover
 from .routes import router
 from .store import DISK_FULL, QueueFull, Store, disk_full
 from .worker import Worker
@@ -58,7 +59,7 @@ def create_app(
     except sqlite3.Error as exc:
         raise PainterlyError(f"cannot use the database in {data}: {exc}") from None
     try:
-        store.recover()
+        recover(store)
     except (OSError, sqlite3.Error) as exc:
         store.close()
         raise PainterlyError(

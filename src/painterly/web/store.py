@@ -6,7 +6,7 @@ Layout of the data folder (created 0700: it holds the user's photos)::
     painterly.db            jobs (queue and gallery) and uploads
     uploads/<sha256>.<ext>  validated uploads, named by content hash, shared by every job using them
     runs/<job id>/          settings.json, result.png, record.json
-    quarantine/<job id>/    run folders found without a database row and without a complete result
+    quarantine/<job id>-<t> run folders found without a database row and without a complete result
 
 Jobs refer to their inputs (``upload:<sha>`` or ``sample:<name>``) instead of copying them; an upload no
 job refers to is collected after a grace period. Files are only ever looked up through an id found in
@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
-import logging
 import math
 import os
 import re
@@ -35,10 +34,8 @@ from typing import Any
 
 from ..errors import PainterlyError
 from ..files import write_text_atomic
-from ..queue import ACTIVE, FINISHED, Status, check_transition, sources
+from ..queue import ACTIVE, Status, check_transition, recovered, sources
 from ..settings import Settings
-
-log = logging.getLogger("painterly.web")
 
 DB_NAME = "painterly.db"
 LOCK_NAME = ".lock"
@@ -169,94 +166,52 @@ class Store:
     def result_path(self, job_id: str) -> Path:
         return self.run_dir(job_id) / RESULT
 
-    # --- start-up ------------------------------------------------------------------------------
+    # --- start-up (used by ``recovery``) --------------------------------------------------------
 
-    def recover(self) -> dict[str, int]:
-        """Make the index agree with the files after a stop or crash; return what was changed.
-
-        Never deletes a result: a run folder without a database row (an older or lost ``painterly.db``)
-        is indexed again when it holds a complete result, and moved to ``quarantine/`` otherwise."""
-        changed = {"interrupted": 0, "broken": 0, "reindexed": 0, "quarantined": 0, "uploads": 0}
+    def interrupt_active(self) -> int:
+        """Jobs queued or running when the server stopped become interrupted (``queue.recovered``)."""
+        moved = 0
         with self._lock, self._db:
-            cursor = self._db.execute(
-                f"UPDATE jobs SET status=?, error=? WHERE status IN {ACTIVE_SQL}",
-                (Status.INTERRUPTED, "the server stopped before this run finished"),
-            )
-            changed["interrupted"] = cursor.rowcount
-            rows = self._db.execute(f"SELECT id FROM jobs WHERE status IN {_sql_in(FINISHED)}").fetchall()
-            for row in rows:
-                if not self._complete(row["id"]):
-                    self._db.execute(
-                        "UPDATE jobs SET status=?, record=NULL, error=? WHERE id=?",
-                        (Status.FAILED, "the result file is missing or damaged", row["id"]),
-                    )
-                    changed["broken"] += 1
-            known = {row["id"] for row in self._db.execute("SELECT id FROM jobs")}
-        changed["uploads"] = self._reindex_uploads()
-        for folder in sorted(self.runs.iterdir()):
-            for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
-                tmp.unlink(missing_ok=True)  # half-written files of an atomic save
-            if folder.name in known:
-                continue
-            if folder.is_dir() and valid_id(folder.name) and self._reindex(folder):
-                changed["reindexed"] += 1
-                log.warning("painterly: indexed %s again (its result had no database entry)", folder)
-            else:
-                self.quarantine.mkdir(exist_ok=True, mode=0o700)
-                target = self.quarantine / f"{folder.name}-{int(time.time())}"
-                os.replace(folder, target)
-                changed["quarantined"] += 1
-                log.warning(
-                    "painterly: moved %s (no database entry, no complete result) to %s", folder, target
+            for state in ACTIVE:
+                cursor = self._db.execute(
+                    "UPDATE jobs SET status=?, error=? WHERE status=?",
+                    (recovered(state), "the server stopped before this run finished", state),
                 )
-        for tmp in self.uploads.glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
-        self.collect_uploads()
-        return changed
+                moved += cursor.rowcount
+        return moved
 
-    def _complete(self, job_id: str) -> bool:
-        from PIL import Image
+    def ids(self, states: frozenset[Status] | None = None) -> set[str]:
+        """Ids of every job, or of those in ``states``."""
+        where = f" WHERE status IN {_sql_in(states)}" if states else ""
+        with self._lock:
+            return {row["id"] for row in self._db.execute(f"SELECT id FROM jobs{where}")}
 
-        from ..images import READ_FORMATS
+    def mark_broken(self, job_id: str) -> bool:
+        """A finished job whose result turned out missing or damaged becomes failed."""
+        with self._lock, self._db:
+            return self._move(
+                job_id, Status.FAILED, "record=NULL, error=?", ("the result file is missing or damaged",)
+            )
 
-        path = self.result_path(job_id)
-        if not path.is_file() or not (path.parent / RECORD).is_file():
-            return False
-        try:
-            with Image.open(path, formats=READ_FORMATS) as image:
-                image.verify()
-        except Exception:  # noqa: BLE001 - any decoding failure means the file is damaged
-            return False
-        return True
-
-    def _reindex(self, folder: Path) -> bool:
-        """Insert a row for a run folder holding a complete result; False if it holds none."""
-        from .forms import form_fields
-
-        if not self._complete(folder.name):
-            return False
-        try:
-            record = json.loads((folder / RECORD).read_text())
-            settings = Settings.from_dict(record["settings"])
-        except (OSError, ValueError, KeyError, TypeError, PainterlyError):
-            return False
-        inputs = {
-            "content": self._found_input(folder, settings.content),
-            "styles": [
-                {**self._found_input(folder, path), "weight": weight}
-                for path, weight in zip(settings.styles, settings.blend(), strict=True)
-            ],
-        }
-        form = {name: getattr(settings, name) for name in form_fields()}
-        status = Status.STOPPED if record.get("interrupted") else Status.DONE
-        created = record.get("created") if isinstance(record.get("created"), float) else time.time()
+    def add_finished(
+        self,
+        job_id: str,
+        status: Status,
+        *,
+        created: float,
+        inputs: dict,
+        form: dict,
+        settings: Settings,
+        record: dict,
+    ) -> None:
+        """Index a finished run found on disk without a row (``recovery``)."""
         with self._lock, self._db:
             self._db.execute(
                 "INSERT INTO jobs (id, status, qseq, created, finished, inputs, form, settings, record)"
                 " VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)",
                 (
-                    folder.name,
-                    status,
+                    job_id,
+                    check_transition(Status.RUNNING, status),
                     created,
                     created,
                     json.dumps(inputs),
@@ -265,35 +220,10 @@ class Store:
                     json.dumps(finite(record)),
                 ),
             )
-        return True
 
-    def _found_input(self, folder: Path, path: str) -> dict[str, Any]:
-        """The input item of a re-indexed run for the file its settings name, if still here."""
-        source = Path(path)
-        if source.parent == self.uploads and self.upload(source.stem):
-            return {"ref": f"upload:{source.stem}", "label": source.name}
-        if source.parent == folder:  # inputs copied into the run folder by earlier versions
-            return {"file": source.name, "label": source.name}
-        return {"label": source.name}
-
-    def _reindex_uploads(self) -> int:
-        """Rows for upload files that have none (a lost database); returns how many were added."""
-        from ..images import open_image
-
+    def upload_shas(self) -> set[str]:
         with self._lock:
-            known = {row["sha"] for row in self._db.execute("SELECT sha FROM uploads")}
-        added = 0
-        for path in self.uploads.iterdir():
-            if not valid_sha(path.stem) or path.stem in known or not path.is_file():
-                continue
-            try:
-                with open_image(path) as image:
-                    width, height = image.size
-            except (OSError, ValueError, SyntaxError, PainterlyError):
-                continue
-            self.add_upload(path.stem, path.name, path.name, width, height)
-            added += 1
-        return added
+            return {row["sha"] for row in self._db.execute("SELECT sha FROM uploads")}
 
     # --- uploads -------------------------------------------------------------------------------
 

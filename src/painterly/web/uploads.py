@@ -87,6 +87,7 @@ async def receive_upload(request: Request, store: Store, limits: Limits) -> dict
     finally:
         await form.close()
     store.add_upload(sha, final, name, width, height)
+    store.collect_uploads()  # older uploads no job took up
     return {
         "ref": f"upload:{sha}",
         "label": name,
