@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 from test_web import finished, submit, upload
-from test_web_support import TINY, png_bytes, test_client
+from test_web_support import TINY, png_bytes, test_client, wait_for
 
 from painterly.errors import PainterlyError
 from painterly.web.limits import Limits
@@ -83,6 +83,34 @@ def test_full_disk_at_the_end_of_a_run_fails_the_job_with_a_message(tmp_path, mo
         job = finished(client, submit(client, "sample:astronaut", **TINY).json()["id"])
         assert job["status"] == "failed" and job["error"] == DISK_FULL
         assert client.delete(f"/api/jobs/{job['id']}").status_code == 200  # not stuck as running
+
+
+def test_a_run_whose_end_could_not_be_recorded_can_still_be_cancelled(tmp_path, monkeypatch):
+    app = create_app(tmp_path / "data")
+    store, disk = app.state.store, {"full": True}
+    finish = store.finish
+
+    def full(*args, **kw):
+        if disk["full"]:
+            raise sqlite3.OperationalError("database or disk is full")
+        return finish(*args, **kw)
+
+    monkeypatch.setattr(store, "finish", full)
+    with test_client(app) as client:
+        job_id = submit(client, "sample:astronaut", **TINY).json()["id"]
+        wait_for(
+            lambda: (
+                client.get(f"/api/jobs/{job_id}").json()["status"] == "running"
+                and app.state.worker.live is None
+            )
+        )
+        disk["full"] = False  # space was freed; the row still says running
+        answer = client.post(f"/api/jobs/{job_id}/cancel")
+        assert answer.status_code == 200 and answer.json()["status"] == "failed"
+        assert (
+            client.get(f"/api/jobs/{job_id}").json()["error"] == "the end of this run could not be recorded"
+        )
+        assert client.delete(f"/api/jobs/{job_id}").status_code == 200
 
 
 @pytest.mark.parametrize(

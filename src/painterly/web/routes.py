@@ -239,6 +239,8 @@ def cancel(request: Request, job_id: str) -> dict[str, Any]:
     job = _job(request, job_id)
     if job["status"] == "running" and worker.cancel(job_id):  # it started meanwhile
         return {"id": job_id, "status": "cancelling"}
+    if job["status"] == "running" and worker.abandon(job_id):  # its end was never recorded
+        return {"id": job_id, "status": "failed"}
     raise HTTPException(409, f"the job is {job['status']}, not queued or running")
 
 

@@ -136,6 +136,14 @@ class Worker:
                 live.job.stop()
             return True
 
+    def abandon(self, job_id: str) -> bool:
+        """Fail a job the store lists as running but this worker is not running: its end could not be
+        recorded (e.g. the disk was full). Lets the user cancel or delete it without a restart."""
+        with self._lock:
+            if self.live is not None and self.live.id == job_id:
+                return False
+            return self.store.finish(job_id, Status.FAILED, error="the end of this run could not be recorded")
+
     # --- the thread ----------------------------------------------------------------------------
 
     def _loop(self) -> None:
