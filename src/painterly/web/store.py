@@ -312,15 +312,16 @@ class Store:
 
     def run_settings(self, job: dict[str, Any]) -> Settings:
         """The job's settings with its inputs' current files; PainterlyError if one was deleted."""
+        return self._with_inputs(Settings.from_dict(job["settings"]), job["inputs"], job["id"])
 
+    def _with_inputs(self, settings: Settings, inputs: dict[str, Any], job_id: str = "") -> Settings:
         def path(item: dict[str, Any]) -> str:
-            found = self.input_path(item, job["id"])
+            found = self.input_path(item, job_id)
             if found is None:
                 raise PainterlyError(f"input {item.get('label', '')!r} was deleted; upload the image again")
             return str(found)
 
-        inputs = job["inputs"]
-        return Settings.from_dict(job["settings"]).with_(
+        return settings.with_(
             content=path(inputs["content"]), styles=tuple(path(s) for s in inputs["styles"])
         )
 
@@ -351,8 +352,7 @@ class Store:
             "content": items[0],
             "styles": [{**item, "weight": w} for item, w in zip(items[1:], weights, strict=True)],
         }
-        job = {"id": "", "inputs": inputs, "settings": {"style_blend": list(blend), **form}}
-        settings = self.run_settings(job).validated()
+        settings = self._with_inputs(Settings(style_blend=tuple(blend), **form), inputs).validated()
         job_id = self.new_id()
         folder = self.run_dir(job_id)
         folder.mkdir(mode=0o700)
