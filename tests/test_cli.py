@@ -12,7 +12,8 @@ from PIL import Image
 TINY = ["--size", "48", "--scales", "1", "--iterations", "3", "--quiet"]
 
 
-def painterly(*args, cwd=None, timeout=300):
+def painterly(*args, cwd, timeout=300):
+    """Run the CLI in ``cwd`` (always a test's temporary folder: a default output lands there)."""
     return subprocess.run(
         [sys.executable, "-m", "painterly.cli", *map(str, args)],
         capture_output=True,
@@ -22,8 +23,8 @@ def painterly(*args, cwd=None, timeout=300):
     )
 
 
-def test_help_lists_options_with_defaults():
-    out = painterly("run", "--help")
+def test_help_lists_options_with_defaults(tmp_path):
+    out = painterly("run", "--help", cwd=tmp_path)
     assert out.returncode == 0
     for option in (
         "--size",
@@ -76,13 +77,15 @@ def test_errors_are_one_line_and_write_nothing(tmp_path, images, args, message):
 
 
 def test_run_info_rerun_round_trip(tmp_path, images):
-    out = painterly(images / "tubingen.jpg", "starry_night", "-o", tmp_path / "a.png", *TINY, "--seed", "5")
+    out = painterly(
+        images / "tubingen.jpg", "starry_night", "-o", tmp_path / "a.png", *TINY, "--seed", "5", cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     first = Image.open(tmp_path / "a.png")
     assert max(first.size) == 48
-    info = painterly("info", tmp_path / "a.png")
+    info = painterly("info", tmp_path / "a.png", cwd=tmp_path)
     assert '"seed": 5' in info.stdout and "weights_sha256" in info.stdout and '"torch"' in info.stdout
-    again = painterly("rerun", tmp_path / "a.png", "--quiet")
+    again = painterly("rerun", tmp_path / "a.png", "--quiet", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert Image.open(tmp_path / "a-rerun.png").tobytes() == first.tobytes()
 
@@ -96,7 +99,7 @@ def test_default_output_never_overwrites(tmp_path, images):
 
 
 def test_builtin_styles_listed_and_usable(tmp_path, images):
-    listed = painterly("styles")
+    listed = painterly("styles", cwd=tmp_path)
     assert listed.returncode == 0 and {"starry_night", "shipwreck", "the_scream"} <= {
         line.split("\t")[0] for line in listed.stdout.splitlines()
     }
@@ -109,6 +112,7 @@ def test_builtin_styles_listed_and_usable(tmp_path, images):
         "-o",
         tmp_path / "b.jpg",
         *TINY,
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     assert Image.open(tmp_path / "b.jpg").format == "JPEG"
@@ -116,7 +120,14 @@ def test_builtin_styles_listed_and_usable(tmp_path, images):
 
 def test_save_every_writes_intermediates(tmp_path, images):
     out = painterly(
-        images / "tubingen.jpg", "starry_night", "-o", tmp_path / "c.png", *TINY, "--save-every", "1"
+        images / "tubingen.jpg",
+        "starry_night",
+        "-o",
+        tmp_path / "c.png",
+        *TINY,
+        "--save-every",
+        "1",
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [
@@ -127,12 +138,17 @@ def test_save_every_writes_intermediates(tmp_path, images):
     ]
 
 
-def test_ctrl_c_saves_best_so_far(tmp_path, images):
+@pytest.mark.parametrize("command", [[], ["grid", "--style-weights", "5"]], ids=["run", "grid"])
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "existing"])
+def test_ctrl_c_saves_best_so_far_never_over_an_earlier_file(tmp_path, images, command, existing):
+    if existing:
+        (tmp_path / "i.png").write_bytes(b"the user's earlier result")
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "painterly.cli",
+            *command,
             images / "tubingen.jpg",
             "starry_night",
             "-o",
@@ -146,6 +162,7 @@ def test_ctrl_c_saves_best_so_far(tmp_path, images):
         ],
         stderr=subprocess.PIPE,
         text=True,
+        cwd=tmp_path,
     )
     # wait for the progress bar to show a few iterations
     seen = ""
@@ -155,19 +172,27 @@ def test_ctrl_c_saves_best_so_far(tmp_path, images):
     proc.send_signal(signal.SIGINT)
     rest = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130
-    assert "best image so far saved" in rest
-    assert Image.open(tmp_path / "i.png").size == (64, 48)
+    partial = tmp_path / ("i-partial.png" if existing else "i.png")
+    assert f"saved to {partial}" in rest, rest
+    if existing:
+        assert (tmp_path / "i.png").read_bytes() == b"the user's earlier result"
+    image = Image.open(partial)
+    if command:  # a sheet: the stopped variant plus its label strip
+        assert image.width >= 64
+    else:
+        assert image.size == (64, 48)
 
 
-def test_help_is_fast():
+def test_help_is_fast(tmp_path):
     start = time.perf_counter()
-    out = painterly("--help")
+    out = painterly("--help", cwd=tmp_path)
     assert out.returncode == 0
     # import check rather than timing: --help must not load torch
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, painterly.cli; print('torch' in sys.modules)"],
         capture_output=True,
         text=True,
+        cwd=tmp_path,
     )
     assert probe.stdout.strip() == "False"
     assert time.perf_counter() - start < 30
@@ -183,6 +208,7 @@ def test_grid_lays_out_labelled_variants(tmp_path, images):
         "-o",
         tmp_path / "g.png",
         *TINY,
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     sheet = Image.open(tmp_path / "g.png")
@@ -196,3 +222,47 @@ def test_every_setting_is_a_run_option():
     out = painterly("run", "--help").stdout
     missing = [o.flag for o in options() if o.flag not in out]
     assert not missing
+
+
+def test_info_and_rerun_refuse_hostile_images_in_one_line(tmp_path):
+    from test_web_support import bomb_png
+
+    from painterly.images import save_image
+
+    (tmp_path / "bomb.png").write_bytes(bomb_png(30000, 30000))
+    record = {
+        "settings": {"styles": [1]},
+        "output": "",
+        "elapsed": 0.0,
+        "iterations": 0,
+        "interrupted": False,
+    }
+    record |= {"losses": {}, "weights_sha256": "", "device": "cpu", "precision": "fp32"}
+    save_image(Image.new("RGB", (8, 8)), tmp_path / "ints.png", record)
+    for args, message in [
+        (["info", "bomb.png"], "too large"),
+        (["rerun", "bomb.png"], "too large"),
+        (["rerun", "ints.png"], "setting styles must be of type str"),
+    ]:
+        out = painterly(*args, cwd=tmp_path)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
+
+
+def test_rerun_follows_paths_of_someone_elses_image_only_when_told(tmp_path, images):
+    from painterly.images import read_metadata, save_image
+
+    out = painterly(images / "tubingen.jpg", "starry_night", "-o", tmp_path / "a.png", *TINY, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    record = read_metadata(tmp_path / "a.png")
+    Image.new("RGB", (8, 8), "white").save(tmp_path / "secret.png")
+    record["settings"]["init"] = str(tmp_path / "secret.png")
+    save_image(Image.open(tmp_path / "a.png"), tmp_path / "b.png", record)
+    refused = painterly("rerun", "b.png", "--quiet", cwd=tmp_path)
+    assert refused.returncode == 2 and "give it with --init PATH or pass --trust-record" in refused.stderr
+    assert not (tmp_path / "b-rerun.png").exists()
+    given = painterly("rerun", "b.png", "--quiet", "--init", "content", cwd=tmp_path)
+    assert given.returncode == 0, given.stderr
+    trusted = painterly("rerun", "b.png", "--quiet", "--trust-record", "-o", "c.png", cwd=tmp_path)
+    assert trusted.returncode == 0, trusted.stderr
+    assert read_metadata(tmp_path / "c.png")["settings"]["init"] == str(tmp_path / "secret.png")

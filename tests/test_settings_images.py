@@ -48,6 +48,29 @@ def test_unknown_or_mistyped_settings_rejected():
     with pytest.raises(PainterlyError, match="styles must be a list"):
         Settings.from_json('{"styles": 3}')
     assert Settings.from_json('{"style_weight": 3}').style_weight == 3.0
+    # a record someone else made: list items and the document itself are type-checked too
+    with pytest.raises(PainterlyError, match="styles must be of type str"):
+        Settings.from_json('{"styles": [1]}')
+    with pytest.raises(PainterlyError, match="style_blend must be of type float"):
+        Settings.from_json('{"style_blend": [true]}')
+    with pytest.raises(PainterlyError, match="must be a JSON object"):
+        Settings.from_dict([1, 2])
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"scales": 10**9}, "scales must be between 0 and 16"),
+        ({"iterations": 10**9}, "iterations must be between 0 and 20000"),
+        ({"coarse_iterations": 10**7}, "coarse-iterations must be between"),
+        ({"style_scale": 100.0}, "style-scale must be between 0 and 4"),
+        ({"style_scale": float("inf")}, "style-scale must be between"),
+        ({"seed": -1}, "seed must be between"),
+    ],
+)
+def test_costly_settings_have_upper_bounds(changes, message):
+    with pytest.raises(PainterlyError, match=message):
+        Settings(content="a.jpg", styles=("b.jpg",)).with_(**changes).validated()
 
 
 def test_schedule_is_coarse_to_fine_by_sqrt2():
@@ -116,3 +139,31 @@ def test_match_colors_moves_style_statistics_to_content():
     assert np.allclose(
         out.reshape(-1, 3).mean(0), np.asarray(content, dtype=float).reshape(-1, 3).mean(0), atol=3
     )
+
+
+@pytest.mark.parametrize("fmt", ["PCX", "ICO", "TGA", "EPS"])
+def test_only_plain_raster_formats_are_decoded(tmp_path, fmt):
+    """Pillow reads these, painterly refuses them (EPS would start Ghostscript where installed)."""
+    path = tmp_path / f"x.{fmt.lower()}"
+    if fmt == "EPS":
+        path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n")
+    else:
+        Image.new("RGB", (8, 8), "red").save(path, format=fmt)
+    with pytest.raises(PainterlyError, match="not a readable image"):
+        load_image(path, "style image")
+    with pytest.raises(PainterlyError, match="not a readable image"):
+        read_metadata(path)
+
+
+def test_metadata_is_read_without_decoding_pixels(tmp_path):
+    """``info``/``rerun`` read the header only: a damaged pixel stream or a bomb costs nothing."""
+    save_image(Image.new("RGB", (64, 64), "blue"), tmp_path / "a.png", {"seed": 3})
+    data = (tmp_path / "a.png").read_bytes()
+    idat = data.index(b"IDAT")
+    (tmp_path / "cut.png").write_bytes(data[: idat + 10])  # metadata intact, pixels truncated
+    assert read_metadata(tmp_path / "cut.png") == {"seed": 3}
+    from test_web_support import bomb_png
+
+    (tmp_path / "bomb.png").write_bytes(bomb_png(30000, 30000))
+    with pytest.raises(PainterlyError, match="too large"):
+        read_metadata(tmp_path / "bomb.png")

@@ -11,7 +11,9 @@ from test_web_support import TINY, bomb_png, png_bytes, test_client, wait_for
 
 from painterly.images import read_metadata
 from painterly.settings import DEFAULTS, help_text
-from painterly.web.server import create_app, is_loopback
+from painterly.web.guards import is_loopback
+from painterly.web.limits import Limits
+from painterly.web.server import create_app
 from painterly.web.store import Store
 
 
@@ -90,7 +92,7 @@ def test_bad_uploads_get_a_clear_message(client, data, message):
 
 
 def test_upload_byte_cap(tmp_path):
-    app = create_app(tmp_path / "data", max_upload_bytes=1000)
+    app = create_app(tmp_path / "data", limits=Limits(upload_bytes=1000))
     with test_client(app) as client:
         answer = upload(client, png_bytes(300, 300) + b"\0" * 2000)
         assert answer.status_code == 413
@@ -176,21 +178,19 @@ def test_run_saves_result_inputs_and_settings(client, tmp_path):
     assert [h[0] for h in done["history"]] == [1, 2]
     folder = tmp_path / "data" / "runs" / job_id
     assert {p.name for p in folder.iterdir()} == {
-        "content.png",
-        "style-0.jpg",
-        "style-1.jpg",
         "settings.json",
         "record.json",
         "result.png",
-    }
+    }  # inputs shared
     record = read_metadata(folder / "result.png")
     assert record == json.loads((folder / "record.json").read_text())
-    assert record["settings"]["seed"] == 7 and record["settings"]["content"] == str(folder / "content.png")
+    upload_file = tmp_path / "data" / "uploads" / (content["ref"][len("upload:") :] + ".png")
+    assert record["settings"]["seed"] == 7 and record["settings"]["content"] == str(upload_file)
     result = client.get(done["result_url"] + "?download=true")
     assert "attachment" in result.headers["content-disposition"]
     assert Image.open(io.BytesIO(result.content)).size == (32, 16)
     assert json.loads(client.get(done["settings_url"]).content)["settings"]["seed"] == 7
-    gallery = client.get("/api/gallery").json()
+    gallery = client.get("/api/gallery").json()["jobs"]
     assert [g["id"] for g in gallery] == [job_id]
 
     # re-run with changed settings from the stored inputs
@@ -198,12 +198,12 @@ def test_run_saves_result_inputs_and_settings(client, tmp_path):
     assert again.status_code == 200, again.text
     rerun = finished(client, again.json()["id"])
     assert rerun["status"] == "done" and rerun["content"]["label"] == content["label"]
-    assert (tmp_path / "data" / "runs" / rerun["id"] / "content.png").read_bytes() == png_bytes(60, 30)
+    assert client.get(rerun["content"]["url"]).content == png_bytes(60, 30)
 
     # delete
     assert client.delete(f"/api/jobs/{job_id}").status_code == 200
     assert not folder.exists()
-    assert [g["id"] for g in client.get("/api/gallery").json()] == [rerun["id"]]
+    assert [g["id"] for g in client.get("/api/gallery").json()["jobs"]] == [rerun["id"]]
     assert client.get(f"/api/jobs/{job_id}").status_code == 404
 
 
@@ -255,7 +255,8 @@ def test_restart_keeps_the_gallery_and_interrupts_unfinished_jobs(tmp_path):
     store: Store = app.state.store
     assert store.claim_next()["id"] == running_id
     (store.run_dir(running_id) / ".result.png.x1y2.tmp").write_bytes(b"\x89PNG half")
-    store.finish(half_id, "done", record={"settings": {}}, history=[])  # the index got ahead of the file
+    with store._db:  # the index got ahead of the file
+        store._db.execute("UPDATE jobs SET status='done', record='{}' WHERE id=?", (half_id,))
     (store.run_dir(half_id) / "result.png").write_bytes(png_bytes()[:50])
     (store.run_dir(half_id) / "record.json").write_text("{}")
     orphan = data / "runs" / ("a" * 32)
@@ -263,15 +264,16 @@ def test_restart_keeps_the_gallery_and_interrupts_unfinished_jobs(tmp_path):
     store.close()
 
     with test_client(create_app(data)) as client:
-        gallery = {job["id"]: job for job in client.get("/api/gallery").json()}
+        gallery = {job["id"]: job for job in client.get("/api/gallery").json()["jobs"]}
         assert gallery[done_id]["status"] == "done"
         assert client.get(gallery[done_id]["result_url"]).status_code == 200
         assert gallery[running_id]["status"] == "interrupted"
-        assert gallery[queued_id]["status"] == "interrupted"
+        assert gallery[queued_id]["status"] != "interrupted"  # never started: the worker takes it
         assert gallery[half_id]["status"] == "failed"  # never listed as finished
         assert "damaged" in gallery[half_id]["error"]
         assert not orphan.exists()
         assert not list((data / "runs" / running_id).glob(".*.tmp"))
+        assert finished(client, queued_id)["status"] == "done"
         assert client.get("/api/queue").json() == []
         # resume: back in the queue, then finished
         assert client.post(f"/api/jobs/{running_id}/resume").status_code == 200

@@ -74,7 +74,7 @@ def test_eight_concurrent_clients_each_get_their_own_result(tmp_path):
             assert record["output"].endswith(f"{o['id']}/result.png")
 
         with httpx.Client(base_url=url, timeout=10) as http:
-            gallery = http.get("/api/gallery").json()
+            gallery = http.get("/api/gallery").json()["jobs"]
             assert sorted(g["id"] for g in gallery) == sorted(o["id"] for o in outcomes)  # nothing lost
             assert http.get("/api/queue").json() == []
             runs = [(g["started"], g["finished"]) for g in gallery]

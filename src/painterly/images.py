@@ -22,6 +22,9 @@ ImageSource = str | os.PathLike | Image.Image | np.ndarray
 MAX_INPUT_PIXELS = 100_000_000  # beyond this PIL's decompression-bomb guard fires anyway
 METADATA_KEY = "painterly"
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+# The only decoders painterly lets Pillow use on any input (CLI, web uploads, records): plain raster
+# formats. Others (EPS starts Ghostscript, and rarely used plugins carry more parser risk) are refused.
+READ_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 
 def builtin_styles() -> dict[str, Path]:
@@ -72,7 +75,7 @@ def load_image(source: ImageSource, what: str = "image") -> Image.Image:
         if os.path.isdir(path):
             raise PainterlyError(f"{what} is a folder, not an image: {path}")
         try:
-            with Image.open(path) as opened:
+            with open_image(path, what) as opened:
                 if opened.width * opened.height > MAX_INPUT_PIXELS:
                     raise PainterlyError(
                         f"{what} {path} is too large ({opened.width}x{opened.height}); "
@@ -82,10 +85,6 @@ def load_image(source: ImageSource, what: str = "image") -> Image.Image:
                 image = ImageOps.exif_transpose(opened)
         except PainterlyError:
             raise
-        except Image.DecompressionBombError:
-            raise PainterlyError(f"{what} {path} is too large (decompression bomb guard)") from None
-        except PermissionError:
-            raise PainterlyError(f"cannot read {what} {path}: permission denied") from None
         except (OSError, ValueError, SyntaxError):
             raise PainterlyError(f"{what} {path} is not a readable image") from None
     if image.width < 1 or image.height < 1:
@@ -97,10 +96,28 @@ def load_image(source: ImageSource, what: str = "image") -> Image.Image:
     return image.convert("RGB")
 
 
+def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
+    """``Image.open`` limited to ``READ_FORMATS``; reads the header only. PainterlyError for a missing or
+    unreadable file and for a decompression bomb, OSError for other formats or damaged files."""
+    try:
+        return Image.open(path, formats=READ_FORMATS)
+    except FileNotFoundError:
+        raise PainterlyError(f"{what} not found: {path}") from None
+    except PermissionError:
+        raise PainterlyError(f"cannot read {what} {path}: permission denied") from None
+    except Image.DecompressionBombError:
+        raise PainterlyError(f"{what} {path} is too large (decompression bomb guard)") from None
+
+
+def fitted_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """(width, height) scaled so the longer side is ``longest``, both at least 1 px."""
+    scale = longest / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
 def fit(image: Image.Image, longest: int) -> Image.Image:
     """Resize so the longer side is ``longest`` (both sides at least 1 px), keeping the aspect ratio."""
-    scale = longest / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    size = fitted_size(image.size, longest)
     return image if size == image.size else image.resize(size, Image.LANCZOS)
 
 
@@ -201,26 +218,24 @@ def save_image(image: Image.Image, path: str | os.PathLike, metadata: dict[str, 
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The settings JSON that ``save_image`` embedded, or PainterlyError if the file has none."""
-    image = load_image_raw(path)
-    text = image.info.get(METADATA_KEY) or image.getexif().get(0x010E)
+    """The settings JSON that ``save_image`` embedded, or PainterlyError if the file has none.
+
+    Reads the header only (``save_image`` puts the JSON before the pixels): never decodes a pixel, so a
+    huge or hostile image costs nothing."""
+    try:
+        with open_image(path) as image:
+            text = image.info.get(METADATA_KEY) or image.getexif().get(0x010E)
+    except (OSError, ValueError, SyntaxError):
+        raise PainterlyError(f"{path} is not a readable image") from None
     if not text:
         raise PainterlyError(f"{path} carries no painterly settings")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
         raise PainterlyError(f"{path} has damaged painterly settings") from None
-
-
-def load_image_raw(path: str | os.PathLike) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image
-    except FileNotFoundError:
-        raise PainterlyError(f"file not found: {path}") from None
-    except (OSError, ValueError, SyntaxError):
-        raise PainterlyError(f"{path} is not a readable image") from None
+    if not isinstance(data, dict):
+        raise PainterlyError(f"{path} has damaged painterly settings")
+    return data
 
 
 def contact_sheet(tiles: list[Image.Image], labels: list[str], columns: int) -> Image.Image:

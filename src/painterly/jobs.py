@@ -144,15 +144,16 @@ class Job:
         result = self.stylizer.run(
             content, styles, mask=mask, init=init, on_event=on_event, preview_every=preview_every
         )
-        record = self.record(result)
-        save_image(result.image, self.output, record.to_dict())
+        target = partial_path(self.output) if result.interrupted else self.output
+        record = self.record(result, target)
+        save_image(result.image, target, record.to_dict())
         _remember_speed(self.settings, result)
         return record
 
-    def record(self, result: StylizeResult) -> Record:
+    def record(self, result: StylizeResult, output: Path) -> Record:
         return Record(
             settings=json.loads(self.settings.to_json()),
-            output=str(self.output),
+            output=str(output),
             elapsed=round(result.elapsed, 3),
             iterations=result.iterations,
             interrupted=result.interrupted,
@@ -162,6 +163,16 @@ class Job:
             precision=result.precision,
             versions=versions(),
         )
+
+
+def partial_path(output: Path) -> Path:
+    """Where a run cut short goes: ``output`` if no file is there yet, else a free ``OUT-partial[-N]``
+    beside it, so an interrupted run never replaces the user's earlier result."""
+    candidate, n = output, 0
+    while candidate.exists():
+        n += 1
+        candidate = output.with_name(f"{output.stem}-partial{'' if n == 1 else f'-{n - 1}'}{output.suffix}")
+    return candidate
 
 
 def load_mask_and_init(settings: Settings) -> tuple[Image.Image | None, Image.Image | None]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from functools import cache
+from typing import Any, get_args, get_type_hints
 
 from .errors import PainterlyError
 from .layers import check_layers
@@ -17,6 +18,11 @@ from .layers import check_layers
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 MAX_SIZE = 8192
+# Upper bounds where an option costs memory or time (the web app and the CLI alike): beyond these a run
+# would block its worker for days or build absurd schedules. ~12 scales reach MAX_SIZE from START_SIZE.
+MAX_SCALES = 16
+MAX_ITERATIONS = 20_000
+MAX_STYLE_SCALE = 4.0
 
 # quality preset -> (iterations at the final scale, iterations at the coarsest scale).
 # Coarser scales get more iterations (pixels are cheap there), decaying by COARSE_DECAY per scale.
@@ -44,10 +50,21 @@ CHOICES: dict[str, tuple[str, ...]] = {
 START_SIZE = 128
 
 
-def _help(text: str, *, aliases: tuple[str, ...] = (), **kw: Any) -> Any:
-    """A field with its help text (and extra command-line spellings): options.py turns it into the
-    CLI option, the web form field and the manifest column."""
-    return field(metadata={"help": text, "aliases": aliases}, **kw)
+def _help(
+    text: str,
+    *,
+    bounds: tuple[float, float] | None = None,
+    form: str | None = None,
+    form_choices: tuple[str, ...] | None = None,
+    aliases: tuple[str, ...] = (),
+    **kw: Any,
+) -> Any:
+    """A field with its help text: options.py turns it into the CLI option (plus ``aliases``, extra
+    spellings), the web form field and the manifest column. ``bounds`` (inclusive) are checked by
+    ``validated``; ``form`` ("main" or "advanced") puts it on the web page, limited to
+    ``form_choices`` where the full set names paths."""
+    meta = {"help": text, "bounds": bounds, "form": form, "form_choices": form_choices, "aliases": aliases}
+    return field(metadata=meta, **kw)
 
 
 @dataclass(frozen=True)
@@ -57,46 +74,92 @@ class Settings:
     content: str = _help("content image path", default="")
     styles: tuple[str, ...] = _help("style image paths or built-in style names", default=())
     style_blend: tuple[float, ...] = _help("relative weight of each style image (default: equal)", default=())
-    size: int = _help("longest side of the output in pixels", default=512, aliases=("-s",))
-    quality: str = _help(
-        "preset for schedule and iterations: draft, balanced or best", default="balanced", aliases=("-q",)
+    size: int = _help(
+        "longest side of the output in pixels",
+        default=512,
+        bounds=(1, MAX_SIZE),
+        form="main",
+        aliases=("-s",),
     )
-    scales: int = _help("number of coarse-to-fine scales (0: automatic, 1: single scale)", default=0)
+    quality: str = _help(
+        "preset for schedule and iterations: draft, balanced or best",
+        default="balanced",
+        form="main",
+        aliases=("-q",),
+    )
+    scales: int = _help(
+        "number of coarse-to-fine scales (0: automatic, 1: single scale)",
+        default=0,
+        bounds=(0, MAX_SCALES),
+        form="advanced",
+    )
     iterations: int = _help(
         f"iterations at the final scale (0: from the quality preset; single-scale runs: {SINGLE_SCALE_ITERATIONS})",
         default=0,
+        bounds=(0, MAX_ITERATIONS),
+        form="main",
         aliases=("-n",),
     )
     coarse_iterations: int = _help(
-        "iterations at the coarsest scale, fewer at each finer one (0: preset)", default=0
+        "iterations at the coarsest scale, fewer at each finer one (0: preset)",
+        default=0,
+        bounds=(0, MAX_ITERATIONS),
+        form="advanced",
     )
-    content_weight: float = _help("weight of the content loss", default=1.0)
-    style_weight: float = _help("weight of the style loss", default=5.0)
-    tv_weight: float = _help("weight of the total-variation smoothness loss", default=0.0)
-    style_scale: float = _help("style image size relative to the output", default=1.0)
+    content_weight: float = _help("weight of the content loss", default=1.0, form="main")
+    style_weight: float = _help("weight of the style loss", default=5.0, form="main")
+    tv_weight: float = _help("weight of the total-variation smoothness loss", default=0.0, form="main")
+    style_scale: float = _help(
+        "style image size relative to the output", default=1.0, bounds=(0, MAX_STYLE_SCALE), form="main"
+    )
     content_layers: tuple[str, ...] = _help(
         "VGG19 layers for the content loss", default=DEFAULT_CONTENT_LAYERS
     )
     style_layers: tuple[str, ...] = _help("VGG19 layers for the style loss", default=DEFAULT_STYLE_LAYERS)
     style_layer_weights: tuple[float, ...] = _help("weight per style layer (default: 1/|L| each)", default=())
-    style_loss: str = _help("style loss: gram, mean-std or sliced-wasserstein", default="gram")
-    pooling: str = _help("VGG pooling: max or avg", default="max")
-    init: str = _help("start image: content, noise or an image path", default="content")
-    optimizer: str = _help("lbfgs or adam", default="lbfgs")
+    style_loss: str = _help(
+        "style loss: gram, mean-std or sliced-wasserstein", default="gram", form="advanced"
+    )
+    pooling: str = _help("VGG pooling: max or avg", default="max", form="advanced")
+    init: str = _help(
+        "start image: content, noise or an image path",
+        default="content",
+        form="main",
+        form_choices=("content", "noise"),  # the server reads no path a client names
+    )
+    optimizer: str = _help("lbfgs or adam", default="lbfgs", form="main")
     learning_rate: float = _help(
-        "step size (L-BFGS: 1 is the natural step; Adam: in pixel units)", default=0.0, aliases=("--lr",)
+        "step size (L-BFGS: 1 is the natural step; Adam: in pixel units)",
+        default=0.0,
+        form="advanced",
+        aliases=("--lr",),
     )
     ema: float = _help(
-        "decay of the moving average of iterates (0: off; -1: auto, on for Adam)", default=-1.0
+        "decay of the moving average of iterates (0: off; -1: auto, on for Adam)",
+        default=-1.0,
+        form="advanced",
     )
-    seed: int = _help("random seed: same seed and inputs give the same output on one machine", default=0)
-    device: str = _help("auto, cpu or cuda", default="auto")
-    precision: str = _help("auto, fp32 or bf16 (auto: bf16 where the hardware runs it fast)", default="auto")
+    seed: int = _help(
+        "random seed: same seed and inputs give the same output on one machine",
+        default=0,
+        bounds=(0, 2**63 - 1),
+        form="main",
+    )
+    device: str = _help("auto, cpu or cuda", default="auto", form="advanced")
+    precision: str = _help(
+        "auto, fp32 or bf16 (auto: bf16 where the hardware runs it fast)", default="auto", form="advanced"
+    )
     preserve_colors: str = _help(
         "none, luminance (keep the content's colours) or histogram (match style colours first)",
         default="none",
+        form="main",
     )
-    color_strength: float = _help("how much of the content's colours luminance mode keeps (0-1)", default=1.0)
+    color_strength: float = _help(
+        "how much of the content's colours luminance mode keeps (0-1)",
+        default=1.0,
+        bounds=(0, 1),
+        form="advanced",
+    )
     mask: str = _help("region mask image: each colour is a region, see --mask-styles", default="")
     mask_styles: tuple[int, ...] = _help(
         "style index per mask colour, in order of first appearance; -1 leaves a region unstyled", default=()
@@ -136,8 +199,13 @@ class Settings:
         """Return self if every option is usable, else raise PainterlyError naming the first bad one."""
         if not self.styles:
             raise PainterlyError("at least one style image is needed")
-        if not 1 <= self.size <= MAX_SIZE:
-            raise PainterlyError(f"size must be between 1 and {MAX_SIZE} pixels, not {self.size}")
+        for f in fields(self):
+            bounds, value = f.metadata.get("bounds"), getattr(self, f.name)
+            if bounds and not (math.isfinite(value) and bounds[0] <= value <= bounds[1]):
+                unit = " pixels" if f.name == "size" else ""
+                raise PainterlyError(
+                    f"{f.name.replace('_', '-')} must be between {bounds[0]:g} and {bounds[1]:g}{unit}, not {value}"
+                )
         for name, options in CHOICES.items():
             if getattr(self, name) not in options:
                 raise PainterlyError(f"{name.replace('_', '-')} must be one of {', '.join(options)}")
@@ -153,14 +221,8 @@ class Settings:
             raise PainterlyError("give one positive-sum blend weight per style image")
         if self.style_layer_weights and len(self.style_layer_weights) != len(self.style_layers):
             raise PainterlyError("give one weight per style layer")
-        if not 0 <= self.color_strength <= 1:
-            raise PainterlyError("color-strength must be between 0 and 1")
         if self.ema >= 1 or (self.ema < 0 and self.ema != -1):
             raise PainterlyError("ema must be in [0, 1), or -1 for automatic")
-        if not 0 <= self.seed < 2**63:
-            raise PainterlyError("seed must be between 0 and 2^63 - 1")
-        if self.scales < 0 or self.iterations < 0 or self.coarse_iterations < 0:
-            raise PainterlyError("scales and iterations must be >= 0")
         if not self.content_layers and not self.style_layers:
             raise PainterlyError("no layers to optimise")
         if not self.style_layers:
@@ -176,22 +238,24 @@ class Settings:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Settings:
-        known = {f.name: f for f in fields(cls)}
-        unknown = set(data) - set(known)
+    def from_dict(cls, data: Any) -> Settings:
+        """Settings from decoded JSON (a record someone else may have made): every type is checked."""
+        if not isinstance(data, dict):
+            raise PainterlyError("settings must be a JSON object")
+        types = _field_types()
+        unknown = set(data) - set(types)
         if unknown:
-            raise PainterlyError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+            raise PainterlyError(f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}")
         values = {}
         for name, value in data.items():
-            default = known[name].default
-            if isinstance(default, tuple):
-                if not isinstance(value, list | tuple) or any(isinstance(v, list | dict) for v in value):
+            kind = types[name]
+            if kind is tuple:
+                (item,) = {a for a in get_args(_field_hints()[name]) if a is not Ellipsis}
+                if not isinstance(value, list | tuple):
                     raise PainterlyError(f"setting {name} must be a list")
-                value = tuple(value)
-            elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if type(value) is not type(default) and not isinstance(default, tuple):
-                raise PainterlyError(f"setting {name} must be of type {type(default).__name__}")
+                value = tuple(_typed(name, v, item) for v in value)
+            else:
+                value = _typed(name, value, kind)
             values[name] = value
         return cls(**values)
 
@@ -207,6 +271,26 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+@cache
+def _field_hints() -> dict[str, Any]:
+    return get_type_hints(Settings)
+
+
+@cache
+def _field_types() -> dict[str, type]:
+    """name -> the plain type of each field (``tuple`` for ``tuple[str, ...]``)."""
+    return {name: getattr(kind, "__origin__", kind) for name, kind in _field_hints().items()}
+
+
+def _typed(name: str, value: Any, kind: type) -> Any:
+    """``value`` as ``kind`` (an int is a float too; a bool is never a number), else PainterlyError."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not kind:
+        raise PainterlyError(f"setting {name} must be of type {kind.__name__}, not {str(value)[:40]!r}")
+    return value
 
 
 def help_text(name: str) -> str:

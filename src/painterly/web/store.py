@@ -1,19 +1,24 @@
 """The web app's persistent state: a SQLite index (WAL mode) of jobs and uploads, files beside it.
 
-Layout of the data folder::
+Layout of the data folder (created 0700: it holds the user's photos)::
 
+    .lock                   held (flock) by the one server using the folder
     painterly.db            jobs (queue and gallery) and uploads
-    uploads/<sha256>.<ext>  validated uploads, named by content hash
-    runs/<job id>/          content.<ext>, style-<i>.<ext>, settings.json, result.png, record.json
+    uploads/<sha256>.<ext>  validated uploads, named by content hash, shared by every job using them
+    runs/<job id>/          settings.json, result.png, record.json
+    quarantine/<job id>-<t> run folders found without a database row and without a complete result
 
-Files are only ever looked up through a job or upload id found in the database, never by a path a
-client sent. A job is ``done`` only after its result image (written atomically by ``Job.run``) and its
-record are on disk, so a run cut short half-way is never listed as finished; ``recover`` (at start-up)
-turns jobs that were queued or running when the server stopped into ``interrupted`` ones.
+Jobs refer to their inputs (``upload:<sha>`` or ``sample:<name>``) instead of copying them; an upload no
+job refers to is collected after a grace period. Files are only ever looked up through an id found in
+the database, never by a path a client sent. A job is ``done`` only after its result image (written
+atomically by ``Job.run``) and its record are on disk; job states move only as ``painterly.queue``
+allows, by UPDATEs guarded by the state they leave.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import math
 import os
@@ -23,21 +28,27 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import PainterlyError
+from ..files import write_text_atomic
+from ..queue import ACTIVE, Status, check_transition, recovered, sources
+from ..settings import Settings
+
 DB_NAME = "painterly.db"
+LOCK_NAME = ".lock"
 RESULT = "result.png"
 RECORD = "record.json"
 SETTINGS = "settings.json"
-
-# queued -> running -> done | stopped (cancelled, best image kept) | failed | interrupted (server stopped)
-ACTIVE = ("queued", "running")
-FINISHED = ("done", "stopped")
-STATUSES = (*ACTIVE, *FINISHED, "failed", "interrupted")
+DEMO_SAMPLE = "astronaut"
+UPLOAD_GRACE_SECONDS = 3600  # an upload no job uses yet is kept this long (the user is still choosing)
+DISK_FULL = "the disk holding the data folder is full; free some space and try again"
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+_STYLE_KEY = re.compile(r"^style-([0-9]{1,2})$")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -67,6 +78,20 @@ CREATE TABLE IF NOT EXISTS uploads (
     created REAL NOT NULL
 );
 """
+# Every column but the loss history: what lists (gallery, queue) read.
+_SUMMARY = "seq, id, status, qseq, created, started, finished, client, inputs, form, settings, preview_every, record, error"
+
+
+class QueueFull(PainterlyError):
+    """Too many jobs waiting (HTTP 429)."""
+
+
+def _sql_in(states: frozenset[Status]) -> str:
+    """A SQL list literal of fixed Status values (never client text), e.g. ``('queued','running')``."""
+    return "(" + ",".join(f"'{state.value}'" for state in sorted(states)) + ")"
+
+
+ACTIVE_SQL = _sql_in(ACTIVE)
 
 
 def valid_id(job_id: str) -> bool:
@@ -75,6 +100,13 @@ def valid_id(job_id: str) -> bool:
 
 def valid_sha(sha: str) -> bool:
     return bool(_SHA.match(sha))
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or quota) is full: OSError ENOSPC/EDQUOT or SQLITE_FULL."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
 def finite(value: Any) -> Any:
@@ -88,26 +120,41 @@ def finite(value: Any) -> Any:
     return value
 
 
+def samples() -> dict[str, Path]:
+    """The inputs every page may use by name: the demo photo and the built-in paintings."""
+    from ..images import builtin_styles, demo_content
+
+    return {DEMO_SAMPLE: demo_content(), **builtin_styles()}
+
+
 class Store:
-    """Thread-safe access to the data folder. One connection, serialised by a lock."""
+    """Thread-safe access to the data folder, which it locks against a second server."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root).expanduser()
         self.runs = self.root / "runs"
         self.uploads = self.root / "uploads"
-        for folder in (self.root, self.runs, self.uploads):
-            folder.mkdir(parents=True, exist_ok=True)
+        self.quarantine = self.root / "quarantine"
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for folder in (self.runs, self.uploads):
+            folder.mkdir(exist_ok=True, mode=0o700)
+        self._lock_fd = _lock_folder(self.root)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.root / DB_NAME, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.root / DB_NAME, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            os.close(self._lock_fd)  # releases the folder lock
 
     # --- paths ---------------------------------------------------------------------------------
 
@@ -119,49 +166,65 @@ class Store:
     def result_path(self, job_id: str) -> Path:
         return self.run_dir(job_id) / RESULT
 
-    # --- start-up ------------------------------------------------------------------------------
+    # --- start-up (used by ``recovery``) --------------------------------------------------------
 
-    def recover(self) -> dict[str, int]:
-        """Make the index agree with the files after a stop or crash; return what was changed."""
-        changed = {"interrupted": 0, "broken": 0, "orphans": 0}
+    def interrupt_active(self) -> int:
+        """Jobs running when the server stopped become interrupted; queued ones wait for the worker
+        (``queue.recovered``)."""
+        moved = 0
         with self._lock, self._db:
-            cursor = self._db.execute(
-                "UPDATE jobs SET status='interrupted', error=? WHERE status IN ('queued', 'running')",
-                ("the server stopped before this run finished",),
+            for state in (s for s in ACTIVE if recovered(s) != s):
+                cursor = self._db.execute(
+                    "UPDATE jobs SET status=?, error=? WHERE status=?",
+                    (recovered(state), "the server stopped before this run finished", state),
+                )
+                moved += cursor.rowcount
+        return moved
+
+    def ids(self, states: frozenset[Status] | None = None) -> set[str]:
+        """Ids of every job, or of those in ``states``."""
+        where = f" WHERE status IN {_sql_in(states)}" if states else ""
+        with self._lock:
+            return {row["id"] for row in self._db.execute(f"SELECT id FROM jobs{where}")}
+
+    def mark_broken(self, job_id: str) -> bool:
+        """A finished job whose result turned out missing or damaged becomes failed."""
+        with self._lock, self._db:
+            return self._move(
+                job_id, Status.FAILED, "record=NULL, error=?", ("the result file is missing or damaged",)
             )
-            changed["interrupted"] = cursor.rowcount
-            rows = self._db.execute("SELECT id FROM jobs WHERE status IN ('done', 'stopped')").fetchall()
-            for row in rows:
-                if not self._complete(row["id"]):
-                    self._db.execute(
-                        "UPDATE jobs SET status='failed', record=NULL, error=? WHERE id=?",
-                        ("the result file is missing or damaged", row["id"]),
-                    )
-                    changed["broken"] += 1
-            known = {row["id"] for row in self._db.execute("SELECT id FROM jobs")}
-        for folder in self.runs.iterdir():
-            if folder.is_dir() and valid_id(folder.name) and folder.name not in known:
-                shutil.rmtree(folder, ignore_errors=True)  # created but never indexed
-                changed["orphans"] += 1
-            elif folder.is_dir():
-                for tmp in folder.glob(".*.tmp"):
-                    tmp.unlink(missing_ok=True)  # half-written files of an atomic save
-        for tmp in self.uploads.glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
-        return changed
 
-    def _complete(self, job_id: str) -> bool:
-        from PIL import Image
+    def add_finished(
+        self,
+        job_id: str,
+        status: Status,
+        *,
+        created: float,
+        inputs: dict,
+        form: dict,
+        settings: Settings,
+        record: dict,
+    ) -> None:
+        """Index a finished run found on disk without a row (``recovery``)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO jobs (id, status, qseq, created, finished, inputs, form, settings, record)"
+                " VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    check_transition(Status.RUNNING, status),
+                    created,
+                    created,
+                    json.dumps(inputs),
+                    json.dumps(form),
+                    settings.to_json(),
+                    json.dumps(finite(record)),
+                ),
+            )
 
-        path = self.result_path(job_id)
-        if not path.is_file() or not (path.parent / RECORD).is_file():
-            return False
-        try:
-            with Image.open(path) as image:
-                image.verify()
-        except Exception:  # noqa: BLE001 - any decoding failure means the file is damaged
-            return False
-        return True
+    def upload_shas(self) -> set[str]:
+        with self._lock:
+            return {row["sha"] for row in self._db.execute("SELECT sha FROM uploads")}
 
     # --- uploads -------------------------------------------------------------------------------
 
@@ -183,36 +246,149 @@ class Store:
         data["path"] = self.uploads / data["file"]
         return data if data["path"].is_file() else None
 
+    def collect_uploads(self, grace: float = UPLOAD_GRACE_SECONDS) -> int:
+        """Delete uploads older than ``grace`` seconds that no job refers to; return how many."""
+        with self._lock, self._db:
+            rows = self._db.execute(
+                "SELECT sha, file FROM uploads WHERE created < ? AND NOT EXISTS"
+                " (SELECT 1 FROM jobs WHERE instr(jobs.inputs, 'upload:' || uploads.sha) > 0)",
+                (time.time() - grace,),
+            ).fetchall()
+            self._db.executemany("DELETE FROM uploads WHERE sha=?", [(row["sha"],) for row in rows])
+        for row in rows:
+            (self.uploads / row["file"]).unlink(missing_ok=True)
+        return len(rows)
+
+    # --- inputs --------------------------------------------------------------------------------
+
+    def resolve(self, ref: Any) -> dict[str, Any]:
+        """The input item ({ref, label} or a legacy {job, file, label}) that a reference names.
+
+        ``upload:<sha>``, ``sample:<name>`` or ``job:<id>:content`` / ``job:<id>:style-<i>`` (the
+        input of an earlier job). PainterlyError if it names nothing known."""
+        if not isinstance(ref, str):
+            raise PainterlyError("inputs must be references (upload:..., sample:..., job:...)")
+        kind, _, rest = ref.partition(":")
+        item: dict[str, Any] | None = None
+        if kind == "upload" and (info := self.upload(rest)):
+            item = {"ref": ref, "label": info["name"] or "upload"}
+        elif kind == "sample" and rest in samples():
+            item = {"ref": ref, "label": rest}
+        elif kind == "job":
+            job_id, _, key = rest.partition(":")
+            job = self.get(job_id)
+            found = self.job_input(job, key) if job else None
+            if found is not None:
+                item = {k: v for k, v in found.items() if k != "weight"}
+                if "file" in item:
+                    item.setdefault("job", job_id)
+        if item is None or self.input_path(item) is None:
+            raise PainterlyError(f"unknown or deleted input {str(ref)[:100]!r}; upload the image again")
+        return item
+
+    @staticmethod
+    def job_input(job: dict[str, Any], key: str) -> dict[str, Any] | None:
+        """A job's input item by its key, ``content`` or ``style-<i>``; None for any other key."""
+        inputs = job["inputs"]
+        if key == "content":
+            return inputs["content"]
+        match = _STYLE_KEY.match(key)
+        if match and int(match[1]) < len(inputs["styles"]):
+            return inputs["styles"][int(match[1])]
+        return None
+
+    def input_path(self, item: dict[str, Any], job_id: str = "") -> Path | None:
+        """The file of an input item, or None if it is gone (or was never kept)."""
+        kind, _, rest = str(item.get("ref", "")).partition(":")
+        if kind == "upload":
+            info = self.upload(rest)
+            return info["path"] if info else None
+        if kind == "sample":
+            return samples().get(rest)
+        owner = item.get("job", job_id)
+        if "file" in item and valid_id(owner) and "/" not in item["file"]:
+            path = self.run_dir(owner) / item["file"]
+            return path if path.is_file() else None
+        return None
+
+    def run_settings(self, job: dict[str, Any]) -> Settings:
+        """The job's settings with its inputs' current files; PainterlyError if one was deleted."""
+        return self._with_inputs(Settings.from_dict(job["settings"]), job["inputs"], job["id"])
+
+    def _with_inputs(self, settings: Settings, inputs: dict[str, Any], job_id: str = "") -> Settings:
+        def path(item: dict[str, Any]) -> str:
+            found = self.input_path(item, job_id)
+            if found is None:
+                raise PainterlyError(f"input {item.get('label', '')!r} was deleted; upload the image again")
+            return str(found)
+
+        return settings.with_(
+            content=path(inputs["content"]), styles=tuple(path(s) for s in inputs["styles"])
+        )
+
     # --- jobs ----------------------------------------------------------------------------------
 
     @staticmethod
     def new_id() -> str:
         return uuid.uuid4().hex
 
-    def add_job(
+    def create_job(
         self,
-        job_id: str,
-        *,
-        inputs: dict[str, Any],
+        content: Any,
+        styles: Sequence[Any],
+        blend: Sequence[float],
         form: dict[str, Any],
-        settings_json: str,
+        *,
         preview_every: int,
-        client: str = "",
-    ) -> None:
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT INTO jobs (id, status, qseq, created, client, inputs, form, settings, preview_every)"
-                " VALUES (?, 'queued', (SELECT COALESCE(MAX(qseq), 0) + 1 FROM jobs), ?, ?, ?, ?, ?, ?)",
-                (
-                    job_id,
-                    time.time(),
-                    client,
-                    json.dumps(inputs),
-                    json.dumps(form),
-                    settings_json,
-                    preview_every,
-                ),
-            )
+        client: str,
+        max_queued: int,
+        max_queued_per_client: int,
+    ) -> str:
+        """Validate a submission, queue it and return its id; PainterlyError (QueueFull) if it cannot be.
+
+        Inputs are references resolved here; nothing is written before everything is valid."""
+        items = [self.resolve(content), *(self.resolve(ref) for ref in styles)]
+        weights = list(blend) or [1.0] * len(styles)
+        inputs = {
+            "content": items[0],
+            "styles": [{**item, "weight": w} for item, w in zip(items[1:], weights, strict=True)],
+        }
+        settings = self._with_inputs(Settings(style_blend=tuple(blend), **form), inputs).validated()
+        job_id = self.new_id()
+        folder = self.run_dir(job_id)
+        folder.mkdir(mode=0o700)
+        try:
+            write_text_atomic(folder / SETTINGS, settings.to_json())
+            with self._lock, self._db:
+                self._check_queue(client, max_queued, max_queued_per_client)
+                self._db.execute(
+                    "INSERT INTO jobs (id, status, qseq, created, client, inputs, form, settings, preview_every)"
+                    " VALUES (?, ?, (SELECT COALESCE(MAX(qseq), 0) + 1 FROM jobs), ?, ?, ?, ?, ?, ?)",
+                    (
+                        job_id,
+                        Status.QUEUED,
+                        time.time(),
+                        client,
+                        json.dumps(inputs),
+                        json.dumps(form),
+                        settings.to_json(),
+                        preview_every,
+                    ),
+                )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return job_id
+
+    def _check_queue(self, client: str, max_queued: int, max_per_client: int) -> None:
+        (total,) = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN {ACTIVE_SQL}").fetchone()
+        if total >= max_queued:
+            raise QueueFull(f"the queue is full ({total} runs waiting); try again when some have finished")
+        (mine,) = self._db.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE status IN {ACTIVE_SQL} AND client=?", (client,)
+        ).fetchone()
+        if mine >= max_per_client:
+            raise QueueFull(f"you have {mine} runs waiting, the most allowed; wait for one to finish")
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         if not valid_id(job_id):
@@ -222,18 +398,31 @@ class Store:
         return _decode(row) if row else None
 
     def claim_next(self) -> dict[str, Any] | None:
-        """The oldest queued job, now marked running; None if the queue is empty."""
-        with self._lock, self._db:
-            row = self._db.execute(
-                "SELECT * FROM jobs WHERE status='queued' ORDER BY qseq LIMIT 1"
-            ).fetchone()
-            if row is None:
-                return None
-            self._db.execute(
-                "UPDATE jobs SET status='running', started=?, error=NULL WHERE id=?", (time.time(), row["id"])
-            )
-            row = self._db.execute("SELECT * FROM jobs WHERE id=?", (row["id"],)).fetchone()
-        return _decode(row)
+        """The oldest queued job, now marked running; None if the queue is empty.
+
+        The UPDATE re-checks the status and its row count is checked, so a job cancelled (or claimed)
+        between the SELECT and the UPDATE is skipped rather than run twice."""
+        with self._lock:
+            while True:
+                with self._db:
+                    row = self._db.execute(
+                        "SELECT id FROM jobs WHERE status=? ORDER BY qseq LIMIT 1", (Status.QUEUED,)
+                    ).fetchone()
+                    if row is None:
+                        return None
+                    if self._move(row["id"], Status.RUNNING, "started=?, error=NULL", (time.time(),)):
+                        return _decode(
+                            self._db.execute("SELECT * FROM jobs WHERE id=?", (row["id"],)).fetchone()
+                        )
+
+    def _move(self, job_id: str, new: Status, assignments: str, values: tuple) -> bool:
+        """Set ``new`` (and ``assignments``, a fixed SQL clause) if the job is in a state allowed to move
+        there (``queue.sources``); whether a row changed. Call inside a transaction."""
+        cursor = self._db.execute(
+            f"UPDATE jobs SET status=?, {assignments} WHERE id=? AND status IN {_sql_in(sources(new))}",
+            (new, *values, job_id),
+        )
+        return cursor.rowcount == 1
 
     def finish(
         self,
@@ -243,18 +432,19 @@ class Store:
         record: dict[str, Any] | None = None,
         history: list | None = None,
         error: str | None = None,
-    ) -> None:
-        assert status in STATUSES
+    ) -> bool:
+        """End a running job in ``status``; False if it was not running (nothing changes then)."""
+        new = check_transition(Status.RUNNING, status)
         with self._lock, self._db:
-            self._db.execute(
-                "UPDATE jobs SET status=?, finished=?, record=?, history=?, error=? WHERE id=?",
+            return self._move(
+                job_id,
+                new,
+                "finished=?, record=?, history=?, error=?",
                 (
-                    status,
                     time.time(),
                     json.dumps(finite(record)) if record is not None else None,
                     json.dumps(finite(history)) if history is not None else None,
                     error,
-                    job_id,
                 ),
             )
 
@@ -262,8 +452,7 @@ class Store:
         """Running job first, then the queue in order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM jobs WHERE status IN ('queued', 'running')"
-                " ORDER BY status='running' DESC, qseq"
+                f"SELECT {_SUMMARY} FROM jobs WHERE status IN {ACTIVE_SQL} ORDER BY status='running' DESC, qseq"
             ).fetchall()
         return [_decode(row) for row in rows]
 
@@ -271,40 +460,47 @@ class Store:
         """How many runs are ahead of a queued job (the running one included); None if not queued."""
         with self._lock:
             row = self._db.execute("SELECT status, qseq FROM jobs WHERE id=?", (job_id,)).fetchone()
-            if row is None or row["status"] != "queued":
+            if row is None or row["status"] != Status.QUEUED:
                 return None
             (ahead,) = self._db.execute(
-                "SELECT COUNT(*) FROM jobs WHERE status='running' OR (status='queued' AND qseq < ?)",
-                (row["qseq"],),
+                "SELECT COUNT(*) FROM jobs WHERE status=? OR (status=? AND qseq < ?)",
+                (Status.RUNNING, Status.QUEUED, row["qseq"]),
             ).fetchone()
         return ahead
 
-    def gallery(self) -> list[dict[str, Any]]:
-        """Every job that is not waiting or running, newest first."""
+    def gallery(self, limit: int, before: int | None = None) -> list[dict[str, Any]]:
+        """Up to ``limit`` jobs that are not waiting or running, newest first, older than the job with
+        sequence number ``before``; without their loss history (a page shows many)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM jobs WHERE status NOT IN ('queued', 'running') ORDER BY created DESC, seq DESC"
+                f"SELECT {_SUMMARY} FROM jobs WHERE status NOT IN {ACTIVE_SQL} AND seq < ?"
+                " ORDER BY seq DESC LIMIT ?",
+                (before if before is not None else 2**62, limit),
             ).fetchall()
         return [_decode(row) for row in rows]
 
     def cancel_queued(self, job_id: str) -> bool:
         """Drop a job that has not started yet (row and folder). False if it is not queued."""
-        return self._remove(job_id, "status = 'queued'")
+        return self._remove(job_id, f"status = '{Status.QUEUED.value}'")
 
     def resume(self, job_id: str) -> bool:
-        """Put an interrupted (or failed) job back at the end of the queue."""
+        """Put an interrupted (or failed) job back at the end of the queue, dropping its partial result."""
         with self._lock, self._db:
-            cursor = self._db.execute(
-                "UPDATE jobs SET status='queued', qseq=(SELECT COALESCE(MAX(qseq), 0) + 1 FROM jobs),"
-                " started=NULL, finished=NULL, record=NULL, history=NULL, error=NULL"
-                " WHERE id=? AND status IN ('interrupted', 'failed')",
-                (job_id,),
+            moved = self._move(
+                job_id,
+                Status.QUEUED,
+                "qseq=(SELECT COALESCE(MAX(qseq), 0) + 1 FROM jobs),"
+                " started=NULL, finished=NULL, record=NULL, history=NULL, error=NULL",
+                (),
             )
-        return bool(cursor.rowcount)
+        if moved:  # the index says "no result": so must the folder, or the new run would keep it
+            for name in (RESULT, RECORD):
+                (self.run_dir(job_id) / name).unlink(missing_ok=True)
+        return moved
 
     def delete(self, job_id: str) -> bool:
         """Remove a job that is not running, with its files."""
-        return self._remove(job_id, "status != 'running'")
+        return self._remove(job_id, f"status != '{Status.RUNNING.value}'")
 
     def _remove(self, job_id: str, condition: str) -> bool:
         """Delete the row of ``job_id`` if ``condition`` (a fixed SQL clause) holds, then its folder."""
@@ -312,7 +508,19 @@ class Store:
             cursor = self._db.execute(f"DELETE FROM jobs WHERE id=? AND {condition}", (job_id,))
         if cursor.rowcount:
             shutil.rmtree(self.run_dir(job_id), ignore_errors=True)
+            self.collect_uploads()
         return bool(cursor.rowcount)
+
+
+def _lock_folder(root: Path) -> int:
+    """An exclusive lock on ``root`` for this process's lifetime (the kernel drops it if we die)."""
+    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise PainterlyError(f"data folder {root} is in use by another painterly server") from None
+    return fd
 
 
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
@@ -320,5 +528,6 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
     for key in ("inputs", "form", "record", "history"):
         if data.get(key):
             data[key] = json.loads(data[key])
+    data.setdefault("history", None)
     data["settings"] = json.loads(data["settings"])
     return data

@@ -16,10 +16,11 @@ from typing import Any
 
 from ..errors import PainterlyError
 from ..files import write_text_atomic
-from ..settings import Settings
-from .store import RECORD, Store
+from ..queue import Status
+from .store import DISK_FULL, RECORD, Store, disk_full
 
 log = logging.getLogger("painterly.web")
+MAX_HISTORY = 1000  # loss points kept per run (and sent with each poll): thinned by 2 when full
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Live:
     estimate: float | None = None
     scale: str = ""
     history: list[list[float]] = field(default_factory=list)  # [iteration, content, style, total]
+    stride: int = 1  # every stride-th iteration goes into the history
     preview: bytes | None = None
     preview_iteration: int = 0
     cancelled: bool = False
@@ -45,6 +47,13 @@ class Live:
         if isinstance(event, Iteration):
             self.iteration, self.total, self.elapsed = event.iteration, event.total, event.elapsed
             losses = event.losses
+            if event.iteration % self.stride:
+                return
+            if len(self.history) >= MAX_HISTORY:
+                self.stride *= 2
+                self.history = [h for h in self.history if h[0] % self.stride == 0]
+                if event.iteration % self.stride:
+                    return
             self.history.append(
                 [
                     event.iteration,
@@ -127,6 +136,14 @@ class Worker:
                 live.job.stop()
             return True
 
+    def abandon(self, job_id: str) -> bool:
+        """Fail a job the store lists as running but this worker is not running: its end could not be
+        recorded (e.g. the disk was full). Lets the user cancel or delete it without a restart."""
+        with self._lock:
+            if self.live is not None and self.live.id == job_id:
+                return False
+            return self.store.finish(job_id, Status.FAILED, error="the end of this run could not be recorded")
+
     # --- the thread ----------------------------------------------------------------------------
 
     def _loop(self) -> None:
@@ -151,11 +168,21 @@ class Worker:
                 with self._lock:
                     self.live = None
 
-    def _mark_failed(self, job_id: str) -> None:
+    def _mark_failed(self, job_id: str, error: str = "internal error in the queue worker") -> None:
         try:
-            self.store.finish(job_id, "failed", error="internal error in the queue worker")
+            self.store.finish(job_id, Status.FAILED, error=error)
         except Exception:  # noqa: BLE001 - the database itself is failing; the restart recovery handles it
             log.exception("cannot mark job %s failed", job_id)
+
+    def _finish(self, job_id: str, status: Status, **outcome: Any) -> None:
+        """Record how a run ended; if the disk is full the job still ends, as failed with that message."""
+        try:
+            self.store.finish(job_id, status, **outcome)
+        except Exception as exc:
+            if not disk_full(exc):
+                raise
+            log.error("job %s: %s", job_id, DISK_FULL)
+            self._mark_failed(job_id, DISK_FULL)
 
     def _run(self, row: dict[str, Any]) -> None:
         from ..jobs import Job
@@ -163,8 +190,7 @@ class Worker:
         job_id, live = row["id"], self.live
         assert live is not None
         try:
-            settings = Settings.from_dict(row["settings"])
-            job = Job(settings, self.store.result_path(job_id))
+            job = Job(self.store.run_settings(row), self.store.result_path(job_id))
             with self._lock:
                 live.job = job
                 if live.cancelled or self._halt.is_set():
@@ -175,20 +201,23 @@ class Worker:
             record = job.run(live.on_event, preview_every=row["preview_every"], inputs=inputs)
             write_text_atomic(self.store.run_dir(job_id) / RECORD, json.dumps(record.to_dict(), indent=2))
         except PainterlyError as exc:
-            self.store.finish(job_id, "failed", history=live.history, error=str(exc))
+            self._finish(job_id, Status.FAILED, history=live.history, error=str(exc))
             return
         except MemoryError:
-            self.store.finish(job_id, "failed", error="out of memory: try a smaller size")
+            self._finish(job_id, Status.FAILED, error="out of memory: try a smaller size")
             return
         except Exception as exc:
+            if disk_full(exc):
+                self._finish(job_id, Status.FAILED, history=live.history, error=DISK_FULL)
+                return
             log.exception("job %s failed", job_id)
-            self.store.finish(job_id, "failed", history=live.history, error=f"internal error: {exc}")
+            self._finish(job_id, Status.FAILED, history=live.history, error=f"internal error: {exc}")
             return
         if not record.interrupted:
-            status = "done"
+            status = Status.DONE
         elif live.cancelled:
-            status = "stopped"
+            status = Status.STOPPED
         else:
-            status = "interrupted"  # the server is shutting down; resumable after restart
-        error = "the server stopped during this run" if status == "interrupted" else None
-        self.store.finish(job_id, status, record=record.to_dict(), history=live.history, error=error)
+            status = Status.INTERRUPTED  # the server is shutting down; resumable after restart
+        error = "the server stopped during this run" if status == Status.INTERRUPTED else None
+        self._finish(job_id, status, record=record.to_dict(), history=live.history, error=error)

@@ -1,4 +1,4 @@
-// painterly web page: vanilla JS, no build step. Talks to the JSON API in painterly/web/server.py.
+// painterly web page: vanilla JS, no build step. Talks to the JSON API in painterly/web/routes.py.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -15,6 +15,7 @@ const state = {
   lastPreview: 0,
   lastGallery: 0,
   gallerySignature: null,
+  galleryPages: 1, // pages of the gallery shown ("Show older runs" adds one)
 };
 // one id per tab, so the server can tell concurrent tabs apart
 const client = sessionStorage.getItem("painterly-client") || Math.random().toString(36).slice(2);
@@ -155,7 +156,8 @@ function renderForm() {
     } else {
       input = el("input", {
         id, name: field.name, type: "number", step: field.type === "int" ? "1" : "any",
-        min: field.name === "ema" ? "-1" : "0",
+        min: field.min ?? (field.name === "ema" ? "-1" : "0"),
+        max: field.max ?? undefined,
       });
     }
     const label = el("label", { class: "field", for: id, title: field.help },
@@ -357,20 +359,28 @@ async function poll() {
 // --- gallery -------------------------------------------------------------------------------------
 
 async function loadGallery() {
-  let jobs;
+  let page;
   try {
-    jobs = await api("/api/gallery");
+    page = await api(`/api/gallery?limit=${state.galleryPages * state.config.limits.gallery_page}`);
   } catch (err) {
     return;
   }
+  const jobs = page.jobs;
   state.lastGallery = Math.max(state.lastGallery, ...jobs.map((j) => j.finished || 0));
-  const signature = JSON.stringify(jobs.map((j) => [j.id, j.status, j.finished]));
+  const signature = JSON.stringify([page.next, jobs.map((j) => [j.id, j.status, j.finished])]);
   if (signature === state.gallerySignature) return;
   state.gallerySignature = signature;
   const grid = $("#gallery");
   grid.replaceChildren();
   if (!jobs.length) grid.append(el("span", { class: "empty" }, "No finished runs yet."));
   for (const job of jobs) grid.append(card(job));
+  if (page.next !== null) {
+    const more = () => {
+      state.galleryPages += 1;
+      loadGallery();
+    };
+    grid.append(el("button", { class: "small more", type: "button", onclick: more }, "Show older runs"));
+  }
 }
 
 function card(job) {

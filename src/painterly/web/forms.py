@@ -1,0 +1,101 @@
+"""The settings form of the web page, generated from ``Settings``' field metadata (the one home).
+
+A field appears on the page when its metadata names a ``form`` section; its default, help text, choices
+and bounds come from ``painterly.settings`` too. Path-valued settings (mask, weights file) have no
+section and the init image is limited to its path-free choices: the server reads no path a client names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from functools import cache
+from typing import Any
+
+from ..errors import PainterlyError
+from ..settings import CHOICES, DEFAULTS, MAX_ITERATIONS, Settings
+
+DEFAULT_PREVIEW_EVERY = 5
+
+
+@cache
+def form_fields() -> dict[str, dict[str, Any]]:
+    """name -> {section, choices, bounds, help} of every setting the page may set, in Settings' order."""
+    out = {}
+    for f in fields(Settings):
+        section = f.metadata.get("form")
+        if section:
+            out[f.name] = {
+                "section": section,
+                "choices": f.metadata.get("form_choices") or CHOICES.get(f.name),
+                "bounds": f.metadata.get("bounds"),
+                "help": f.metadata["help"],
+            }
+    return out
+
+
+def settings_schema() -> list[dict[str, Any]]:
+    """Each settable field as the page renders it: default, help, type, choices, bounds."""
+    out = []
+    for name, meta in form_fields().items():
+        default = getattr(DEFAULTS, name)
+        choices, bounds = meta["choices"], meta["bounds"]
+        out.append(
+            {
+                "name": name,
+                "label": name.replace("_", " "),
+                "default": default,
+                "help": meta["help"],
+                "type": "choice" if choices else ("int" if isinstance(default, int) else "float"),
+                "choices": list(choices) if choices else None,
+                "min": bounds[0] if bounds else None,
+                "max": bounds[1] if bounds else None,
+                "advanced": meta["section"] == "advanced",
+            }
+        )
+    return out
+
+
+def coerce_form(raw: Any) -> dict[str, Any]:
+    """The client's settings, restricted to the form's fields and converted to the type of each default."""
+    if not isinstance(raw, dict):
+        raise PainterlyError("settings must be an object")
+    allowed = form_fields()
+    form: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in allowed:
+            raise PainterlyError(f"setting {str(name)[:40]!r} cannot be set from the web page")
+        if value is None or value == "":
+            continue  # the default
+        label = name.replace("_", " ")
+        default = getattr(DEFAULTS, name)
+        if isinstance(default, str):
+            form[name] = str(value)
+        else:
+            form[name] = number(value, label, whole=isinstance(default, int))
+        choices = allowed[name]["choices"]
+        if choices and form[name] not in choices:
+            raise PainterlyError(f"{label} must be one of {', '.join(choices)}")
+    return form
+
+
+def number(value: Any, label: str, *, whole: bool = False) -> float | int:
+    """A finite number (a whole one when ``whole``) from JSON or form text, else PainterlyError."""
+    try:
+        if isinstance(value, bool | dict | list):
+            raise ValueError
+        result = float(value)
+        if not math.isfinite(result) or (whole and not result.is_integer()):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        kind = " (a whole one)" if whole else ""
+        raise PainterlyError(f"{label} must be a number{kind}, not {str(value)[:40]!r}") from None
+    return int(result) if whole else result
+
+
+def preview_every(value: Any) -> int:
+    """How often a submitted job sends a preview: 0 (never) to MAX_ITERATIONS iterations."""
+    every = number(DEFAULT_PREVIEW_EVERY if value is None else value, "preview every", whole=True)
+    if not 0 <= every <= MAX_ITERATIONS:
+        raise PainterlyError(f"preview every must be between 0 and {MAX_ITERATIONS}")
+    return int(every)

@@ -1,0 +1,123 @@
+"""Start-up recovery: make the index agree with the data folder after a stop, a crash or a lost database.
+
+Never deletes a user's result: a run folder the database does not know is indexed again when it holds a
+complete result (an older or lost ``painterly.db``), and moved to ``quarantine/`` otherwise; both are
+logged. A job that was running becomes interrupted; queued jobs stay queued and run as the worker
+takes them (``painterly.queue.recovered``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import PainterlyError
+from ..images import READ_FORMATS, open_image
+from ..queue import FINISHED, Status
+from ..settings import Settings
+from .forms import form_fields
+from .store import RECORD, Store, valid_id, valid_sha
+
+log = logging.getLogger("painterly.web")
+
+
+def recover(store: Store) -> dict[str, int]:
+    """Bring ``store`` in line with its files; return how many jobs/files each step changed."""
+    changed = {"interrupted": store.interrupt_active(), "broken": 0, "reindexed": 0, "quarantined": 0}
+    for job_id in store.ids(FINISHED):
+        if not complete(store, job_id) and store.mark_broken(job_id):
+            changed["broken"] += 1
+    changed["uploads"] = _reindex_uploads(store)
+    known = store.ids()
+    for folder in sorted(store.runs.iterdir()):
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+            tmp.unlink(missing_ok=True)  # half-written files of an atomic save
+        if folder.name in known:
+            continue
+        if folder.is_dir() and valid_id(folder.name) and _reindex(store, folder):
+            changed["reindexed"] += 1
+            log.warning("painterly: indexed %s again (its result had no database entry)", folder)
+        else:
+            store.quarantine.mkdir(exist_ok=True, mode=0o700)
+            target = store.quarantine / f"{folder.name}-{int(time.time())}"
+            os.replace(folder, target)
+            changed["quarantined"] += 1
+            log.warning("painterly: moved %s (no database entry, no complete result) to %s", folder, target)
+    for tmp in store.uploads.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    store.collect_uploads()
+    return changed
+
+
+def complete(store: Store, job_id: str) -> bool:
+    """Whether the job's folder holds its record and a result image that decodes."""
+    from PIL import Image
+
+    path = store.result_path(job_id)
+    if not path.is_file() or not (path.parent / RECORD).is_file():
+        return False
+    try:
+        with Image.open(path, formats=READ_FORMATS) as image:
+            image.verify()
+    except Exception:  # noqa: BLE001 - any decoding failure means the file is damaged
+        return False
+    return True
+
+
+def _reindex(store: Store, folder: Path) -> bool:
+    """Index a run folder holding a complete result; False if it holds none."""
+    if not complete(store, folder.name):
+        return False
+    try:
+        record = json.loads((folder / RECORD).read_text())
+        settings = Settings.from_dict(record["settings"])
+    except (OSError, ValueError, KeyError, TypeError, PainterlyError):
+        return False
+    inputs = {
+        "content": _found_input(store, folder, settings.content),
+        "styles": [
+            {**_found_input(store, folder, path), "weight": weight}
+            for path, weight in zip(settings.styles, settings.blend(), strict=True)
+        ],
+    }
+    created = record.get("created")
+    store.add_finished(
+        folder.name,
+        Status.STOPPED if record.get("interrupted") else Status.DONE,
+        created=created if isinstance(created, float) else time.time(),
+        inputs=inputs,
+        form={name: getattr(settings, name) for name in form_fields()},
+        settings=settings,
+        record=record,
+    )
+    return True
+
+
+def _found_input(store: Store, folder: Path, path: str) -> dict[str, Any]:
+    """The input item of a re-indexed run for the file its settings name, if still here."""
+    source = Path(path)
+    if source.parent == store.uploads and store.upload(source.stem):
+        return {"ref": f"upload:{source.stem}", "label": source.name}
+    if source.parent == folder:  # inputs copied into the run folder by earlier versions
+        return {"file": source.name, "label": source.name}
+    return {"label": source.name}
+
+
+def _reindex_uploads(store: Store) -> int:
+    """Rows for upload files that have none (a lost database); returns how many were added."""
+    known, added = store.upload_shas(), 0
+    for path in store.uploads.iterdir():
+        if not valid_sha(path.stem) or path.stem in known or not path.is_file():
+            continue
+        try:
+            with open_image(path) as image:
+                width, height = image.size
+        except (OSError, ValueError, SyntaxError, PainterlyError):
+            continue
+        store.add_upload(path.stem, path.name, path.name, width, height)
+        added += 1
+    return added

@@ -1,0 +1,263 @@
+"""The HTTP API: thin handlers over the store (jobs, uploads) and the worker (live progress, cancel).
+
+Jobs are presented without server paths: inputs as ``job:<id>:<key>`` references and URLs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, Response
+
+from ..errors import PainterlyError
+from .forms import DEFAULT_PREVIEW_EVERY, coerce_form, number, preview_every, settings_schema
+from .limits import Limits
+from .store import DEMO_SAMPLE, RECORD, SETTINGS, Store, finite, samples
+from .uploads import receive_upload
+from .worker import Worker
+
+router = APIRouter()
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _worker(request: Request) -> Worker:
+    return request.app.state.worker
+
+
+def _limits(request: Request) -> Limits:
+    return request.app.state.limits
+
+
+def _job(request: Request, job_id: str) -> dict[str, Any]:
+    job = _store(request).get(job_id)
+    if job is None:
+        raise HTTPException(404, "no such job")
+    return job
+
+
+def describe(request: Request, job: dict[str, Any], *, full: bool = True) -> dict[str, Any]:
+    """A job as the page sees it: no server paths, URLs for its files."""
+    job_id = job["id"]
+    base = f"/api/jobs/{job_id}"
+    inputs = job["inputs"]
+    out: dict[str, Any] = {
+        "id": job_id,
+        "cursor": job["seq"],
+        "status": job["status"],
+        "created": job["created"],
+        "started": job["started"],
+        "finished": job["finished"],
+        "error": job["error"],
+        "form": job["form"],
+        "preview_every": job["preview_every"],
+        "content": {
+            "ref": f"job:{job_id}:content",
+            "label": inputs["content"]["label"],
+            "url": f"{base}/inputs/content",
+        },
+        "styles": [
+            {
+                "ref": f"job:{job_id}:style-{i}",
+                "label": style["label"],
+                "weight": style["weight"],
+                "url": f"{base}/inputs/style-{i}",
+            }
+            for i, style in enumerate(inputs["styles"])
+        ],
+        "result_url": f"{base}/result" if job["record"] else None,
+        "settings_url": f"{base}/settings.json",
+    }
+    record = job["record"]
+    if record:
+        out["record"] = {
+            key: record.get(key)
+            for key in ("elapsed", "iterations", "interrupted", "losses", "device", "precision")
+        }
+        out["size"] = record.get("settings", {}).get("size")
+    if job["status"] == "queued":
+        out["position"] = _store(request).position(job_id)
+    if full:
+        out["history"] = job["history"] or []
+        live = _worker(request).current(job_id) if job["status"] == "running" else None
+        if live is not None:
+            out["live"] = live.snapshot()
+            out["preview_url"] = f"{base}/preview?i={live.preview_iteration}" if live.preview else None
+    return finite(out)
+
+
+# --- configuration and samples -------------------------------------------------------------------
+
+
+@router.get("/api/config")
+def config(request: Request) -> dict[str, Any]:
+    return {
+        "settings": settings_schema(),
+        "preview_every": DEFAULT_PREVIEW_EVERY,
+        "samples": [
+            {
+                "ref": f"sample:{name}",
+                "name": name,
+                "url": f"/api/samples/{name}",
+                "content": name == DEMO_SAMPLE,
+            }
+            for name in samples()
+        ],
+        "limits": _limits(request).public(),
+    }
+
+
+@router.get("/api/samples/{name}")
+def sample(name: str) -> FileResponse:
+    path = samples().get(name)
+    if path is None:
+        raise HTTPException(404, "no such sample")
+    return FileResponse(path, headers={"Cache-Control": "max-age=86400"})
+
+
+# --- uploads -------------------------------------------------------------------------------------
+
+
+@router.post("/api/uploads")
+async def upload(request: Request) -> dict[str, Any]:
+    return await receive_upload(request, _store(request), _limits(request))
+
+
+@router.get("/api/uploads/{sha}")
+def uploaded(request: Request, sha: str) -> FileResponse:
+    info = _store(request).upload(sha)
+    if info is None:
+        raise HTTPException(404, "no such upload")
+    return FileResponse(info["path"], headers={"Cache-Control": "max-age=86400"})
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+
+@router.post("/api/jobs")
+def submit(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    limits = _limits(request)
+    content, styles = body.get("content"), body.get("styles") or []
+    if not content:
+        raise PainterlyError("choose a content image")
+    if not isinstance(styles, list) or not styles:
+        raise PainterlyError("choose at least one style image")
+    if len(styles) > limits.styles:
+        raise PainterlyError(f"at most {limits.styles} style images")
+    blend = body.get("style_blend") or []
+    if not isinstance(blend, list) or (blend and len(blend) != len(styles)):
+        raise PainterlyError("give one blend weight per style image")
+    store = _store(request)
+    job_id = store.create_job(
+        content,
+        styles,
+        [number(w, "blend weights") for w in blend],
+        coerce_form(body.get("settings") or {}),
+        preview_every=preview_every(body.get("preview_every")),
+        client=str(body.get("client") or "")[:64],
+        max_queued=limits.queued,
+        max_queued_per_client=limits.queued_per_client,
+    )
+    _worker(request).notify()
+    return describe(request, _job(request, job_id), full=False)
+
+
+@router.get("/api/jobs/{job_id}")
+def job_detail(request: Request, job_id: str) -> dict[str, Any]:
+    return describe(request, _job(request, job_id))
+
+
+@router.get("/api/queue")
+def queue(request: Request) -> list[dict[str, Any]]:
+    return [
+        {"id": job["id"], "status": job["status"], "position": i, "client": job["client"]}
+        for i, job in enumerate(_store(request).active())
+    ]
+
+
+@router.get("/api/gallery")
+def gallery(
+    request: Request, limit: int = Query(0, ge=0, le=10**6), before: int | None = Query(None, ge=0, le=2**62)
+) -> dict[str, Any]:
+    """A page of finished jobs, newest first; ``next`` is the ``before`` of the following page."""
+    limits = _limits(request)
+    size = min(limit or limits.gallery_page, limits.gallery_page_max)
+    jobs = _store(request).gallery(size + 1, before)
+    page = [describe(request, job, full=False) for job in jobs[:size]]
+    return {"jobs": page, "next": page[-1]["cursor"] if len(jobs) > size else None}
+
+
+@router.get("/api/jobs/{job_id}/preview")
+def preview(request: Request, job_id: str) -> Response:
+    live = _worker(request).current(job_id)
+    if live is None or live.preview is None:
+        raise HTTPException(404, "no preview yet")
+    return Response(live.preview, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/api/jobs/{job_id}/result")
+def result(request: Request, job_id: str, download: bool = False) -> FileResponse:
+    job = _job(request, job_id)
+    path = _store(request).result_path(job_id)
+    if not job["record"] or not path.is_file():
+        raise HTTPException(404, "this job has no result")
+    name = f"painterly-{job_id[:8]}.png" if download else None
+    return FileResponse(path, media_type="image/png", filename=name, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/api/jobs/{job_id}/settings.json")
+def settings_file(request: Request, job_id: str) -> FileResponse:
+    _job(request, job_id)
+    folder = _store(request).run_dir(job_id)
+    path = folder / RECORD if (folder / RECORD).is_file() else folder / SETTINGS
+    if not path.is_file():
+        raise HTTPException(404, "this job has no settings file")
+    return FileResponse(path, media_type="application/json", filename=f"painterly-{job_id[:8]}.json")
+
+
+@router.get("/api/jobs/{job_id}/inputs/{key}")
+def job_input(request: Request, job_id: str, key: str) -> FileResponse:
+    store = _store(request)
+    item = store.job_input(_job(request, job_id), key)
+    path = store.input_path(item, job_id) if item else None
+    if path is None:
+        raise HTTPException(404, "no such input")
+    return FileResponse(path, headers={"Cache-Control": "max-age=86400"})
+
+
+@router.post("/api/jobs/{job_id}/cancel")
+def cancel(request: Request, job_id: str) -> dict[str, Any]:
+    store, worker = _store(request), _worker(request)
+    job = _job(request, job_id)
+    if worker.cancel(job_id):
+        return {"id": job_id, "status": "cancelling"}
+    if job["status"] == "queued" and store.cancel_queued(job_id):
+        return {"id": job_id, "status": "cancelled"}
+    job = _job(request, job_id)
+    if job["status"] == "running" and worker.cancel(job_id):  # it started meanwhile
+        return {"id": job_id, "status": "cancelling"}
+    if job["status"] == "running" and worker.abandon(job_id):  # its end was never recorded
+        return {"id": job_id, "status": "failed"}
+    raise HTTPException(409, f"the job is {job['status']}, not queued or running")
+
+
+@router.post("/api/jobs/{job_id}/resume")
+def resume(request: Request, job_id: str) -> dict[str, Any]:
+    job = _job(request, job_id)
+    if not _store(request).resume(job_id):
+        raise HTTPException(
+            409, f"only interrupted or failed jobs can be resumed; this one is {job['status']}"
+        )
+    _worker(request).notify()
+    return describe(request, _job(request, job_id), full=False)
+
+
+@router.delete("/api/jobs/{job_id}")
+def delete(request: Request, job_id: str) -> dict[str, Any]:
+    job = _job(request, job_id)
+    if not _store(request).delete(job_id):
+        raise HTTPException(409, f"the job is {job['status']}; cancel it first")
+    return {"id": job_id, "status": "deleted"}

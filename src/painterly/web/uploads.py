@@ -1,0 +1,102 @@
+"""Uploads: streamed to a temporary file, checked (header, size, a full decode), stored by content hash.
+
+The body's size is bounded before this runs (``guards.BodyLimit``); here the file part is bounded too
+and opened only with painterly's format allow-list (``images.open_image``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import PainterlyError
+from ..files import atomic_path
+from ..images import READ_FORMATS, load_image, open_image
+from .limits import Limits
+from .store import Store
+
+KEPT_FORMATS = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "WEBP": ".webp",
+    "GIF": ".gif",
+}  # stored as sent; others as PNG
+
+
+def check_upload(path: Path, name: str, limits: Limits) -> tuple[str, int, int]:
+    """Validate an uploaded file; return (PIL format, width, height) or raise PainterlyError."""
+    label = f"{name!r}" if name else "the upload"
+    if path.stat().st_size == 0:
+        raise PainterlyError(f"{label} is an empty file")
+    try:
+        with open_image(path) as opened:  # reads the header only: cheap even for a bomb
+            fmt, (width, height) = opened.format or "", opened.size
+    except PainterlyError as exc:
+        raise PainterlyError(str(exc).replace(f"image {path}", label)) from None
+    except (OSError, ValueError, SyntaxError):
+        formats = ", ".join(READ_FORMATS)
+        raise PainterlyError(f"{label} is not an image painterly can read (use {formats})") from None
+    if width * height > limits.upload_pixels or max(width, height) > limits.upload_side:
+        raise PainterlyError(
+            f"{label} is too large ({width}x{height}); at most {limits.upload_pixels / 1e6:g} megapixels "
+            f"and {limits.upload_side} px a side"
+        )
+    try:
+        load_image(path, "upload")  # a full decode: catches truncated and corrupt files
+    except PainterlyError as exc:
+        raise PainterlyError(str(exc).replace(f"upload {path}", label)) from None
+    return fmt, width, height
+
+
+async def receive_upload(request: Request, store: Store, limits: Limits) -> dict[str, Any]:
+    """Store the file of a multipart upload; return its reference and what the page shows of it."""
+    form = await request.form(max_files=1, max_fields=4)
+    try:
+        item = form.get("file")
+        if item is None or isinstance(item, str):
+            raise PainterlyError("no file was sent")
+        name = os.path.basename(item.filename or "")[:200]
+        fd, tmp_name = tempfile.mkstemp(prefix=".upload.", suffix=".tmp", dir=store.uploads)
+        tmp = Path(tmp_name)
+        try:
+            digest, size = hashlib.sha256(), 0
+            with os.fdopen(fd, "wb") as f:
+                while chunk := await item.read(1 << 20):
+                    size += len(chunk)
+                    if size > limits.upload_bytes:
+                        raise HTTPException(
+                            413, f"the file is larger than {limits.upload_bytes / 2**20:g} MB"
+                        )
+                    digest.update(chunk)
+                    f.write(chunk)
+            fmt, width, height = await run_in_threadpool(check_upload, tmp, name, limits)
+            sha = digest.hexdigest()
+            final = sha + KEPT_FORMATS.get(fmt, ".png")
+            if fmt in KEPT_FORMATS:
+                os.replace(tmp, store.uploads / final)
+            else:  # e.g. TIFF or BMP: keep a PNG the browser can show
+                await run_in_threadpool(_save_png, tmp, store.uploads / final)
+        finally:
+            tmp.unlink(missing_ok=True)
+    finally:
+        await form.close()
+    store.add_upload(sha, final, name, width, height)
+    store.collect_uploads()  # older uploads no job took up
+    return {
+        "ref": f"upload:{sha}",
+        "label": name,
+        "width": width,
+        "height": height,
+        "url": f"/api/uploads/{sha}",
+    }
+
+
+def _save_png(source: Path, target: Path) -> None:
+    with atomic_path(target) as out:
+        load_image(source).save(out, format="PNG")

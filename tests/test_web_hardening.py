@@ -1,0 +1,286 @@
+"""The web app read as an attacker and as a crash would: data loss, bounded resources, small 500s."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sqlite3
+
+import pytest
+from test_web import finished, submit, upload
+from test_web_support import TINY, png_bytes, test_client, wait_for
+
+from painterly.errors import PainterlyError
+from painterly.web.limits import Limits
+from painterly.web.server import create_app
+from painterly.web.store import DISK_FULL, Store
+
+
+def test_recover_reindexes_results_and_quarantines_the_rest(tmp_path, caplog):
+    """A lost or older painterly.db must never cost the user their results."""
+    data = tmp_path / "data"
+    with test_client(create_app(data)) as client:
+        content = upload(client, png_bytes(50, 40)).json()
+        job_id = submit(client, content["ref"], seed=3, **TINY).json()["id"]
+        assert finished(client, job_id)["status"] == "done"
+    for name in ("painterly.db", "painterly.db-wal", "painterly.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    junk = data / "runs" / ("b" * 32)
+    junk.mkdir()
+    (junk / "result.png").write_bytes(b"\x89PNG not really")
+    with caplog.at_level(logging.WARNING, logger="painterly.web"), test_client(create_app(data)) as client:
+        gallery = client.get("/api/gallery").json()["jobs"]
+        assert [(g["id"], g["status"]) for g in gallery] == [(job_id, "done")]
+        assert client.get(gallery[0]["result_url"]).status_code == 200
+        assert client.get(gallery[0]["content"]["url"]).content == png_bytes(50, 40)  # upload re-indexed too
+        assert gallery[0]["form"]["seed"] == 3
+    assert not junk.exists()
+    (kept,) = (data / "quarantine").iterdir()
+    assert kept.name.startswith("b" * 32) and (kept / "result.png").read_bytes() == b"\x89PNG not really"
+    assert "quarantine" in caplog.text and "indexed" in caplog.text
+
+
+def test_one_server_per_data_folder(tmp_path):
+    store = Store(tmp_path / "data")
+    with pytest.raises(PainterlyError, match=f"data folder {tmp_path / 'data'} is in use"):
+        create_app(tmp_path / "data")
+    store.close()
+    create_app(tmp_path / "data", start_worker=False).state.store.close()  # free again once closed
+    assert oct((tmp_path / "data").stat().st_mode & 0o777) == "0o700"
+
+
+def test_claim_never_hands_out_a_job_twice(tmp_path, monkeypatch):
+    app = create_app(tmp_path / "data", start_worker=False)
+    client, store = test_client(app), app.state.store
+    first, second = (submit(client, "sample:astronaut", seed=s, **TINY).json()["id"] for s in (1, 2))
+    move, raced = store._move, []
+
+    def racing(job_id, new, *rest):
+        if new == "running" and not raced:  # another worker claims the job between SELECT and UPDATE
+            raced.append(job_id)
+            store._db.execute("UPDATE jobs SET status='running' WHERE id=?", (job_id,))
+        return move(job_id, new, *rest)
+
+    monkeypatch.setattr(store, "_move", racing)
+    assert raced == [] and store.claim_next()["id"] == second
+    assert raced == [first] and store.claim_next() is None
+    store.close()
+
+
+def test_full_disk_at_the_end_of_a_run_fails_the_job_with_a_message(tmp_path, monkeypatch):
+    app = create_app(tmp_path / "data")
+    store = app.state.store
+    finish = store.finish
+
+    def full(job_id, status, **kw):
+        if status == "done":
+            raise sqlite3.OperationalError("database or disk is full")
+        return finish(job_id, status, **kw)
+
+    monkeypatch.setattr(store, "finish", full)
+    with test_client(app) as client:
+        job = finished(client, submit(client, "sample:astronaut", **TINY).json()["id"])
+        assert job["status"] == "failed" and job["error"] == DISK_FULL
+        assert client.delete(f"/api/jobs/{job['id']}").status_code == 200  # not stuck as running
+
+
+def test_a_run_whose_end_could_not_be_recorded_can_still_be_cancelled(tmp_path, monkeypatch):
+    app = create_app(tmp_path / "data")
+    store, disk = app.state.store, {"full": True}
+    finish = store.finish
+
+    def full(*args, **kw):
+        if disk["full"]:
+            raise sqlite3.OperationalError("database or disk is full")
+        return finish(*args, **kw)
+
+    monkeypatch.setattr(store, "finish", full)
+    with test_client(app) as client:
+        job_id = submit(client, "sample:astronaut", **TINY).json()["id"]
+        wait_for(
+            lambda: (
+                client.get(f"/api/jobs/{job_id}").json()["status"] == "running"
+                and app.state.worker.live is None
+            )
+        )
+        disk["full"] = False  # space was freed; the row still says running
+        answer = client.post(f"/api/jobs/{job_id}/cancel")
+        assert answer.status_code == 200 and answer.json()["status"] == "failed"
+        assert (
+            client.get(f"/api/jobs/{job_id}").json()["error"] == "the end of this run could not be recorded"
+        )
+        assert client.delete(f"/api/jobs/{job_id}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target, exc, status",
+    [
+        ("add_upload", sqlite3.OperationalError("database or disk is full"), 507),
+        ("add_upload", OSError(errno.ENOSPC, "No space left on device"), 507),
+        ("add_upload", RuntimeError("a bug"), 500),
+    ],
+)
+def test_full_disk_is_507_and_no_error_is_a_bare_500(tmp_path, monkeypatch, target, exc, status):
+    app = create_app(tmp_path / "data", start_worker=False)
+
+    def fail(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(app.state.store, target, fail)
+    with test_client(app, raise_server_exceptions=False) as client:  # as a browser sees it
+        answer = client.post("/api/uploads", files={"file": ("a.png", png_bytes(), "image/png")})
+        assert answer.status_code == status
+        assert answer.json()["detail"] == (
+            DISK_FULL if status == 507 else "internal error; the server log has the details"
+        )
+
+
+def test_queue_is_capped_per_client_and_in_total(tmp_path):
+    app = create_app(tmp_path / "data", limits=Limits(queued=3, queued_per_client=2), start_worker=False)
+    with test_client(app) as client:
+
+        def send(who):
+            body = {
+                "content": "sample:astronaut",
+                "styles": ["sample:starry_night"],
+                "settings": TINY,
+                "client": who,
+            }
+            return client.post("/api/jobs", json=body)
+
+        assert [send("a").status_code for _ in range(2)] == [200, 200]
+        mine = send("a")
+        assert mine.status_code == 429 and "you have 2 runs waiting" in mine.json()["detail"]
+        assert send("b").status_code == 200
+        full = send("c")
+        assert full.status_code == 429 and "the queue is full" in full.json()["detail"]
+    assert len(list((tmp_path / "data" / "runs").iterdir())) == 3  # nothing left of the refused ones
+
+
+def test_inputs_are_shared_and_unused_uploads_collected(tmp_path):
+    app = create_app(tmp_path / "data", start_worker=False)
+    store = app.state.store
+    with test_client(app) as client:
+        used, unused = (upload(client, png_bytes(20 + i, 20)).json()["ref"] for i in range(2))
+        jobs = [submit(client, used, seed=s, **TINY).json()["id"] for s in (1, 2)]
+        again = submit(client, f"job:{jobs[0]}:content", **TINY).json()["id"]
+        assert len(list(store.uploads.iterdir())) == 2  # three jobs, one stored copy
+        assert store.collect_uploads(grace=0) == 1
+        assert client.get(f"/api/uploads/{unused[7:]}").status_code == 404
+        for job_id in (*jobs, again):
+            assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 200
+        assert store.collect_uploads(grace=0) == 1
+        assert not list(store.uploads.iterdir())
+
+
+def test_gallery_is_paged_and_light(tmp_path):
+    app = create_app(tmp_path / "data", start_worker=False)
+    store = app.state.store
+    with test_client(app) as client:
+        ids = [submit(client, "sample:astronaut", seed=s, **TINY).json()["id"] for s in range(5)]
+        with store._db:
+            store._db.execute("UPDATE jobs SET status='failed', history='[[1, 2, 3, 4]]'")
+        seen, cursor = [], None
+        while True:
+            page = client.get(
+                "/api/gallery", params={"limit": 2} | ({"before": cursor} if cursor else {})
+            ).json()
+            assert len(page["jobs"]) <= 2 and all("history" not in job for job in page["jobs"])
+            seen += [job["id"] for job in page["jobs"]]
+            if (cursor := page["next"]) is None:
+                break
+        assert seen == ids[::-1]
+        assert client.get("/api/gallery", params={"before": 10**30}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            '{"content": "sample:astronaut", "styles": ["sample:starry_night"], "preview_every": Infinity}',
+            "preview every",
+        ),
+        (
+            '{"content": "sample:astronaut", "styles": ["sample:starry_night"], "preview_every": 1e400}',
+            "preview every",
+        ),
+        (
+            '{"content": "sample:astronaut", "styles": ["sample:starry_night"], "preview_every": 99999999}',
+            "preview every",
+        ),
+        (
+            '{"content": "sample:astronaut", "styles": ["sample:starry_night"], "settings": {"size": "Infinity"}}',
+            "size",
+        ),
+        (
+            '{"content": "sample:astronaut", "styles": ["sample:starry_night"], "settings": {"scales": 1000000000}}',
+            "scales must be between",
+        ),
+        (
+            '{"content": "sample:astronaut", "styles": ["sample:starry_night"], "settings": {"style_scale": 100}}',
+            "style-scale must be between",
+        ),
+        (
+            '{"content": "sample:astronaut", "styles": ["sample:starry_night"], "settings": {"iterations": 1e12}}',
+            "iterations must be between",
+        ),
+        (
+            '{"content": "sample:astronaut", "styles": ["sample:starry_night"], "style_blend": [NaN]}',
+            "blend weights must be a number",
+        ),
+        ('{"content": ["x"], "styles": [{"a": 1}]}', "inputs must be references"),
+    ],
+)
+def test_odd_numbers_and_shapes_are_400s(tmp_path, body, message):
+    with test_client(create_app(tmp_path / "data", start_worker=False)) as client:
+        answer = client.post("/api/jobs", content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 400, answer.text
+        assert message in answer.json()["detail"]
+
+
+def test_odd_input_keys_are_404s(tmp_path):
+    with test_client(create_app(tmp_path / "data", start_worker=False)) as client:
+        job_id = submit(client, "sample:astronaut", **TINY).json()["id"]
+        for key in ("style-²", "style-١", "style-99999999999999999999", "style--1", "content2"):
+            assert client.get(f"/api/jobs/{job_id}/inputs/{key}").status_code == 404, key
+        assert client.get(f"/api/jobs/{job_id}/inputs/style-0").status_code == 200
+
+
+def test_loss_history_is_capped():
+    from painterly.engine import Iteration
+    from painterly.web.worker import MAX_HISTORY, Live
+
+    live = Live("x")
+    for i in range(1, 20_001):
+        live.on_event(
+            Iteration(
+                iteration=i,
+                total=20_000,
+                scale=0,
+                losses={"content": 1.0, "style": 2.0, "total": 3.0},
+                elapsed=0.0,
+            )
+        )
+    its = [h[0] for h in live.history]
+    assert len(its) <= MAX_HISTORY and its == sorted(its) and its[-1] >= 19_000 and its[0] <= 32
+
+
+def test_style_images_count_in_the_memory_check(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from painterly import engine
+    from painterly.jobs import Job
+    from painterly.settings import Settings
+
+    Image.new("RGB", (400, 300)).save(tmp_path / "c.png")
+    Image.new("RGB", (400, 400)).save(tmp_path / "s.png")
+    monkeypatch.setattr(engine, "available_memory", lambda device: 2 * 2**30)
+    settings = Settings(
+        content=str(tmp_path / "c.png"), styles=(str(tmp_path / "s.png"),), size=256, device="cpu"
+    )
+    Job(settings.with_(precision="fp32"), tmp_path / "o.png").load_inputs()  # fits
+    big = Job(settings.with_(style_scale=4.0, precision="fp32"), tmp_path / "o.png")
+    with pytest.raises(PainterlyError, match="style image at style-scale 4: 1024x1024 needs about"):
+        big.load_inputs()
+    assert not os.path.exists(tmp_path / "o.png")
