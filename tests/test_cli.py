@@ -216,10 +216,10 @@ def test_grid_lays_out_labelled_variants(tmp_path, images):
     assert "style weight 100" in sheet.text["painterly"]
 
 
-def test_every_setting_is_a_run_option():
+def test_every_setting_is_a_run_option(tmp_path):
     from painterly.options import options
 
-    out = painterly("run", "--help").stdout
+    out = painterly("run", "--help", cwd=tmp_path).stdout
     missing = [o.flag for o in options() if o.flag not in out]
     assert not missing
 

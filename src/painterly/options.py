@@ -30,6 +30,9 @@ class Option:
     help: str
     choices: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # extra command-line spellings, e.g. "-s"
+    bounds: tuple[float, float] | None = None  # inclusive, checked by Settings.validated
+    form: str | None = None  # web page section ("main", "advanced"), None: not on the page
+    form_choices: tuple[str, ...] = ()  # the page's choices where the full set names paths
 
     @property
     def flag(self) -> str:
@@ -95,6 +98,9 @@ def options() -> tuple[Option, ...]:
                 help=f.metadata["help"],
                 choices=CHOICES.get(f.name, ()),
                 aliases=tuple(f.metadata.get("aliases", ())),
+                bounds=f.metadata.get("bounds"),
+                form=f.metadata.get("form"),
+                form_choices=tuple(f.metadata.get("form_choices") or ()) or CHOICES.get(f.name, ()),
             )
         )
     return tuple(out)

@@ -1,59 +1,45 @@
 """The settings form of the web page, generated from ``Settings``' field metadata (the one home).
 
 A field appears on the page when its metadata names a ``form`` section; its default, help text, choices
-and bounds come from ``painterly.settings`` too. Path-valued settings (mask, weights file) have no
+and bounds come from the same ``painterly.options`` declarations the CLI and batch manifests read. Path-valued settings (mask, weights file) have no
 section and the init image is limited to its path-free choices: the server reads no path a client names.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import fields
 from functools import cache
 from typing import Any
 
 from ..errors import PainterlyError
-from ..settings import CHOICES, DEFAULTS, MAX_ITERATIONS, Settings
+from ..options import Option, options
+from ..settings import MAX_ITERATIONS
 
 DEFAULT_PREVIEW_EVERY = 5
 
 
 @cache
-def form_fields() -> dict[str, dict[str, Any]]:
-    """name -> {section, choices, bounds, help} of every setting the page may set, in Settings' order."""
-    out = {}
-    for f in fields(Settings):
-        section = f.metadata.get("form")
-        if section:
-            out[f.name] = {
-                "section": section,
-                "choices": f.metadata.get("form_choices") or CHOICES.get(f.name),
-                "bounds": f.metadata.get("bounds"),
-                "help": f.metadata["help"],
-            }
-    return out
+def form_fields() -> dict[str, Option]:
+    """The options the page may set, by name, in Settings' order."""
+    return {opt.name: opt for opt in options() if opt.form}
 
 
 def settings_schema() -> list[dict[str, Any]]:
     """Each settable field as the page renders it: default, help, type, choices, bounds."""
-    out = []
-    for name, meta in form_fields().items():
-        default = getattr(DEFAULTS, name)
-        choices, bounds = meta["choices"], meta["bounds"]
-        out.append(
-            {
-                "name": name,
-                "label": name.replace("_", " "),
-                "default": default,
-                "help": meta["help"],
-                "type": "choice" if choices else ("int" if isinstance(default, int) else "float"),
-                "choices": list(choices) if choices else None,
-                "min": bounds[0] if bounds else None,
-                "max": bounds[1] if bounds else None,
-                "advanced": meta["section"] == "advanced",
-            }
-        )
-    return out
+    return [
+        {
+            "name": opt.name,
+            "label": opt.name.replace("_", " "),
+            "default": opt.default,
+            "help": opt.help,
+            "type": "choice" if opt.form_choices else ("int" if opt.kind is int else "float"),
+            "choices": list(opt.form_choices) or None,
+            "min": opt.bounds[0] if opt.bounds else None,
+            "max": opt.bounds[1] if opt.bounds else None,
+            "advanced": opt.form == "advanced",
+        }
+        for opt in form_fields().values()
+    ]
 
 
 def coerce_form(raw: Any) -> dict[str, Any]:
@@ -67,13 +53,9 @@ def coerce_form(raw: Any) -> dict[str, Any]:
             raise PainterlyError(f"setting {str(name)[:40]!r} cannot be set from the web page")
         if value is None or value == "":
             continue  # the default
-        label = name.replace("_", " ")
-        default = getattr(DEFAULTS, name)
-        if isinstance(default, str):
-            form[name] = str(value)
-        else:
-            form[name] = number(value, label, whole=isinstance(default, int))
-        choices = allowed[name]["choices"]
+        label, opt = name.replace("_", " "), allowed[name]
+        form[name] = str(value) if opt.kind is str else number(value, label, whole=opt.kind is int)
+        choices = opt.form_choices
         if choices and form[name] not in choices:
             raise PainterlyError(f"{label} must be one of {', '.join(choices)}")
     return form
