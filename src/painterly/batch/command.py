@@ -31,9 +31,9 @@ def build_plan(
     if contents:
         if not styles:
             raise PainterlyError("give at least one --style (or a --manifest with a styles column)")
-        for content, style in plan.pairs(
-            plan.expand(contents, "content"), plan.expand(styles, "style"), zip_
-        ):
+        all_styles = plan.expand(styles, "style")
+        columns = 0 if zip_ or manifest else len(all_styles)
+        for content, style in plan.pairs(plan.expand(contents, "content"), all_styles, zip_):
             settings.append(Settings(**{**defaults, "content": content, "styles": (style,)}).validated())
     if manifest:
         from .manifest import read_manifest

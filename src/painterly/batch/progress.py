@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import sys
-import time
 
 from ..engine import Event, Iteration, ScaleStarted
 from ..queue import Status
@@ -25,7 +24,7 @@ class BatchProgress:
         )
         self.current = tqdm(total=1, unit="it", disable=quiet, file=sys.stderr, position=1, leave=False)
         self.spent = self.estimated = 0.0
-        self.started_at = time.monotonic()
+        self.count = skipped
         self._refresh()
 
     def say(self, message: str) -> None:
@@ -54,12 +53,12 @@ class BatchProgress:
             self.estimated += entry.estimate
         self._refresh()
         self.overall.update(1)
-        index = self.overall.n
+        self.count += 1
         what = f"{entry.status} {entry.spec.name} in {entry.seconds or 0:.0f} s"
         if entry.error:
             what += f": {entry.error}"
         if self.quiet or entry.error:
-            self.say(f"[{index}/{self.overall.total}] {what}")
+            self.say(f"[{self.count}/{len(self.batch.entries)}] {what}")
 
     def eta(self) -> float:
         """Seconds left: the cost model's estimates, corrected by how this batch's jobs compared to them."""
