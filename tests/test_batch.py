@@ -318,3 +318,59 @@ def test_ray_retries_a_killed_worker_without_losing_or_duplicating(local_ray, lo
     assert all(job["status"] == "done" and job["attempts"] == 1 for job in jobs.values())
     assert sorted(p.name for p in outdir.glob("*.png")) == sorted([s.name for s in specs] + ["overview.png"])
     assert not list(outdir.glob(".*.tmp"))
+
+
+def test_process_executor_runs_jobs_in_worker_processes(local_reference, tmp_path):
+    """The --workers path (one process per GPU), here with one CPU slot: same outputs as in-process."""
+    from painterly.batch.local import ProcessExecutor
+    from painterly.batch.runner import Batch, Interrupts, drive
+
+    specs, local = local_reference
+    batch = Batch(specs[:2], tmp_path, "")
+    executor = ProcessExecutor([{}])
+    try:
+        drive(batch, executor, Interrupts(executor.abort, print), _Silent())
+    finally:
+        executor.close()
+    for spec in specs[:2]:
+        assert np.array_equal(pixels(tmp_path / spec.name), pixels(local / spec.name)), spec.name
+
+
+def test_workers_beyond_the_gpus_and_ray_missing_are_one_line_errors(images, tmp_path):
+    out = painterly(
+        "batch",
+        images / "tubingen.jpg",
+        "--style",
+        "starry_night",
+        "-o",
+        tmp_path,
+        "--workers",
+        "3",
+        "--device",
+        "cpu",
+        *TINY_ARGS,
+    )
+    assert out.returncode == 2 and "CUDA device(s) are visible" in out.stderr and out.stderr.count("\n") == 1
+    code = "import sys; sys.modules['ray'] = None; sys.argv = ['painterly'] + sys.argv[1:]; from painterly.cli import main; main()"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "batch",
+            str(images / "tubingen.jpg"),
+            "--style",
+            "starry_night",
+            "-o",
+            str(tmp_path),
+            "--ray",
+            "local",
+            *TINY_ARGS,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        out.returncode == 2
+        and out.stderr == "painterly: error: --ray needs Ray: pip install painterly[cluster]\n"
+    )
