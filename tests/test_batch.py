@@ -207,20 +207,17 @@ def test_changed_settings_or_missing_output_are_redone(images, tmp_path):
     assert read_record(outdir / "tubingen__starry_night.png").settings["style_weight"] == 9.0
 
 
-def test_style_targets_are_computed_once_per_style(images):
+def test_style_targets_are_computed_once_per_style(images, tmp_path):
     from painterly.batch.local import InlineExecutor
     from painterly.batch.runner import Batch, Interrupts, drive
 
     specs, _ = build_plan(
         [str(images / "tubingen.jpg"), str(images / "golden_gate.jpg")], ["starry_night"], defaults()
     )
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        batch = Batch(specs, __import__("pathlib").Path(tmp), "")
-        executor = InlineExecutor()
-        drive(batch, executor, Interrupts(executor.abort, print), _Silent())
-    # one style x one scale x its layers: made by the first job, reused by the second
+    batch = Batch(specs, tmp_path, "")
+    executor = InlineExecutor()
+    drive(batch, executor, Interrupts(executor.abort, print), _Silent())
+    # the style's targets are made by the first job and reused by the second
     assert executor.targets.misses > 0 and executor.targets.hits > 0
     assert all(e.status == "done" for e in batch.entries)
 
