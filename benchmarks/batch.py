@@ -61,8 +61,12 @@ def main() -> None:
     )
     _local(specs[:1], InlineExecutor())  # load the network once so no variant pays for it
     figures = {"jobs": len(specs), "size": args.size}
-    figures["local_shared_targets_s"] = _local(specs, InlineExecutor())
+    # shared targets timed before and after the fresh-cache run, so a load change on the machine shows
+    shared_before = _local(specs, InlineExecutor())
     figures["local_fresh_targets_s"] = _local(specs, _FreshCache())
+    shared_after = _local(specs, InlineExecutor())
+    figures["local_shared_targets_runs_s"] = [round(shared_before, 2), round(shared_after, 2)]
+    figures["local_shared_targets_s"] = min(shared_before, shared_after)
 
     import ray
 
