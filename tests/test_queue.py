@@ -31,7 +31,6 @@ def test_states_partition_into_active_finished_retryable():
         ("running", "stopped"),
         ("running", "failed"),
         ("running", "interrupted"),
-        ("queued", "interrupted"),
         ("failed", "queued"),
         ("interrupted", "queued"),
         ("done", "failed"),
@@ -47,6 +46,7 @@ def test_allowed_moves(old, new):
         ("done", "queued"),
         ("stopped", "running"),
         ("queued", "done"),
+        ("queued", "interrupted"),  # a waiting job is never cut off: it still waits after a crash
         ("running", "queued"),
         ("failed", "running"),
         ("queued", "bogus"),

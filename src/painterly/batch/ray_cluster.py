@@ -1,0 +1,188 @@
+"""Jobs as calls on Ray actors: the batch spread over a cluster without a shared file system.
+
+Each actor keeps the network and its style targets loaded between jobs. Inputs travel to it as bytes,
+the output comes back as PNG bytes and the driver writes it into OUTDIR. Ray restarts an actor whose
+process dies and retries the call it was running (``max_restarts``, ``max_task_retries``); the driver
+sees one result per job. Progress goes from the actors to the driver through a Ray queue.
+Ray is imported only here, and only when ``--ray`` is given.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import PainterlyError
+from ..settings import Settings
+from .runner import Entry, Outcome
+
+RETRIES = 3
+PROGRESS_EVERY = 0.5  # seconds between progress messages from one job
+CRASH_HOOK = "PAINTERLY_TEST_CRASH_ONCE"  # tests: "<job label>:<marker file>" kills that job's first try
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise PainterlyError("--ray needs Ray: pip install painterly[cluster]") from None
+    return ray
+
+
+def connect(address: str) -> bool:
+    """Connect to ``address`` (a cluster, ``auto`` for the one RAY_ADDRESS names, ``local`` for a Ray
+    started for this batch); reuse a connection the caller made. True when this call connected."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    import logging
+
+    options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    try:
+        if address == "local":
+            ray.init(include_dashboard=False, **options)
+        else:
+            ray.init(address=address, **options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise PainterlyError(f"cannot connect to the Ray cluster {address!r}: {exc}") from None
+    return True
+
+
+class Painter:
+    """A Ray actor that runs jobs sent as bytes and returns the output as bytes."""
+
+    def __init__(self) -> None:
+        from ..targets import TargetCache
+
+        self.targets = TargetCache()
+
+    def paint(self, label: str, settings_json: str, files: dict[str, bytes], progress: Any) -> Outcome:
+        import tempfile
+
+        from ..engine import Iteration
+        from .local import paint
+
+        _crash_hook(label)
+        last = [0.0]
+
+        def report(event: Any) -> None:
+            now = time.monotonic()
+            if isinstance(event, Iteration) and (
+                now - last[0] >= PROGRESS_EVERY or event.iteration == event.total
+            ):
+                last[0] = now
+                progress.put_nowait((label, event.iteration, event.total))
+
+        with tempfile.TemporaryDirectory(prefix="painterly-") as tmp:
+            settings = _localised(Settings.from_json(settings_json), files, Path(tmp))
+            output = Path(tmp) / "output.png"
+            outcome = paint(settings, output, self.targets, on_event=report)
+            if outcome.record is not None:
+                outcome.png = output.read_bytes()
+            return outcome
+
+
+def _crash_hook(label: str) -> None:
+    hook = os.environ.get(CRASH_HOOK, "")
+    name, _, marker = hook.partition(":")
+    if name == label and marker and not os.path.exists(marker):
+        Path(marker).touch()
+        os._exit(1)
+
+
+def pack(settings: Settings) -> dict[str, bytes]:
+    """The bytes of every input a job reads, keyed by the path (or built-in name) its settings give."""
+    from ..images import resolve
+
+    paths = [settings.content, *settings.styles, settings.mask]
+    if settings.init not in ("content", "noise"):
+        paths.append(settings.init)
+    files = {}
+    for path in filter(None, paths):
+        try:
+            files[path] = Path(resolve(path)).read_bytes()
+        except OSError as exc:
+            raise PainterlyError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return files
+
+
+def _localised(settings: Settings, files: dict[str, bytes], folder: Path) -> Settings:
+    """``settings`` with every input path pointing at a copy of its bytes inside ``folder``."""
+    local = {}
+    for i, (path, data) in enumerate(files.items()):
+        local[path] = str(folder / f"input{i}{Path(path).suffix}")
+        Path(local[path]).write_bytes(data)
+
+    def fix(path: str) -> str:
+        return local.get(path, path)
+
+    return settings.with_(
+        content=fix(settings.content),
+        styles=tuple(fix(s) for s in settings.styles),
+        mask=fix(settings.mask),
+        init=fix(settings.init),
+    )
+
+
+class RayExecutor:
+    """One actor per GPU of the cluster (or per ``cpus_per_job`` CPUs when it has none)."""
+
+    def __init__(self, cpus_per_job: int, jobs: int) -> None:
+        ray = self.ray = import_ray()
+        from ray.util.queue import Queue
+
+        resources = ray.cluster_resources()
+        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
+        if gpus:
+            options, capacity = {"num_gpus": 1}, gpus
+        else:
+            if cpus_per_job < 1 or cpus_per_job > cpus:
+                raise PainterlyError(f"--cpus-per-job must be between 1 and the cluster's {cpus} CPUs")
+            options, capacity = {"num_cpus": cpus_per_job}, cpus // cpus_per_job
+        self.slots = max(1, min(capacity, jobs))
+        actor = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES, **options)(Painter)
+        self._actors = [actor.remote() for _ in range(self.slots)]
+        self._idle = list(self._actors)
+        self._busy: dict[Any, Any] = {}
+        self._progress = Queue(actor_options={"num_cpus": 0})
+        self._on_progress: Any = lambda label, done, total: None
+
+    def listen(self, display: Any) -> None:
+        self._on_progress = display.remote
+
+    def submit(self, entry: Entry) -> Any:
+        try:
+            files = pack(entry.spec.settings)
+        except PainterlyError as exc:
+            return self.ray.put(Outcome(error=str(exc)))
+        actor = self._idle.pop()
+        ref = actor.paint.remote(entry.spec.label, entry.spec.settings.to_json(), files, self._progress)
+        self._busy[ref] = actor
+        return ref
+
+    def wait(self, handles: list[Any], timeout: float) -> list[Any]:
+        ready, _ = self.ray.wait(handles, num_returns=1, timeout=timeout)
+        for label, done, total in self._progress.get_nowait_batch(self._progress.qsize()):
+            self._on_progress(label, done, total)
+        return ready
+
+    def result(self, handle: Any) -> Outcome:
+        actor = self._busy.pop(handle, None)
+        if actor is not None:
+            self._idle.append(actor)
+        try:
+            return self.ray.get(handle)
+        except self.ray.exceptions.RayError as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return Outcome(error=f"Ray: {message}")
+
+    def abort(self) -> None:
+        for actor in self._actors:
+            self.ray.kill(actor, no_restart=True)
+
+    def close(self) -> None:
+        for actor in self._actors:
+            self.ray.kill(actor, no_restart=True)
+        self.ray.kill(self._progress.actor, no_restart=True)
