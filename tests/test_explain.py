@@ -1,7 +1,9 @@
 """painterly explain: the reconstructions say what the paper says, the sheet and the CLI behave."""
 
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -145,3 +147,20 @@ def test_cli_bad_input_is_one_line_exit_2_nothing_written(images, tmp_path, args
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_ctrl_c_keeps_the_finished_panels_exit_130(images, tmp_path):
+    out = tmp_path / "sheet.png"
+    args = [images / "tubingen.jpg", "-o", out, "--size", 64]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "painterly.cli", "explain", *map(str, args)], stderr=subprocess.PIPE, text=True
+    )
+    seen, deadline = "", time.time() + 120
+    while time.time() < deadline and "content relu2_2" not in seen and proc.poll() is None:
+        seen += proc.stderr.read(1)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, seen + rest
+    assert "2 panel(s) saved" in rest
+    with Image.open(out) as sheet:
+        assert sheet.info["painterly"] == '{"explain": ["content", "content from relu1_2"]}'

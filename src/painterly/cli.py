@@ -358,22 +358,24 @@ def explain(
 
     out = check_output(output or _unused(Path(f"{Path(content).stem}-explain")), [content, style, result])
     opts["layers"], opts["style_layers"] = _names(opts["layers"]), _names(opts["style_layers"])
-    token, bar = StopToken(), tqdm(disable=quiet, unit="panel", file=sys.stderr, dynamic_ncols=True)
+    token, bars = StopToken(), []  # the bar appears once the inputs passed their checks
 
     def progress(event) -> None:
         if isinstance(event, PanelStarted):
-            bar.total = event.count
-            bar.set_description(event.title)
+            if not bars:
+                bars.append(tqdm(total=event.count, disable=quiet, unit="panel", file=sys.stderr))
+            bars[0].set_description(event.title)
         elif isinstance(event, Iteration):
-            bar.set_postfix_str(f"iteration {event.iteration}/{event.total}")
+            bars[0].set_postfix_str(f"iteration {event.iteration}/{event.total}")
         elif isinstance(event, PanelDone):
-            bar.update(1)
+            bars[0].update(1)
 
     with _stop_on_ctrl_c(token, quiet):
         try:
             panels = make_panels(content, style, result=result, on_event=progress, stop=token, **opts)
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
     if panels:
         heading = " + ".join(Path(p).name for p in (content, style) if p)
         save_image(

@@ -33,7 +33,7 @@ CHANNELS_SHOWN = 4  # strongest channels per feature-map mosaic (a 2x2 grid)
 GRAM_CHANNELS = 64  # strongest channels per Gram heat map: more would be sub-pixel cells
 # Reconstruction effort per mode: (iterations at the final scale, at the coarsest scale). From noise,
 # coarse-to-fine finds the layout of deep layers at low resolution, where iterations are cheap.
-EFFORT = {"full": (20, 60), "quick": (8, 24)}
+EFFORT = {"full": (10, 40), "quick": (8, 24)}
 DEFAULT_SIZE = {"full": 512, "quick": 256}
 
 ROW_CONTENT = "content reconstructions"
@@ -188,7 +188,7 @@ def _content_panel(inputs: _Inputs, layer: str) -> Panel:
 
 
 def _depth_note(layer: str) -> str:
-    block = int(layer[-3])
+    block = int(layer[4])  # conv3_2, relu3_2, pool3 -> 3
     if block <= 2:
         return "pixels almost exact"
     if block == 3:
