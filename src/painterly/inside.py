@@ -113,7 +113,9 @@ def explain(
     if len(base.schedule()) == 1:  # small sizes run one scale: give it the coarse scale's budget
         base = base.with_(iterations=EFFORT[mode][1])
     token = stop or StopToken()
-    inputs = _Inputs(fit(photo, size), painting, finished, base, token, on_event or (lambda event: None))
+    inputs = _Inputs(
+        fit(photo, size), photo, painting, finished, base, token, on_event or (lambda event: None)
+    )
     plan = _plan(inputs, layers, style_layers)
     panels: list[Panel] = []
     for index, (title, make) in enumerate(plan):
@@ -131,6 +133,7 @@ def explain(
 @dataclass
 class _Inputs:
     photo: Image.Image  # the content at the reconstructions' size
+    source: Image.Image  # the content as loaded, to compare with a result of any size
     painting: Image.Image | None
     finished: Image.Image | None
     base: Settings
@@ -276,7 +279,7 @@ def _loss_panel(inputs: _Inputs, layers: tuple[str, ...]) -> Panel:
     """Per-layer Gram loss of the finished stylisation, beside the photo's own (where the run started)."""
     assert inputs.finished is not None and inputs.painting is not None
     finished = inputs.finished
-    photo = inputs.photo.resize(finished.size, Image.LANCZOS)
+    photo = inputs.source.resize(finished.size, Image.LANCZOS)
     painting = fit(inputs.painting, max(finished.size))
     ours, theirs, target = (_features(inputs, image, layers) for image in (finished, photo, painting))
     rows = []
