@@ -13,7 +13,7 @@ from PIL import Image
 import painterly
 from painterly.engine import Stylizer
 from painterly.images import fit, load_image, to_tensor
-from painterly.inside import PanelDone, PanelStarted, explain, render_sheet
+from painterly.inside import Panel, PanelDone, PanelStarted, explain, load_panels, render_sheet, save_panels
 from painterly.losses import GramLoss
 from painterly.settings import Settings
 
@@ -164,3 +164,16 @@ def test_cli_ctrl_c_keeps_the_finished_panels_exit_130(images, tmp_path):
     assert "2 panel(s) saved" in rest
     with Image.open(out) as sheet:
         assert sheet.info["painterly"] == '{"explain": ["content", "content from relu1_2"]}'
+
+
+def test_panels_round_trip_through_a_folder(tmp_path):
+    assert load_panels(tmp_path) is None
+    images = [Image.new("RGB", (8, 6), colour) for colour in ("red", "blue")]
+    panels = [Panel(f"t{i}", f"caption {i}", image, "row") for i, image in enumerate(images)]
+    save_panels(panels, tmp_path / "cache")
+    back = load_panels(tmp_path / "cache")
+    assert [(p.title, p.caption, p.row) for p in back] == [(p.title, p.caption, p.row) for p in panels]
+    assert [p.image.getpixel((0, 0)) for p in back] == [(255, 0, 0), (0, 0, 255)]
+    (tmp_path / "cache" / "panels.json").write_text("[{}]")
+    with pytest.raises(painterly.PainterlyError, match="damaged panel cache"):
+        load_panels(tmp_path / "cache")

@@ -13,8 +13,11 @@ stylisation itself uses.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +26,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .engine import Event, StopToken, Stylizer
 from .errors import PainterlyError
-from .images import ImageSource, fit, load_image, to_tensor
+from .files import write_text_atomic
+from .images import ImageSource, fit, load_image, save_image, to_tensor
 from .layers import FIGURE1_CONTENT_LAYERS, check_layers
 from .losses import GramLoss, gram_matrix
 from .settings import DEFAULT_STYLE_LAYERS, MAX_SIZE, Settings
@@ -392,3 +396,39 @@ def _wrap(text: str, font, width: int, draw: ImageDraw.ImageDraw) -> list[str]:
         else:
             lines.append(word)
     return lines
+
+
+# --- a folder of panels (for a cache beside a gallery entry) ---------------------------------------
+
+MANIFEST = "panels.json"
+
+
+def save_panels(panels: Sequence[Panel], folder: str | os.PathLike) -> Path:
+    """Write each panel as ``panel-NN.png`` and, last, ``panels.json`` (titles, captions, rows, files).
+
+    Every file is written atomically and the manifest only after the images, so a reader that finds a
+    manifest finds every image it names (the web app can cache an entry's panels this way)."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, panel in enumerate(panels):
+        name = f"panel-{i:02d}.png"
+        save_image(panel.image, out / name)
+        entries.append({"title": panel.title, "caption": panel.caption, "row": panel.row, "file": name})
+    write_text_atomic(out / MANIFEST, json.dumps(entries, indent=1))
+    return out / MANIFEST
+
+
+def load_panels(folder: str | os.PathLike) -> list[Panel] | None:
+    """The panels ``save_panels`` wrote into ``folder``, or None when there are none (not computed yet)."""
+    manifest = Path(folder) / MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        entries = json.loads(manifest.read_text())
+        return [
+            Panel(e["title"], e["caption"], load_image(manifest.parent / e["file"], "panel"), e["row"])
+            for e in entries
+        ]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise PainterlyError(f"damaged panel cache: {manifest}") from None
