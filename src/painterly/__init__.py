@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from .images import ImageSource
+    from .inside import Panel
 
-__all__ = ["PainterlyError", "Settings", "stylize", "__version__"]
+__all__ = ["PainterlyError", "Settings", "explain", "stylize", "__version__"]
 
 
 def stylize(
@@ -47,6 +48,18 @@ def stylize(
         on_event=on_event,
     )
     return result.image
+
+
+def explain(content: ImageSource, style: ImageSource | None = None, **options: Any) -> list[Panel]:
+    """What the network sees in ``content`` (and ``style``): the panels of ``painterly explain``, each
+    with ``title``, one-line ``caption`` and ``image`` (PIL), for notebooks.
+
+    ``options``: ``size``, ``layers``, ``style_layers``, ``quick``, ``result``, ``on_event``, ``stop``
+    (see ``painterly.inside.explain``); ``painterly.inside.render_sheet(panels)`` lays them out.
+    """
+    from .inside import explain as panels
+
+    return panels(content, style, **options)
 
 
 def __getattr__(name: str) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from .errors import PainterlyError
+from .layers import FIGURE1_CONTENT_LAYERS
 from .options import Option, option, options
 from .settings import Settings
 
@@ -389,6 +390,76 @@ def batch(contents, batch_styles, outdir, zip_, manifest, ray, cpus_per_job, wor
             specs, outdir, ray=ray, cpus_per_job=cpus_per_job, workers=workers, quiet=quiet, columns=columns
         )
     )
+
+
+@cli.command()
+@click.argument("content")
+@click.argument("style", required=False)
+@click.option("-o", "--output", help="the sheet [default: CONTENT-explain.png, never overwriting]")
+@click.option(
+    "-s", "--size", type=int, help="longest side of the reconstructions [default: 512; --quick: 256]"
+)
+@click.option("--layers", default=",".join(FIGURE1_CONTENT_LAYERS), show_default=True, help="content layers")
+@click.option(
+    "--style-layers",
+    default=option("style_layers").format(option("style_layers").default),
+    show_default=True,
+    help="style layers",
+)
+@click.option(
+    "--quick", is_flag=True, help="fewer iterations, 256 px by default: about a minute, for teaching"
+)
+@click.option("--result", help="a stylisation of CONTENT after STYLE: adds its style loss per layer")
+@click.option("--quiet", is_flag=True)
+def explain(
+    content: str, style: str | None, output: str | None, result: str | None, quiet: bool, **opts
+) -> None:
+    """See what the network sees: content and style reconstructions, feature maps and Gram matrices
+    (Gatys et al.'s Figure 1) for CONTENT and an optional STYLE, as one labelled sheet."""
+    from tqdm import tqdm
+
+    from .engine import Iteration, StopToken
+    from .images import check_output, save_image
+    from .inside import PanelDone, PanelStarted, render_sheet
+    from .inside import explain as make_panels
+
+    out = check_output(output or _unused(Path(f"{Path(content).stem}-explain")), [content, style, result])
+    layer_list = option("style_layers")  # a comma-separated list of layer names
+    opts["layers"], opts["style_layers"] = (
+        layer_list.parse(opts["layers"]),
+        layer_list.parse(opts["style_layers"]),
+    )
+    token, bars = StopToken(), []  # the bar appears once the inputs passed their checks
+
+    def progress(event) -> None:
+        if isinstance(event, PanelStarted):
+            if not bars:
+                bars.append(tqdm(total=event.count, disable=quiet, unit="panel", file=sys.stderr))
+            bars[0].set_description(event.title)
+        elif isinstance(event, Iteration):
+            bars[0].set_postfix_str(f"iteration {event.iteration}/{event.total}")
+        elif isinstance(event, PanelDone):
+            bars[0].update(1)
+
+    with _stop_on_ctrl_c(token, quiet):
+        try:
+            panels = make_panels(content, style, result=result, on_event=progress, stop=token, **opts)
+        finally:
+            for bar in bars:
+                bar.close()
+    if panels:
+        heading = " + ".join(Path(p).name for p in (content, style) if p)
+        save_image(
+            render_sheet(panels, f"painterly explain: {heading}"), out, {"explain": [p.title for p in panels]}
+        )
+    if token.stopped:
+        if not quiet:
+            click.echo(
+                f"painterly: interrupted; {len(panels)} panel(s) saved to {out}; run again for all", err=True
+            )
+        sys.exit(EXIT_INTERRUPTED)
+    if not quiet:
+        click.echo(f"painterly: wrote {out} ({len(panels)} panels)", err=True)
 
 
 @cli.command()

@@ -20,6 +20,9 @@ def layer_names() -> list[str]:
 
 
 LAYERS = layer_names()
+# The content layers of Gatys et al.'s Figure 1 (the paper's conv1_2 ... are the ReLU outputs: Caffe's
+# ReLUs overwrite their conv's blob in place).
+FIGURE1_CONTENT_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2")
 
 
 def check_layers(names: list[str]) -> None:
