@@ -269,13 +269,13 @@ def test_loss_history_is_capped():
 def test_style_images_count_in_the_memory_check(tmp_path, monkeypatch):
     from PIL import Image
 
-    from painterly import engine
+    from painterly import hardware
     from painterly.jobs import Job
     from painterly.settings import Settings
 
     Image.new("RGB", (400, 300)).save(tmp_path / "c.png")
     Image.new("RGB", (400, 400)).save(tmp_path / "s.png")
-    monkeypatch.setattr(engine, "available_memory", lambda device: 2 * 2**30)
+    monkeypatch.setattr(hardware, "available_memory", lambda device: 2 * 2**30)
     settings = Settings(
         content=str(tmp_path / "c.png"), styles=(str(tmp_path / "s.png"),), size=256, device="cpu"
     )
