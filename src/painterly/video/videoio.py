@@ -84,24 +84,25 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         if not rate or rate <= 0:
             raise PainterlyError(f"{path} has no frame rate (0 fps); re-encode it with a fixed rate")
         try:
-            frames = sum(1 for packet in container.demux(stream) if packet.size)
-            container.seek(0)
             first = next(container.decode(stream), None)
         except av.error.FFmpegError as exc:
             raise PainterlyError(
                 f"cannot decode the {codec} video in {path}: {exc.strerror or exc}"
             ) from None
-        if first is None or not frames:
+        if first is None:
             raise PainterlyError(f"{path} has no frames")
-        return VideoInfo(
-            path=path,
-            width=first.width,
-            height=first.height,
-            fps=Fraction(rate),
-            frames=frames,
-            codec=codec,
-            audio=bool(container.streams.audio),
-        )
+        audio = bool(container.streams.audio)
+    with _open(path) as container:
+        frames = sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
+    return VideoInfo(
+        path=path,
+        width=first.width,
+        height=first.height,
+        fps=Fraction(rate),
+        frames=frames,
+        codec=codec,
+        audio=audio,
+    )
 
 
 def read_frames(info: VideoInfo, frames: range) -> Iterator[tuple[int, Image.Image]]:
