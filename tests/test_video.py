@@ -129,7 +129,18 @@ def test_stop_token_drops_the_unfinished_frame(tmp_path):
 def test_max_frames_then_more_and_settings_mismatch_refused(tmp_path):
     clip = make_clip(tmp_path / "in.mp4", frames=4, audio=False)
     settings = TINY.with_(content=str(clip))
-    short = VideoJob(settings, tmp_path / "out.mp4", VideoOptions(frame_iterations=3, max_frames=2)).run()
+    import painterly
+
+    short = painterly.stylize_video(
+        clip,
+        "starry_night",
+        tmp_path / "out.mp4",
+        size=48,
+        scales=1,
+        iterations=4,
+        frame_iterations=3,
+        max_frames=2,
+    )
     assert short.frames == 2 and probe(tmp_path / "out.mp4").frames == 2
     with pytest.raises(PainterlyError, match=r"other settings \(style_weight\)"):
         VideoJob(settings.with_(style_weight=9.0), tmp_path / "out.mp4", FAST)

@@ -127,50 +127,45 @@ class VideoJob:
         )
         done = self.finished()
         later = self.frame_settings.with_(scales=1, iterations=self.options.frame_iterations)
-        previous: tuple[Image.Image, Image.Image | None] | None = (
-            None  # (input frame, stylised frame) before the current one
-        )
-        index = 0
+        # (input frame, stylised frame) before the current one; the stylised one is read back from its
+        # PNG, so a resumed run continues from exactly what an uninterrupted one would.
+        previous: tuple[Image.Image, Image.Image | None] | None = None
+        made, stopped = 0, False
         for index, (_, frame) in enumerate(read_frames(self.info, self.shown), start=1):
             content = frame.resize(self.size, Image.LANCZOS)
             path = self.frame_path(index)
             if index <= done:
                 stylised = load_image(path, "finished frame") if index == done else None
                 emit(FrameDone(index, self.count, path, 0.0, {}, kept=True))
-                previous = (content, stylised)
+                previous, made = (content, stylised), index
                 continue
             if self._after_frame or self.token.stopped:
-                index -= 1
+                stopped = True
                 break
             emit(FrameStarted(index, self.count, *self.size))
             start = time.perf_counter()
             if previous is None or self.options.temporal_weight == 0:
-                record = self._job(self.frame_settings, path).run(
-                    emit, inputs=(content, self.styles, self.mask, self.init)
-                )
+                job, init, terms = self._job(self.frame_settings, path), self.init, []
             else:
                 init, term = self._warm_start(previous[0], previous[1], content)
-                record = self._job(later, path).run(
-                    emit, inputs=(content, self.styles, self.mask, init), terms=[term]
-                )
+                job, terms = self._job(later, path), [term]
+            record = job.run(emit, inputs=(content, self.styles, self.mask, init), terms=terms)
             if record.interrupted:  # a half-made frame is not kept
                 path.unlink(missing_ok=True)
-                index -= 1
+                stopped = True
                 break
             emit(FrameDone(index, self.count, path, time.perf_counter() - start, record.losses, kept=False))
-            previous = (content, load_image(path, "finished frame"))
-        finished = index == self.count
-        if finished:
-            paths = [self.frame_path(i) for i in range(1, self.count + 1)]
-            images = (load_image(p, "finished frame") for p in paths)
+            previous, made = (content, load_image(path, "finished frame")), index
+        if not stopped:  # every frame there is (a clip may decode fewer than its packets promised)
+            images = (load_image(self.frame_path(i), "finished frame") for i in range(1, made + 1))
             write_video(self.output, images, self.info.fps, self.size, self.info, self.shown)
         return VideoResult(
-            output=self.output if finished else None,
+            output=None if stopped else self.output,
             frames_dir=self.frames_dir,
-            frames=index,
-            count=self.count,
+            frames=made,
+            count=self.count if stopped else made,
             fps=float(self.info.fps),
-            interrupted=not finished,
+            interrupted=stopped,
         )
 
     # --- pieces -----------------------------------------------------------------------------------
