@@ -260,3 +260,23 @@ def test_without_the_video_extra_says_how_to_install(tmp_path):
         == "painterly: error: painterly video needs PyAV and OpenCV: pip install 'painterly[video]'"
     )
     assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.frames").exists()
+
+
+def test_ctrl_c_finishes_the_frame_and_says_how_to_resume(tmp_path):
+    import signal
+    import time
+
+    clip = make_clip(tmp_path / "in.mp4", frames=4, audio=False)
+    args = ["video", clip, "starry_night", "-o", tmp_path / "out.mp4", *TINY_CLI[:-1]]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "painterly.cli", *map(str, args)], stderr=subprocess.PIPE, text=True
+    )
+    seen, deadline = "", time.time() + 120
+    while time.time() < deadline and "frame 2" not in seen:
+        seen += proc.stderr.read(1)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, rest
+    assert "stopped after frame 2/4" in rest and "run the same command again to continue" in rest
+    assert len(list((tmp_path / "out.frames").glob("frame-*.png"))) == 2
+    assert not (tmp_path / "out.mp4").exists()
