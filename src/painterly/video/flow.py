@@ -6,6 +6,7 @@ Arrays here are numpy: images (H, W, 3) float32 in [0, 1], flows (H, W, 2) in pi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,15 +34,32 @@ def as_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255
 
 
-def motion(previous: Image.Image, current: Image.Image) -> Motion:
+def dis_flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Flow from one grey uint8 frame to another: OpenCV's DIS (Kroeger et al. 2016), fast on a CPU."""
+    import cv2
+
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(source, target, None)
+
+
+def farneback_flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Farneback's polynomial-expansion flow: an independent estimate to measure results with."""
+    import cv2
+
+    return cv2.calcOpticalFlowFarneback(source, target, None, 0.5, 4, 15, 3, 5, 1.2, 0)
+
+
+def motion(
+    previous: Image.Image,
+    current: Image.Image,
+    estimate: Callable[[np.ndarray, np.ndarray], np.ndarray] = dis_flow,
+) -> Motion:
     """Dense flow both ways between two frames of equal size, and where it is reliable."""
     import cv2
 
     gray_prev = cv2.cvtColor(np.asarray(previous.convert("RGB")), cv2.COLOR_RGB2GRAY)
     gray_cur = cv2.cvtColor(np.asarray(current.convert("RGB")), cv2.COLOR_RGB2GRAY)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    backward = dis.calc(gray_cur, gray_prev, None)
-    forward = dis.calc(gray_prev, gray_cur, None)
+    backward = estimate(gray_cur, gray_prev)
+    forward = estimate(gray_prev, gray_cur)
     # Consistency: following the backward flow and then the forward flow must come back (Sundaram et
     # al. 2010 as used by Ruder et al.): |w + w^|^2 <= 0.01 (|w|^2 + |w^|^2) + 0.5.
     forward_there = warp(forward, backward)

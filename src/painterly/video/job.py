@@ -26,7 +26,7 @@ from PIL import Image
 from ..engine import Event, StopToken, Stylizer
 from ..errors import PainterlyError
 from ..files import write_text_atomic
-from ..images import load_image
+from ..images import load_image, to_tensor
 from ..jobs import Job, absolute, load_mask_and_init
 from ..settings import Settings
 from ..targets import TargetCache
@@ -176,13 +176,17 @@ class VideoJob:
     def _warm_start(
         self, previous_input: Image.Image, previous_output: Image.Image, content: Image.Image
     ) -> tuple[torch.Tensor, TemporalLoss]:
-        """The previous stylised frame moved along the flow, and the temporal term that holds to it."""
+        """The start of a later frame and the temporal term that holds it to the previous stylised frame
+        moved along the flow. Where the flow is unreliable (newly visible pixels behind a moving object,
+        motion boundaries) the start is the content frame: the warped value there drags the object's
+        paint along as a smear that a few iterations cannot remove (seen in benchmarks/video.py)."""
         from .flow import as_array, motion
 
         moved = motion(previous_input, content)
         warped = torch.from_numpy(moved.warp(as_array(previous_output))).permute(2, 0, 1)[None].contiguous()
         reliable = torch.from_numpy(moved.reliable)[None, None]
-        return warped.clamp(0, 1), TemporalLoss(warped, reliable, self.options.temporal_weight)
+        start = reliable * warped + (1 - reliable) * to_tensor(content)
+        return start.clamp(0, 1), TemporalLoss(warped, reliable, self.options.temporal_weight)
 
     def _identity(self) -> dict[str, Any]:
         """What the frames in the work folder depend on; a run with anything else must not mix in."""
