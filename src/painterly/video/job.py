@@ -4,7 +4,7 @@ videos"), resumable and atomic.
 Frame 1 is an ordinary coarse-to-fine run. Each later frame starts from the previous stylised frame
 moved along the optical flow, at the final scale only, for a few iterations, with a ``TemporalLoss``
 that keeps it close to that warped frame wherever the flow is reliable; disoccluded pixels and motion
-boundaries are free, so the style fills them. ``temporal_weight=0`` paints every frame independently
+boundaries start from the content frame and are free, so the style fills them. ``temporal_weight=0`` paints every frame independently
 (from the settings' init), for comparison. Every frame goes through ``jobs.Job`` (PNG with its record)
 into a work folder beside the output; one ``TargetCache`` computes the style targets once and one
 ``StopToken`` ends the run.
