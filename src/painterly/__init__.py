@@ -5,6 +5,7 @@ Heavy modules (torch) load on first use so that ``painterly --help`` stays insta
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -14,8 +15,9 @@ if TYPE_CHECKING:
 
     from .images import ImageSource
     from .inside import Panel
+    from .video.job import VideoResult
 
-__all__ = ["PainterlyError", "Settings", "explain", "stylize", "__version__"]
+__all__ = ["PainterlyError", "Settings", "explain", "stylize", "stylize_video", "__version__"]
 
 
 def stylize(
@@ -60,6 +62,36 @@ def explain(content: ImageSource, style: ImageSource | None = None, **options: A
     from .inside import explain as panels
 
     return panels(content, style, **options)
+
+
+def stylize_video(
+    video: str | os.PathLike,
+    style: str | list[str],
+    output: str | os.PathLike,
+    *,
+    on_event: Any = None,
+    stop: Any = None,
+    **options: Any,
+) -> VideoResult:
+    """Stylise the clip ``video`` after ``style`` (paths or built-in names) into ``output`` (.mp4, .mov,
+    .mkv, .webm), resumably: finished frames stay in OUTPUT.frames/ and a repeat call continues.
+
+    ``options`` are ``Settings`` fields plus the video ones (``temporal_weight``, ``frame_iterations``,
+    ``start``, ``end``, ``max_frames``). ``on_event`` gets the engine's events plus ``FrameStarted`` and
+    ``FrameDone``; ``stop`` (a ``painterly.engine.StopToken``) ends the run, dropping the current frame.
+    Needs ``pip install painterly[video]``.
+    """
+    from dataclasses import fields
+
+    from .settings import Settings
+    from .video.job import VideoJob
+    from .video.options import VideoOptions
+
+    names = {f.name for f in fields(VideoOptions)}
+    video_options = VideoOptions(**{k: options.pop(k) for k in list(options) if k in names})
+    styles = style if isinstance(style, list) else [style]
+    settings = Settings(content=os.fspath(video), styles=tuple(map(os.fspath, styles)), **options)
+    return VideoJob(settings, output, video_options, stop=stop).run(on_event)
 
 
 def __getattr__(name: str) -> Any:

@@ -15,8 +15,10 @@ from .errors import PainterlyError
 from .layers import FIGURE1_CONTENT_LAYERS
 from .options import Option, option, options
 from .settings import Settings
+from .video.options import VideoOptions
 
 EXIT_INTERRUPTED = 130
+VIDEO_DEFAULTS = VideoOptions()
 
 
 class _DefaultGroup(click.Group):
@@ -460,6 +462,44 @@ def explain(
         sys.exit(EXIT_INTERRUPTED)
     if not quiet:
         click.echo(f"painterly: wrote {out} ({len(panels)} panels)", err=True)
+
+
+@cli.command()
+@click.argument("video_in", metavar="IN")
+@click.argument("styles", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="output video (.mp4, .mov, .mkv, .webm)")
+@click.option(
+    "--temporal-weight",
+    type=float,
+    default=VIDEO_DEFAULTS.temporal_weight,
+    show_default=True,
+    help="weight of the temporal loss that keeps each frame close to the previous one moved by the optical flow (0: independent frames)",
+)
+@click.option(
+    "--frame-iterations",
+    type=int,
+    default=VIDEO_DEFAULTS.frame_iterations,
+    show_default=True,
+    help="iterations for each frame after the first (which gets the image options' full schedule)",
+)
+@click.option("--start", type=float, default=0.0, show_default=True, help="first frame to paint, in seconds")
+@click.option(
+    "--end", type=float, default=0.0, show_default=True, help="stop at this time, in seconds (0: the end)"
+)
+@click.option("--max-frames", type=int, default=0, show_default=True, help="paint at most N frames (0: all)")
+@click.option("--quiet", is_flag=True, help="no progress bars or messages")
+@settings_options
+def video(video_in: str, styles: tuple[str, ...], output: str, quiet: bool, **opts: Any) -> None:
+    """Stylise the video IN after STYLE images, frame by frame without flicker (needs painterly[video]).
+
+    Finished frames stay in OUT.frames/ beside the output: the same command again continues there.
+    """
+    from .video.progress import run_video
+
+    names = ("temporal_weight", "frame_iterations", "start", "end", "max_frames")
+    options = VideoOptions(**{name: opts.pop(name) for name in names})
+    if run_video(build_settings(video_in, styles, **opts), output, options, quiet).interrupted:
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @cli.command()

@@ -10,14 +10,14 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from .engine import Event, StopToken, Stylizer, StylizeResult
+from .engine import Event, LossTerm, StopToken, Stylizer, StylizeResult
 from .errors import PainterlyError
 from .files import write_text_atomic
 from .hardware import resolve_device, resolve_precision
@@ -139,10 +139,12 @@ class Job:
         on_event: Callable[[Event], None] | None = None,
         preview_every: int = 0,
         inputs: tuple | None = None,
+        terms: Sequence[LossTerm] = (),
     ) -> Record:
+        """``terms``: extra loss terms for this run (e.g. video's temporal loss)."""
         content, styles, mask, init = inputs or self.load_inputs()
         result = self.stylizer.run(
-            content, styles, mask=mask, init=init, on_event=on_event, preview_every=preview_every
+            content, styles, mask=mask, init=init, terms=terms, on_event=on_event, preview_every=preview_every
         )
         target = partial_path(self.output) if result.interrupted else self.output
         record = self.record(result, target)

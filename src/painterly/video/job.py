@@ -1,0 +1,238 @@
+"""The frame loop of painterly video (Ruder, Dosovitskiy and Brox 2016, "Artistic style transfer for
+videos"), resumable and atomic.
+
+Frame 1 is an ordinary coarse-to-fine run. Each later frame starts from the previous stylised frame
+moved along the optical flow, at the final scale only, for a few iterations, with a ``TemporalLoss``
+that keeps it close to that warped frame wherever the flow is reliable; disoccluded pixels and motion
+boundaries start from the content frame and are free, so the style fills them. ``temporal_weight=0`` paints every frame independently
+(from the settings' init), for comparison. Every frame goes through ``jobs.Job`` (PNG with its record)
+into a work folder beside the output; one ``TargetCache`` computes the style targets once and one
+``StopToken`` ends the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ..engine import Event, StopToken, Stylizer
+from ..errors import PainterlyError
+from ..files import write_text_atomic
+from ..images import load_image, to_tensor
+from ..jobs import Job, absolute, load_mask_and_init
+from ..settings import Settings
+from ..targets import TargetCache
+from .options import VideoOptions
+from .temporal import TemporalLoss
+from .videoio import VideoInfo, check_output, probe, read_frames, require, write_video
+
+SETTINGS_FILE = "settings.json"
+
+
+@dataclass(frozen=True)
+class FrameStarted:
+    index: int  # 1-based, within the frames being made
+    count: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class FrameDone:
+    index: int
+    count: int
+    path: Path
+    elapsed: float
+    losses: dict[str, float]
+    kept: bool  # finished by an earlier run of the same command
+
+
+VideoEvent = Event | FrameStarted | FrameDone
+
+
+@dataclass
+class VideoResult:
+    output: Path | None  # None when stopped before the last frame
+    frames_dir: Path
+    frames: int  # finished frames
+    count: int  # frames asked for
+    fps: float
+    interrupted: bool
+
+
+class VideoJob:
+    """Check everything up front (inputs, output, work folder); ``run`` makes the missing frames and
+    the video. ``stop()`` ends the run after the current frame; ``token.stop()`` ends it at once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        output: str | os.PathLike,
+        options: VideoOptions | None = None,
+        *,
+        stop: StopToken | None = None,
+    ) -> None:
+        """``settings.content`` is the input video; every image option applies to each frame."""
+        require()
+        self.settings = absolute(settings.validated())
+        self.options = (options or VideoOptions()).validated()
+        self.info: VideoInfo = probe(self.settings.content)
+        self.output = check_output(output, self.info)
+        o = self.options
+        self.shown = self.info.frame_range(o.start, o.end, o.max_frames)
+        if not self.shown:
+            raise PainterlyError(f"no frames between {o.start:g} s and the end of {self.info.path}")
+        self.size = _even(self.info.width, self.info.height, self.settings.size)
+        self.frame_settings = self.settings.with_(size=max(self.size))
+        self.frames_dir = self.output.with_suffix(".frames")
+        self.token = stop if stop is not None else StopToken()
+        self.targets = TargetCache()
+        self._after_frame = False
+        self.styles = [load_image(path, "style image") for path in self.settings.styles]
+        self.mask, self.init = load_mask_and_init(self.settings)
+        Stylizer(self.frame_settings).check_fits(Image.new("RGB", self.size), self.styles)
+        self._check_work_folder()
+
+    def stop(self) -> None:
+        """Finish the current frame, then stop (its frames stay for the next run)."""
+        self._after_frame = True
+
+    @property
+    def count(self) -> int:
+        return len(self.shown)
+
+    def frame_path(self, index: int) -> Path:
+        return self.frames_dir / f"frame-{index:06d}.png"
+
+    def finished(self) -> int:
+        """How many frames, from the first on, an earlier run left in the work folder."""
+        done = 0
+        while done < self.count and self.frame_path(done + 1).is_file():
+            done += 1
+        return done
+
+    def run(self, on_event: Callable[[VideoEvent], None] | None = None) -> VideoResult:
+        emit = on_event or (lambda event: None)
+        self.frames_dir.mkdir(exist_ok=True)
+        write_text_atomic(
+            self.frames_dir / SETTINGS_FILE, json.dumps(self._identity(), indent=2, sort_keys=True)
+        )
+        done = self.finished()
+        later = self.frame_settings.with_(scales=1, iterations=self.options.frame_iterations)
+        # (input frame, stylised frame) before the current one; the stylised one is read back from its
+        # PNG, so a resumed run continues from exactly what an uninterrupted one would.
+        previous: tuple[Image.Image, Image.Image | None] | None = None
+        made, stopped = 0, False
+        for index, (_, frame) in enumerate(read_frames(self.info, self.shown), start=1):
+            content = frame.resize(self.size, Image.LANCZOS)
+            path = self.frame_path(index)
+            if index <= done:
+                stylised = load_image(path, "finished frame") if index == done else None
+                emit(FrameDone(index, self.count, path, 0.0, {}, kept=True))
+                previous, made = (content, stylised), index
+                continue
+            if self._after_frame or self.token.stopped:
+                stopped = True
+                break
+            emit(FrameStarted(index, self.count, *self.size))
+            start = time.perf_counter()
+            if previous is None or self.options.temporal_weight == 0:
+                job, init, terms = self._job(self.frame_settings, path), self.init, []
+            else:
+                init, term = self._warm_start(previous[0], previous[1], content)
+                job, terms = self._job(later, path), [term]
+            record = job.run(emit, inputs=(content, self.styles, self.mask, init), terms=terms)
+            if record.interrupted:  # a half-made frame is not kept
+                path.unlink(missing_ok=True)
+                stopped = True
+                break
+            emit(FrameDone(index, self.count, path, time.perf_counter() - start, record.losses, kept=False))
+            previous, made = (content, load_image(path, "finished frame")), index
+        if not stopped:  # every frame there is (a clip may decode fewer than its packets promised)
+            images = (load_image(self.frame_path(i), "finished frame") for i in range(1, made + 1))
+            write_video(self.output, images, self.info.fps, self.size, self.info, self.shown)
+        return VideoResult(
+            output=None if stopped else self.output,
+            frames_dir=self.frames_dir,
+            frames=made,
+            count=self.count if stopped else made,
+            fps=float(self.info.fps),
+            interrupted=stopped,
+        )
+
+    # --- pieces -----------------------------------------------------------------------------------
+
+    def _job(self, settings: Settings, path: Path) -> Job:
+        return Job(settings, path, targets=self.targets, stop=self.token)
+
+    def _warm_start(
+        self, previous_input: Image.Image, previous_output: Image.Image, content: Image.Image
+    ) -> tuple[torch.Tensor, TemporalLoss]:
+        """The start of a later frame and the temporal term that holds it to the previous stylised frame
+        moved along the flow. Where the flow is unreliable (newly visible pixels behind a moving object,
+        motion boundaries) the start is the content frame: the warped value there drags the object's
+        paint along as a smear that a few iterations cannot remove (seen in benchmarks/video.py)."""
+        from .flow import as_array, motion
+
+        moved = motion(previous_input, content)
+        warped = torch.from_numpy(moved.warp(as_array(previous_output))).permute(2, 0, 1)[None].contiguous()
+        reliable = torch.from_numpy(moved.reliable)[None, None]
+        start = reliable * warped + (1 - reliable) * to_tensor(content)
+        return start.clamp(0, 1), TemporalLoss(warped, reliable, self.options.temporal_weight)
+
+    def _identity(self) -> dict[str, Any]:
+        """What the frames in the work folder depend on; a run with anything else must not mix in."""
+        o = self.options
+        return {
+            "settings": json.loads(self.settings.to_json()),
+            "video": {
+                "input_bytes": self.info.path.stat().st_size,
+                "first_frame": self.shown.start,
+                "size": list(self.size),
+                "temporal_weight": o.temporal_weight,
+                "frame_iterations": o.frame_iterations if o.temporal_weight else 0,
+            },
+        }
+
+    def _check_work_folder(self) -> None:
+        folder = self.frames_dir
+        if not folder.exists():
+            return
+        if not folder.is_dir():
+            raise PainterlyError(f"{folder} is in the way of the work folder (not a folder)")
+        try:
+            stored = json.loads((folder / SETTINGS_FILE).read_text())
+        except FileNotFoundError:
+            if any(folder.iterdir()):
+                raise PainterlyError(f"{folder} is not a painterly work folder; move it away") from None
+            return
+        except (OSError, ValueError):
+            raise PainterlyError(
+                f"{folder / SETTINGS_FILE} is damaged; delete {folder} to start over"
+            ) from None
+        wanted = self._identity()
+        if stored != wanted:
+            differ = sorted(
+                key
+                for part in ("settings", "video")
+                for key in set(stored.get(part, {})) | set(wanted[part])
+                if stored.get(part, {}).get(key) != wanted[part].get(key)
+            ) or ["format"]
+            raise PainterlyError(
+                f"{folder} holds frames made with other settings ({', '.join(differ)}); "
+                f"delete it or choose another output"
+            )
+
+
+def _even(width: int, height: int, size: int) -> tuple[int, int]:
+    """The frame size for ``size`` (longest side), aspect kept, both sides even (as yuv420p needs)."""
+    scale = size / max(width, height)
+    return tuple(max(2, round(side * scale) // 2 * 2) for side in (width, height))  # type: ignore[return-value]

@@ -1,0 +1,101 @@
+"""The terminal face of ``painterly video``: a bar over frames (i/n, s/frame, ETA), a bar over the
+current frame's iterations, messages, and Ctrl-C (first: stop after this frame; second: stop now)."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from ..settings import Settings
+from .job import FrameDone, FrameStarted, VideoEvent, VideoJob, VideoOptions, VideoResult
+
+
+def run_video(settings: Settings, output: str | Path, options: VideoOptions, quiet: bool) -> VideoResult:
+    """Run ``painterly video`` with progress output; the caller turns an interrupted result into exit 130."""
+    job = VideoJob(settings, output, options)
+    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    info, done = job.info, job.finished()
+    first = sum(iters for _, iters in job.frame_settings.schedule())
+    later = options.frame_iterations if options.temporal_weight else first
+    say(
+        f"painterly: {job.count} frame(s) of {info.path.name} at {float(info.fps):g} fps, "
+        f"{job.size[0]}x{job.size[1]}; {first} iterations for frame 1, {later} for each later one"
+        + (f"; {done} finished frame(s) kept from {job.frames_dir}" if done else "")
+    )
+    progress = _Bars(quiet)
+    with _stop_on_ctrl_c(job, say):
+        try:
+            result = job.run(progress)
+        finally:
+            progress.close()
+    if result.interrupted:
+        say(
+            f"painterly: stopped after frame {result.frames}/{result.count}; the finished frames are in "
+            f"{result.frames_dir}; run the same command again to continue"
+        )
+    else:
+        say(f"painterly: wrote {result.output} ({result.count} frames at {result.fps:g} fps)")
+    return result
+
+
+class _Bars:
+    """Frames (position 0) and the current frame's iterations (position 1)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.kept = 0
+        self.frames = self.iterations = None
+
+    def __call__(self, event: VideoEvent) -> None:
+        from tqdm import tqdm
+
+        from ..engine import Iteration
+
+        if isinstance(event, FrameDone) and event.kept:
+            self.kept += 1
+        elif isinstance(event, FrameStarted):
+            if self.frames is None:  # created here so kept frames do not count in s/frame and ETA
+                bar = dict(disable=self.quiet, dynamic_ncols=True, file=sys.stderr)
+                self.frames = tqdm(total=event.count, initial=self.kept, unit="frame", desc="frames", **bar)
+                self.iterations = tqdm(unit="it", position=1, leave=False, **bar)
+            self.iterations.reset()
+            self.iterations.set_description(f"frame {event.index}")
+        elif isinstance(event, Iteration) and self.iterations is not None:
+            if self.iterations.total != event.total:
+                self.iterations.reset(total=event.total)
+            self.iterations.set_postfix(style=f"{event.losses['style']:.3g}", refresh=False)
+            self.iterations.update(1)
+        elif isinstance(event, FrameDone) and self.frames is not None:
+            self.frames.update(1)
+
+    def close(self) -> None:
+        for bar in (self.iterations, self.frames):
+            if bar is not None:
+                bar.close()
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c(job: VideoJob, say) -> Iterator[None]:
+    """First Ctrl-C: finish the current frame, then stop. Second: stop now (that frame is dropped)."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def now(signum, frame) -> None:
+        job.token.stop()
+        say("\npainterly: stopping now; the current frame is dropped")
+        signal.signal(signal.SIGINT, previous)
+
+    def after_frame(signum, frame) -> None:
+        job.stop()
+        say("\npainterly: stopping after the current frame (Ctrl-C again to stop now)")
+        signal.signal(signal.SIGINT, now)
+
+    signal.signal(signal.SIGINT, after_frame)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,282 @@
+"""painterly video on tiny clips generated here with PyAV: frames, fps and audio kept, resume, settings
+refused, temporal stability, flow and temporal-loss pieces, bad input, the missing extra."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from PIL import Image
+
+av = pytest.importorskip("av")
+pytest.importorskip("cv2")
+
+from painterly.errors import PainterlyError  # noqa: E402
+from painterly.jobs import read_record  # noqa: E402
+from painterly.settings import Settings  # noqa: E402
+from painterly.video.job import FrameDone, FrameStarted, VideoJob  # noqa: E402
+from painterly.video.options import VideoOptions  # noqa: E402
+from painterly.video.videoio import probe, read_frames  # noqa: E402
+
+TINY = Settings(styles=("starry_night",), size=48, scales=1, iterations=4)
+FAST = VideoOptions(frame_iterations=3)
+TINY_CLI = ["--size", "48", "--scales", "1", "--iterations", "4", "--frame-iterations", "3", "--quiet"]
+
+
+def textured(width: int, height: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (height // 4 + 1, width // 4 + 1, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((width, height), Image.BICUBIC))
+
+
+def make_clip(path, frames=6, size=(48, 32), fps=12, audio=True):
+    """A textured background panning 1 px per frame with a bright square moving 2 px per frame, and
+    (with ``audio``) a 440 Hz tone as AAC."""
+    width, height = size
+    background = textured(width + frames + 8, height)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        sound = out.add_stream("aac", rate=22050) if audio else None
+        for t in range(frames):
+            image = background[:, t : t + width].copy()
+            image[6:16, 4 + 2 * t : 14 + 2 * t] = (250, 240, 40)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = t
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if sound is not None:
+            n = round(22050 * frames / fps)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 22050)).astype(np.float32)[None]
+            for s in range(0, n, 1024):
+                chunk = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(tone[:, s : s + 1024]), format="fltp", layout="mono"
+                )
+                chunk.sample_rate, chunk.pts = 22050, s
+                out.mux(sound.encode(chunk))
+            out.mux(sound.encode(None))
+    return path
+
+
+def painterly(*args, env=None, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "painterly.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def audio_packets(path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for p in container.demux(container.streams.audio[0]) if p.size)
+
+
+def test_cli_keeps_frame_count_fps_aspect_and_audio(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", frames=5, size=(64, 36), fps=15)
+    out = painterly("video", clip, "starry_night", "-o", tmp_path / "out.mp4", *TINY_CLI)
+    assert out.returncode == 0, out.stderr
+    info = probe(tmp_path / "out.mp4")
+    assert (info.frames, info.fps, info.audio) == (5, Fraction(15), True)
+    assert (info.width, info.height) == (48, 26)  # 64x36 at 48 px: 27 rounded to even for yuv420p
+    assert audio_packets(tmp_path / "out.mp4") >= audio_packets(clip) - 1  # copied, not dropped
+    frames = sorted((tmp_path / "out.frames").glob("frame-*.png"))
+    assert len(frames) == 5 and read_record(frames[-1]).settings["content"] == str(clip)
+
+
+def test_stop_after_frame_then_resume_keeps_finished_frames(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", audio=False)
+    settings = TINY.with_(content=str(clip))
+    job = VideoJob(settings, tmp_path / "out.mp4", FAST)
+
+    def stop_in_frame_3(event):
+        if isinstance(event, FrameStarted) and event.index == 3:
+            job.stop()  # as the CLI's first Ctrl-C does: frame 3 still finishes
+
+    first = job.run(stop_in_frame_3)
+    assert first.interrupted and first.frames == 3 and first.output is None
+    assert not (tmp_path / "out.mp4").exists()
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "out.frames").glob("frame-*.png")}
+    assert len(kept) == 3
+
+    events = []
+    again = VideoJob(settings, tmp_path / "out.mp4", FAST).run(events.append)
+    assert not again.interrupted and probe(tmp_path / "out.mp4").frames == 6
+    done = [e for e in events if isinstance(e, FrameDone)]
+    assert [e.kept for e in done] == [True] * 3 + [False] * 3
+    assert {name: (tmp_path / "out.frames" / name).read_bytes() for name in kept} == kept
+
+
+def test_stop_token_drops_the_unfinished_frame(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
+    job = VideoJob(TINY.with_(content=str(clip)), tmp_path / "out.mp4", FAST)
+
+    def stop_now(event):
+        if isinstance(event, FrameStarted) and event.index == 2:
+            job.token.stop()
+
+    result = job.run(stop_now)
+    assert result.interrupted and result.frames == 1
+    assert [p.name for p in sorted((tmp_path / "out.frames").glob("*.png"))] == ["frame-000001.png"]
+
+
+def test_max_frames_then_more_and_settings_mismatch_refused(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", frames=4, audio=False)
+    settings = TINY.with_(content=str(clip))
+    import painterly
+
+    short = painterly.stylize_video(
+        clip,
+        "starry_night",
+        tmp_path / "out.mp4",
+        size=48,
+        scales=1,
+        iterations=4,
+        frame_iterations=3,
+        max_frames=2,
+    )
+    assert short.frames == 2 and probe(tmp_path / "out.mp4").frames == 2
+    with pytest.raises(PainterlyError, match=r"other settings \(style_weight\)"):
+        VideoJob(settings.with_(style_weight=9.0), tmp_path / "out.mp4", FAST)
+    with pytest.raises(PainterlyError, match=r"other settings \(temporal_weight\)"):
+        VideoJob(settings, tmp_path / "out.mp4", VideoOptions(frame_iterations=3, temporal_weight=1.0))
+    full = VideoJob(settings, tmp_path / "out.mp4", FAST).run()
+    assert full.frames == 4 and probe(tmp_path / "out.mp4").frames == 4
+
+
+def test_flow_recovers_a_shift_and_masks_what_cannot_be_seen():
+    from painterly.video.flow import as_array, motion, warping_error
+
+    scene = textured(72, 48)
+    previous, current = Image.fromarray(scene[:, 4:68]), Image.fromarray(scene[:, 7:71])  # pan by 3 px
+    moved = motion(previous, current)
+    centre = moved.backward[8:-8, 8:-8]
+    assert np.allclose(centre[..., 0], 3, atol=0.5) and np.allclose(centre[..., 1], 0, atol=0.5)
+    assert moved.reliable[:, -2:].mean() < 0.5  # came in from outside the previous frame
+    assert moved.reliable[:, 8:-8].mean() > 0.9
+    warped = moved.warp(as_array(previous))
+    assert np.abs(warped - as_array(current))[8:-8, 8:-8].mean() < 0.03
+    assert warping_error(previous, current, moved) < 0.1 * warping_error(
+        previous, current, motion(current, current)
+    )
+
+
+def test_temporal_loss_counts_reliable_pixels_at_any_scale():
+    import torch
+
+    from painterly.video.temporal import TemporalLoss
+
+    target = torch.zeros(1, 3, 8, 8)
+    mask = torch.ones(1, 1, 8, 8)
+    mask[..., :, :4] = 0
+    term = TemporalLoss(target, mask, weight=2.0)
+    image = torch.zeros(1, 3, 8, 8)
+    image[..., :, :4] = 1  # differs only where the flow is not trusted
+    assert float(term(image, {})) == 0
+    image[..., :, 4:] = 0.5
+    assert float(term(image, {})) == pytest.approx(0.25 / 2)
+    assert float(term(torch.full((1, 3, 4, 4), 0.5), {})) == pytest.approx(0.25 / 2)  # coarser scale
+
+
+@pytest.mark.slow
+def test_temporal_term_lowers_the_warping_error(tmp_path):
+    from painterly.video.flow import motion, warping_error
+
+    clip = make_clip(tmp_path / "in.mp4", frames=6, size=(64, 48), audio=False)
+    info = probe(clip)
+    inputs = [frame for _, frame in read_frames(info, range(info.frames))]
+    settings = TINY.with_(content=str(clip), size=64, iterations=15)
+    errors = {}
+    for weight in (0.0, VideoOptions().temporal_weight):
+        out = tmp_path / f"out-{weight:g}.mp4"
+        job = VideoJob(settings, out, VideoOptions(temporal_weight=weight, frame_iterations=8))
+        job.run()
+        frames = [Image.open(job.frame_path(i)).convert("RGB") for i in range(1, 7)]
+        errors[weight] = np.mean(
+            [warping_error(frames[t - 1], frames[t], motion(inputs[t - 1], inputs[t])) for t in range(1, 6)]
+        )
+    independent, temporal = errors.values()
+    assert temporal < 0.7 * independent, errors
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{d}/missing.mp4", "starry_night"], "input video not found"),
+        (["{d}/text.mp4", "starry_night"], "is not a readable video"),
+        (["{d}/sound.m4a", "starry_night"], "has no video stream"),
+        (["{d}/empty.avi", "starry_night"], "has no frames"),
+        (["{d}/in.mp4", "starry_night", "-o", "{d}/in.mp4"], "overwrite the input"),
+        (["{d}/in.mp4", "starry_night", "-o", "{d}/nofolder/out.mp4"], "output folder does not exist"),
+        (["{d}/in.mp4", "starry_night", "-o", "{d}/out.avi"], "output video must end in"),
+        (["{d}/in.mp4", "starry_night", "-o", "{d}/out.webm"], "cannot write .webm video"),  # AAC in WebM
+        (["{d}/in.mp4", "starry_night", "--temporal-weight", "-1"], "temporal-weight must be"),
+        (["{d}/in.mp4", "starry_night", "--start", "5"], "no frames between"),
+        (["{d}/in.mp4", "starry_night", "--size", "0"], "size must be"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
+    make_clip(tmp_path / "in.mp4", frames=2)
+    (tmp_path / "text.mp4").write_text("not a video")
+    with av.open(str(tmp_path / "sound.m4a"), "w") as out:
+        stream = out.add_stream("aac", rate=22050)
+        silence = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        silence.sample_rate, silence.pts = 22050, 0
+        out.mux(stream.encode(silence))
+        out.mux(stream.encode(None))
+    with av.open(str(tmp_path / "empty.avi"), "w") as out:
+        stream = out.add_stream("mpeg4", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+        out.start_encoding()
+    before = sorted(os.listdir(tmp_path))
+    args = [a.format(d=tmp_path) for a in args]
+    if "-o" not in args:
+        args += ["-o", str(tmp_path / "out.mp4")]
+    out = painterly("video", *TINY_CLI, *args)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], out.stderr
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_without_the_video_extra_says_how_to_install(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", frames=2, audio=False)
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['av'] = None  # import av fails\n")
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")]))
+    )
+    out = painterly("video", clip, "starry_night", "-o", tmp_path / "out.mp4", *TINY_CLI, env=env)
+    assert out.returncode == 2
+    assert (
+        out.stderr.strip()
+        == "painterly: error: painterly video needs PyAV and OpenCV: pip install 'painterly[video]'"
+    )
+    assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.frames").exists()
+
+
+def test_ctrl_c_finishes_the_frame_and_says_how_to_resume(tmp_path):
+    import signal
+    import time
+
+    clip = make_clip(tmp_path / "in.mp4", frames=4, audio=False)
+    args = ["video", clip, "starry_night", "-o", tmp_path / "out.mp4", *TINY_CLI[:-1]]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "painterly.cli", *map(str, args)], stderr=subprocess.PIPE, text=True
+    )
+    seen, deadline = "", time.time() + 120
+    while time.time() < deadline and "frame 2" not in seen:
+        seen += proc.stderr.read(1)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, rest
+    assert "stopped after frame 2/4" in rest and "run the same command again to continue" in rest
+    assert len(list((tmp_path / "out.frames").glob("frame-*.png"))) == 2
+    assert not (tmp_path / "out.mp4").exists()
