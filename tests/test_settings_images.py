@@ -13,7 +13,7 @@ from painterly.images import (
     read_metadata,
     save_image,
 )
-from painterly.settings import Settings
+from painterly.settings import PRESETS, Settings
 
 
 def test_settings_json_round_trip():
@@ -116,3 +116,22 @@ def test_match_colors_moves_style_statistics_to_content():
     assert np.allclose(
         out.reshape(-1, 3).mean(0), np.asarray(content, dtype=float).reshape(-1, 3).mean(0), atol=3
     )
+
+
+@pytest.mark.parametrize("quality", ["draft", "balanced", "best"])
+def test_a_smaller_image_never_costs_more(quality):
+    """Every preset's plan only adds coarse scales as the size grows (no switch to 300 single-scale
+    iterations below 182 px), so the cost model's work never falls with size."""
+    from painterly.jobs import _work, estimate_seconds
+
+    works = [_work(Settings(styles=("s",), size=n, quality=quality), n, n) for n in range(16, 2049, 3)]
+    assert all(b >= a for a, b in zip(works, works[1:], strict=False))
+    small, large = (Settings(styles=("s",), size=n, quality=quality) for n in (96, 256))
+    assert estimate_seconds(small, 96, 72) < estimate_seconds(large, 256, 192)
+
+
+def test_draft_schedule():
+    assert Settings(size=512, quality="draft").schedule()[-1] == (1.0, PRESETS["draft"][0])
+    assert [i for _, i in Settings(size=512, quality="draft").schedule()] == [20, 14, 10, 7, 6]
+    assert Settings(size=96, quality="draft").schedule() == [(1.0, 9)]  # final + half the next scale's
+    assert Settings(size=96, scales=1).schedule() == [(1.0, 300)]  # asked for a single long run

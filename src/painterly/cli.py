@@ -47,6 +47,8 @@ def _opt(name: str, *decls: str, **kw: Any):
     if isinstance(default, tuple):
         default = ",".join(map(str, default)) or None
     flag = "--" + name.replace("_", "-")
+    if isinstance(default, bool):
+        flag = f"{flag}/--no-{name.replace('_', '-')}"
     return click.option(flag, *decls, name, default=default, show_default=True, help=help_text(name), **kw)
 
 
@@ -79,6 +81,7 @@ def settings_options(func):
         _opt("color_strength", type=float),
         _opt("mask", type=str),
         _opt("mask_styles", type=str),
+        _opt("protect_faces"),
         _opt("weights", type=str),
     ]
     for option in reversed(options):
