@@ -81,8 +81,8 @@ class Settings:
     style_loss: str = _help("style loss: gram, mean-std or sliced-wasserstein", default="gram")
     pooling: str = _help("VGG pooling: max or avg", default="max")
     init: str = _help(
-        "start image: content, noise, style-colors (the content in the styles' palette) or an image path",
-        default="content",
+        "start image: content, noise, style-colors (the content in the styles' palette; content with --mask) or an image path",
+        default="style-colors",
     )
     optimizer: str = _help("lbfgs or adam", default="lbfgs")
     learning_rate: float = _help(
