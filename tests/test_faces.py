@@ -26,7 +26,9 @@ def cascades():
 
 
 def settings(**kw) -> Settings:
-    return Settings(content="c", styles=("starry_night",), size=64, scales=1, iterations=10, **kw)
+    return Settings(
+        **{"content": "c", "styles": ("starry_night",), "size": 64, "scales": 1, "iterations": 10} | kw
+    )
 
 
 def test_finds_the_astronauts_face(astronaut, cascades):
@@ -74,9 +76,10 @@ def test_protection_keeps_the_face_closer_to_the_photo(astronaut, cascades):
     style = load_image("starry_night")
     outputs = {}
     for protect in (False, True):
-        stylizer = Stylizer(settings(protect_faces=protect))
+        # From the content, so the face's drift is the style's doing, not the start's recolouring.
+        stylizer = Stylizer(settings(protect_faces=protect, init="content", iterations=20))
         outputs[protect] = stylizer.run(astronaut, [style], terms=face_terms(stylizer, astronaut)).tensor
     content = to_tensor(astronaut.resize((64, 64), Image.LANCZOS))
     face = torch.from_numpy(face_weights(detect_faces(astronaut), 64, 64) > 0.5)
     errors = {k: float((v - content).pow(2).mean(1)[0][face].mean()) for k, v in outputs.items()}
-    assert errors[True] < 0.7 * errors[False]
+    assert errors[True] < 0.7 * errors[False], errors
