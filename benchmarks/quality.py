@@ -1,123 +1,91 @@
-"""Same wall-clock budget, better picture? painterly's default 512 px output vs pastiche given as long.
+"""How stylised is the default? painterly's presets on the classic pairs, beside the classic outputs.
 
-Per content/style pair: painterly with its defaults at 512 px (wall time T, process launch to exit);
-pastiche with L-BFGS at 512 px for as many steps as fit in T (its start-up and per-step time measured
-by a short calibration run first); optionally painterly at 1024 px. Both 512 px images are scored with
-painterly's objective at 512 px. Writes a labelled contact sheet per pair and one for all pairs, plus
-the images, under results/.
+Per pair (jcjohnson/neural-style's README examples) and preset: wall seconds of the run (in process,
+start-up excluded), painterly's objective at the output size (single scale, default weights) and its
+style and content terms. Writes one contact sheet per pair under results/quality/: content, style,
+each run, and the classic output if ``--theirs`` holds it (its examples/outputs/ files, fetched by
+hand; they are not part of this repository and must not be committed).
 
-    flock /tmp/painterly-heavy.lock python benchmarks/quality.py                       # all 4 pairs
-    flock /tmp/painterly-heavy.lock python benchmarks/quality.py --pairs 1 --skip-1024  # short check
+    flock /tmp/painterly-heavy.lock python benchmarks/quality.py                      # 5 pairs, both presets
+    flock /tmp/painterly-heavy.lock python benchmarks/quality.py --pairs 2 --qualities draft \\
+        --compare-init content                                                          # before/after
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import IMAGES, RESULTS, Judge, painterly_proc, pastiche_proc, summarise, table  # noqa: E402
-
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT.parent / "shared" / "images"
+RESULTS = ROOT / "results" / "quality"
+# (content, style, the classic output's file name in neural-style's examples/outputs/)
 PAIRS = [
-    ("tubingen", "starry_night"),
-    ("golden_gate", "the_scream"),
-    ("brad_pitt", "picasso_selfport1907"),
-    ("hoovertowernight", "shipwreck"),
+    ("tubingen", "starry_night", "tubingen_starry.png"),
+    ("tubingen", "the_scream", "tubingen_scream.png"),
+    ("tubingen", "seated-nude", "tubingen_seated_nude.png"),
+    ("tubingen", "shipwreck", "tubingen_shipwreck.png"),
+    ("golden_gate", "starry_night", "golden_gate_starry.png"),
 ]
-TILE = 384
-
-
-def tile(image, label: str):
-    from PIL import Image, ImageDraw
-
-    image = image.convert("RGB")
-    image.thumbnail((TILE, TILE), Image.LANCZOS)
-    canvas = Image.new("RGB", (TILE, TILE + 40), "white")
-    canvas.paste(image, ((TILE - image.width) // 2, (TILE - image.height) // 2))
-    draw = ImageDraw.Draw(canvas)
-    for i, text in enumerate(label.split("\n")[:2]):
-        draw.text((6, TILE + 4 + 17 * i), text, fill="black")
-    return canvas
-
-
-def sheet(rows: list[list], path: Path) -> None:
-    from PIL import Image
-
-    width = max(len(r) for r in rows) * TILE
-    out = Image.new("RGB", (width, len(rows) * (TILE + 40)), "white")
-    for y, row in enumerate(rows):
-        for x, t in enumerate(row):
-            out.paste(t, (x * TILE, y * (TILE + 40)))
-    out.save(path)
-    print(f"sheet: {path}")
+TILE = 320
 
 
 def main() -> None:
+    import torch
     from PIL import Image
 
+    from painterly.engine import Stylizer
+    from painterly.images import contact_sheet, load_image
+    from painterly.settings import Settings
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=int, default=len(PAIRS), help="how many of the 4 pairs to run")
-    ap.add_argument("--skip-1024", action="store_true", help="leave out the 1024 px painterly output")
+    ap.add_argument("--pairs", type=int, default=len(PAIRS), help="how many of the 5 pairs to run")
     ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--calibration-steps", type=int, default=3)
+    ap.add_argument("--qualities", nargs="+", default=["draft", "balanced"])
+    ap.add_argument("--compare-init", help="also run the last quality with this init (e.g. content: before)")
+    ap.add_argument("--theirs", type=Path, default=ROOT / "results" / "theirs", help="classic outputs folder")
     args = ap.parse_args()
-    outdir = RESULTS / "quality"
-    outdir.mkdir(parents=True, exist_ok=True)
-    rows, sheet_rows = [], []
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="painterly-quality-") as tmp:
-        work = Path(tmp)
-        for content_name, style_name in PAIRS[: args.pairs]:
-            content, style = IMAGES / f"{content_name}.jpg", IMAGES / f"{style_name}.jpg"
-            tag = f"{content_name}-{style_name}"
-            settings = {"content": str(content), "styles": [str(style)], "size": args.size}
-            p_out = outdir / f"{tag}-painterly-{args.size}.png"
-            p_out.unlink(missing_ok=True)
-            p = painterly_proc(settings, p_out)
-            budget = p.wall
-            cal = summarise(
-                pastiche_proc(content, style, args.size, args.calibration_steps, work / "cal.png"), "pastiche"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    print("pair | run | seconds | objective | style | content | precision")
+    for content_name, style_name, theirs in PAIRS[: args.pairs]:
+        content = load_image(str(IMAGES / f"{content_name}.jpg"), "content image")
+        style = load_image(str(IMAGES / f"{style_name}.jpg"), "style image")
+        base = Settings(content=content_name, styles=(style_name,), size=args.size)
+        runs = [(q, base.with_(quality=q)) for q in args.qualities]
+        if args.compare_init:
+            runs.append(
+                (f"{args.qualities[-1]} init={args.compare_init}", runs[-1][1].with_(init=args.compare_init))
             )
-            steps = max(1, round((budget - cal["startup"]) / cal["per_iter"]))
-            q_out = outdir / f"{tag}-pastiche-{args.size}.png"
-            q = pastiche_proc(content, style, args.size, steps, work / "q.png")
-            shutil.copy(work / "q.png", q_out)
-            judge = Judge(content, style, args.size)
-            p_loss, q_loss = judge(p_out), judge(q_out)
-            rows += [
-                [tag, f"painterly {args.size} (defaults)", "", p.wall, p_loss],
-                [tag, f"pastiche {args.size} lbfgs", steps, q.wall, q_loss],
-                [tag, "ratio painterly/pastiche", "", p.wall / q.wall, p_loss / q_loss],
-            ]
-            tiles = [
-                tile(Image.open(content), f"content: {content_name}"),
-                tile(Image.open(style), f"style: {style_name}"),
-                tile(Image.open(p_out), f"painterly {args.size} px, {p.wall:.0f} s\nloss {p_loss:.3f}"),
-                tile(
-                    Image.open(q_out),
-                    f"pastiche {args.size} px, {steps} steps, {q.wall:.0f} s\nloss {q_loss:.3f}",
-                ),
-            ]
-            if not args.skip_1024:
-                big = outdir / f"{tag}-painterly-1024.png"
-                big.unlink(missing_ok=True)
-                b = painterly_proc(dict(settings, size=1024), big)
-                with Image.open(big) as im:
-                    b_loss = judge(im.convert("RGB").resize(judge.size, Image.LANCZOS))
-                rows.append([tag, "painterly 1024 (defaults; loss downscaled to 512)", "", b.wall, b_loss])
-                tiles.append(
-                    tile(Image.open(big), f"painterly 1024 px, {b.wall:.0f} s\nloss@512 {b_loss:.3f}")
-                )
-            sheet([tiles], RESULTS / f"quality-{tag}.png")
-            sheet_rows.append(tiles)
-            table("quality so far", ["pair", "run", "steps", "wall s", "loss@512"], rows)
-    if len(sheet_rows) > 1:
-        sheet(sheet_rows, RESULTS / "quality.png")
-    print(f"\nquality wall time {time.perf_counter() - started:.0f} s; images in {outdir}")
+        judge_stylizer = Stylizer(base.with_(scales=1))
+        size = judge_stylizer.output_size(content)
+        judge = judge_stylizer.objective(content.resize(size, Image.LANCZOS), [style])
+        tiles, labels = [content, style], [f"content: {content_name}", f"style: {style_name}"]
+        tag = f"{content_name}-{style_name}"
+        for name, settings in runs:
+            started = time.perf_counter()
+            result = Stylizer(settings).run(content, [style])
+            seconds = time.perf_counter() - started
+            with torch.no_grad():
+                total, parts = judge(result.tensor)
+            print(f"{tag} | {name} | {seconds:.1f} | {float(total):.3f} | {float(parts['style']):.4f} | "
+                  f"{float(parts['content']):.3f} | {result.precision}", flush=True)  # fmt: skip
+            result.image.save(RESULTS / f"{tag}-{name.replace(' ', '-').replace('=', '-')}-{args.size}.png")
+            tiles.append(result.image)
+            labels.append(f"ours {name}, {seconds:.0f} s, obj {float(total):.2f}")
+        if (args.theirs / theirs).is_file():
+            tiles.append(load_image(str(args.theirs / theirs)))
+            labels.append("neural-style (1000 GPU iterations)")
+        thumbs = []
+        for image in tiles:
+            image = image.convert("RGB")
+            image.thumbnail((TILE, TILE), Image.LANCZOS)
+            canvas = Image.new("RGB", (TILE, TILE), "white")
+            canvas.paste(image, ((TILE - image.width) // 2, (TILE - image.height) // 2))
+            thumbs.append(canvas)
+        sheet = RESULTS / f"sheet-{tag}-{args.size}.png"
+        contact_sheet(thumbs, labels, columns=len(thumbs)).save(sheet)
+        print(f"sheet: {sheet}", flush=True)
 
 
 if __name__ == "__main__":

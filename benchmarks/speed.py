@@ -505,10 +505,21 @@ def memory(args, work: Path, per_iter: dict) -> None:
            "--iterations", "1", "--size", str(big), "-o", str(work / "too-big.png"), "--quiet"]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True)
     print(f"painterly at {big} px (exit {res.returncode}): {res.stderr.strip().splitlines()[-1:] or ['']}")
-    print(
-        f"pastiche at {big} px: not run (it has no memory check; it would try to allocate and could "
-        "exhaust this shared machine's memory)"
-    )
+    if not args.mem_pastiche:
+        return
+    # pastiche has no memory check, so running it at the refused size could exhaust this shared
+    # machine; instead extrapolate its own measured bytes per pixel (the same two-point fit as above).
+    q_per_px = (q["rss"] - per_iter[small]["pastiche"]["rss"]) * 2**20 / (qw * qh - sw * sh)
+    aspect = min(qw, qh) / max(qw, qh)
+    need = q_per_px * big * big * aspect / 2**30
+    print(f"pastiche at {big} px: not run; its measured {q_per_px:.0f} B/px extrapolates to ~{need:.0f} GiB "
+          f"for {big}x{round(big * aspect)} (machine RAM {_total_ram_gib():.0f} GiB)")  # fmt: skip
+
+
+def _total_ram_gib() -> float:
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
 # --- main ----------------------------------------------------------------------------------------

@@ -118,7 +118,10 @@ def test_mask_keeps_unstyled_region_photographic(pair):
 def test_other_style_losses_run(pair, loss):
     content, style = pair
     events = []
-    Stylizer(settings(style_loss=loss, iterations=15)).run(content, [style], on_event=events.append)
+    # From the photo: the palette-matched default start leaves less of the loss to fall.
+    Stylizer(settings(style_loss=loss, iterations=15, init="content")).run(
+        content, [style], on_event=events.append
+    )
     style_losses = [e.losses["style"] for e in events if isinstance(e, Iteration)]
     assert style_losses[-1] < style_losses[0] * 0.7
 

@@ -13,7 +13,7 @@ from painterly.images import (
     read_metadata,
     save_image,
 )
-from painterly.settings import Settings
+from painterly.settings import PRESETS, Settings
 
 
 def test_settings_json_round_trip():
@@ -167,3 +167,42 @@ def test_metadata_is_read_without_decoding_pixels(tmp_path):
     (tmp_path / "bomb.png").write_bytes(bomb_png(30000, 30000))
     with pytest.raises(PainterlyError, match="too large"):
         read_metadata(tmp_path / "bomb.png")
+
+
+@pytest.mark.parametrize("quality", ["draft", "balanced", "best"])
+def test_a_smaller_image_never_costs_more(quality):
+    """Every preset's plan only adds coarse scales as the size grows (no switch to 300 single-scale
+    iterations below 182 px), so the cost model's work never falls with size."""
+    from painterly.jobs import _work, estimate_seconds
+
+    works = [_work(Settings(styles=("s",), size=n, quality=quality), n, n) for n in range(16, 2049, 3)]
+    assert all(b >= a for a, b in zip(works, works[1:], strict=False))
+    small, large = (Settings(styles=("s",), size=n, quality=quality) for n in (96, 256))
+    assert estimate_seconds(small, 96, 72) < estimate_seconds(large, 256, 192)
+
+
+def test_draft_schedule():
+    assert Settings(size=512, quality="draft").schedule()[-1] == (1.0, PRESETS["draft"][0])
+    assert [i for _, i in Settings(size=512, quality="draft").schedule()] == [20, 14, 10, 7, 6]
+    assert Settings(size=96, quality="draft").schedule() == [(1.0, 9)]  # final + half the next scale's
+    assert Settings(size=96, scales=1).schedule() == [(1.0, 300)]  # asked for a single long run
+
+
+def test_style_colors_moves_the_content_to_the_styles_palette(images):
+    from painterly.images import _srgb_to_lab, style_colors
+
+    content = load_image(str(images / "tubingen.jpg")).resize((128, 96))
+    style = load_image(str(images / "seated-nude.jpg")).resize((96, 128))
+
+    def stats(image):
+        lab = _srgb_to_lab(np.asarray(image, float) / 255).reshape(-1, 3)
+        return lab.mean(0), lab.std(0)
+
+    out = style_colors(content, [style], [1.0])
+    (m_out, s_out), (m_style, s_style), (m_content, _) = stats(out), stats(style), stats(content)
+    assert out.size == content.size
+    assert np.abs(m_out - m_style).max() < 3 < np.abs(m_content - m_style).max()  # Lab units (L: 0-100)
+    assert np.abs(s_out / s_style - 1).max() < 0.15
+    # Structure is the content's: recolouring is a per-channel affine map in Lab.
+    grey = lambda im: np.asarray(im.convert("L"), float).ravel()  # noqa: E731
+    assert np.corrcoef(grey(out), grey(content))[0, 1] > 0.9

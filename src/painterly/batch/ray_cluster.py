@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PainterlyError
-from ..settings import Settings
+from ..settings import INIT_KINDS, Settings
 from .runner import Entry, Outcome
 
 RETRIES = 3
@@ -97,7 +97,7 @@ def pack(settings: Settings) -> dict[str, bytes]:
     from ..images import resolve
 
     paths = [settings.content, *settings.styles, settings.mask]
-    if settings.init not in ("content", "noise"):
+    if settings.init not in INIT_KINDS:
         paths.append(settings.init)
     files = {}
     for path in filter(None, paths):

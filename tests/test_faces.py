@@ -1,0 +1,85 @@
+"""Portrait protection: detection on the built-in astronaut, the feathered map, and its effect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly.engine import Stylizer
+from painterly.faces import FaceTerm, detect_faces, face_terms, face_weights
+from painterly.images import demo_content, load_image, to_tensor
+from painterly.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> Image.Image:
+    return load_image(str(demo_content()), "content image")
+
+
+@pytest.fixture(scope="module")
+def cascades():
+    cv2 = pytest.importorskip("cv2")
+    if not hasattr(cv2, "CascadeClassifier"):
+        pytest.skip("this OpenCV has no Haar cascades (OpenCV 5); install the 'faces' extra")
+
+
+def settings(**kw) -> Settings:
+    return Settings(
+        **{"content": "c", "styles": ("starry_night",), "size": 64, "scales": 1, "iterations": 10} | kw
+    )
+
+
+def test_finds_the_astronauts_face(astronaut, cascades):
+    boxes = detect_faces(astronaut)
+    assert len(boxes) == 1
+    x, y, w, h = boxes[0]
+    # Her face spans about x 0.35-0.53, y 0.13-0.31 of the 512 px photo.
+    assert 0.3 < x < 0.4 and 0.08 < y < 0.2 and 0.12 < w < 0.25 and 0.12 < h < 0.25
+
+
+def test_no_face_no_term(images, astronaut, cascades):
+    landscape = load_image(str(images / "golden_gate.jpg"))
+    assert detect_faces(landscape) == []
+    assert face_terms(Stylizer(settings()), landscape) == []
+    assert face_terms(Stylizer(settings(protect_faces=False)), astronaut) == []
+    assert [t.name for t in face_terms(Stylizer(settings()), astronaut)] == ["faces"]
+
+
+def test_face_map_is_one_inside_and_fades_to_zero():
+    weights = face_weights([(0.25, 0.25, 0.5, 0.5)], 64, 64)
+    assert weights[35, 32] == 1.0 and weights[0, 0] == 0.0 and weights[63, 63] == 0.0
+    row = weights[35]
+    assert 0 < row[row > 0].min() < 0.5  # a feathered rim, not a step
+    assert np.all(np.diff(row[:32]) >= 0)  # rising monotonically towards the centre
+
+
+def test_term_is_zero_at_the_content_and_grows_inside_the_face(astronaut):
+    stylizer = Stylizer(settings())
+    term = FaceTerm(stylizer, astronaut, [(0.35, 0.13, 0.18, 0.18)], weight=1.0)
+    net, _ = stylizer.network(term.layers)
+    image = to_tensor(astronaut.resize((64, 64), Image.LANCZOS))
+
+    def value(x: torch.Tensor) -> float:
+        return float(term(x, stylizer._features(net, x, set(term.layers))))
+
+    noisy_face, noisy_corner = image.clone(), image.clone()
+    noisy_face[..., 12:20, 25:32] = torch.rand(1, 3, 8, 7)
+    noisy_corner[..., 56:64, 0:7] = torch.rand(1, 3, 8, 7)
+    assert value(image) < 1e-3
+    assert value(noisy_face) > 10 * max(value(noisy_corner), 1e-3)
+
+
+@pytest.mark.slow
+def test_protection_keeps_the_face_closer_to_the_photo(astronaut, cascades):
+    style = load_image("starry_night")
+    outputs = {}
+    for protect in (False, True):
+        # From the content, so the face's drift is the style's doing, not the start's recolouring.
+        stylizer = Stylizer(settings(protect_faces=protect, init="content", iterations=20))
+        outputs[protect] = stylizer.run(astronaut, [style], terms=face_terms(stylizer, astronaut)).tensor
+    content = to_tensor(astronaut.resize((64, 64), Image.LANCZOS))
+    face = torch.from_numpy(face_weights(detect_faces(astronaut), 64, 64) > 0.5)
+    errors = {k: float((v - content).pow(2).mean(1)[0][face].mean()) for k, v in outputs.items()}
+    assert errors[True] < 0.7 * errors[False], errors
