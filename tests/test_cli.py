@@ -85,7 +85,9 @@ def test_run_info_rerun_round_trip(tmp_path, images):
     assert max(first.size) == 48
     info = painterly("info", tmp_path / "a.png", cwd=tmp_path)
     assert '"seed": 5' in info.stdout and "weights_sha256" in info.stdout and '"torch"' in info.stdout
-    again = painterly("rerun", tmp_path / "a.png", "--quiet", cwd=tmp_path)
+    refused = painterly("rerun", tmp_path / "a.png", "--quiet", cwd=tmp_path)
+    assert refused.returncode == 2 and "names the content path" in refused.stderr  # could be anyone's
+    again = painterly("rerun", tmp_path / "a.png", "--quiet", "--trust-record", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert Image.open(tmp_path / "a-rerun.png").tobytes() == first.tobytes()
 
@@ -259,9 +261,12 @@ def test_rerun_follows_paths_of_someone_elses_image_only_when_told(tmp_path, ima
     record["settings"]["init"] = str(tmp_path / "secret.png")
     save_image(Image.open(tmp_path / "a.png"), tmp_path / "b.png", record)
     refused = painterly("rerun", "b.png", "--quiet", cwd=tmp_path)
-    assert refused.returncode == 2 and "give it with --init PATH or pass --trust-record" in refused.stderr
+    assert refused.returncode == 2 and "give it with --content PATH or pass --trust-record" in refused.stderr
     assert not (tmp_path / "b-rerun.png").exists()
-    given = painterly("rerun", "b.png", "--quiet", "--init", "content", cwd=tmp_path)
+    content = ["--content", images / "tubingen.jpg"]
+    half = painterly("rerun", "b.png", "--quiet", *content, cwd=tmp_path)
+    assert half.returncode == 2 and "give it with --init PATH or pass --trust-record" in half.stderr
+    given = painterly("rerun", "b.png", "--quiet", *content, "--init", "content", cwd=tmp_path)
     assert given.returncode == 0, given.stderr
     trusted = painterly("rerun", "b.png", "--quiet", "--trust-record", "-o", "c.png", cwd=tmp_path)
     assert trusted.returncode == 0, trusted.stderr

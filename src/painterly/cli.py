@@ -240,6 +240,13 @@ def info(image: str) -> None:
 @click.option(
     "-o", "--output", help="where to write the repeat [default: IMAGE-rerun.png, never overwriting]"
 )
+@click.option("--content", default=None, help="the content image to use (the record's path is not followed)")
+@click.option(
+    "--style",
+    "styles",
+    multiple=True,
+    help="a style image to use, repeatable (the record's paths are not followed)",
+)
 @click.option(
     "--mask", "mask", default=None, help="the mask image to use (the record's path is not followed)"
 )
@@ -252,12 +259,14 @@ def info(image: str) -> None:
 @click.option(
     "--trust-record",
     is_flag=True,
-    help="follow mask, init and weights paths named in IMAGE (only for your own)",
+    help="follow the image and weights paths named in IMAGE (only for your own)",
 )
 @click.option("--quiet", is_flag=True)
 def rerun(
     image: str,
     output: str | None,
+    content: str | None,
+    styles: tuple[str, ...],
     mask: str | None,
     init: str | None,
     weights: str | None,
@@ -266,20 +275,28 @@ def rerun(
 ) -> None:
     """Repeat the run that produced IMAGE, from the settings embedded in it.
 
-    IMAGE may come from someone else: a mask, init or weights path it names is refused unless given
-    here (--mask, --init, --weights) or --trust-record is passed."""
+    IMAGE may come from someone else: any file it names (content, styles, mask, init, weights) is
+    refused unless given here (--content, --style, ...) or --trust-record is passed; built-in style
+    names and start kinds need neither."""
+    from .images import builtin_styles
     from .jobs import read_record
 
     settings = read_record(image).settings_value()
-    given = {"mask": mask, "init": init, "weights": weights}
+    given = {"content": content, "styles": styles or None, "mask": mask, "init": init, "weights": weights}
     settings = settings.with_(**{key: value for key, value in given.items() if value is not None})
-    if not trust_record:
-        for key, value in given.items():
-            named = getattr(settings, key)
-            if value is None and named and named not in _NOT_PATHS[key]:
-                raise PainterlyError(
-                    f"{image} names the {key} path {named!r}; give it with --{key} PATH or pass --trust-record"
-                )
+    not_paths = _NOT_PATHS | {"styles": tuple(builtin_styles())}
+    for key, value in given.items():
+        named = getattr(settings, key)
+        paths = [
+            n
+            for n in (named if isinstance(named, tuple) else (named,))
+            if n and n not in not_paths.get(key, ())
+        ]
+        if value is None and paths and not trust_record:
+            flag = "--style" if key == "styles" else f"--{key}"
+            raise PainterlyError(
+                f"{image} names the {key} path {paths[0]!r}; give it with {flag} PATH or pass --trust-record"
+            )
     source = Path(image)
     execute(settings, output or _unused(source.with_name(f"{source.stem}-rerun")), quiet=quiet)
 
