@@ -5,7 +5,7 @@ from dataclasses import fields
 import pytest
 
 from painterly.errors import PainterlyError
-from painterly.options import INPUTS, option, options, settings_from_text
+from painterly.options import INPUTS, option, options
 from painterly.settings import DEFAULTS, Settings
 
 
@@ -46,8 +46,6 @@ def test_bad_text_is_a_one_line_error(name, text, message):
         option(name).parse(text)
 
 
-def test_settings_from_text_accepts_flag_spellings():
-    s = settings_from_text("c.jpg", ("s.jpg",), {"style-weight": "10", "size": "64"})
-    assert (s.style_weight, s.size, s.content) == (10.0, 64, "c.jpg")
+def test_unknown_setting_is_a_one_line_error():
     with pytest.raises(PainterlyError, match="unknown setting 'colour'"):
-        settings_from_text("c.jpg", ("s.jpg",), {"colour": "red"})
+        option("colour")

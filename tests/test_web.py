@@ -10,7 +10,8 @@ from PIL import Image
 from test_web_support import TINY, bomb_png, png_bytes, test_client, wait_for
 
 from painterly.images import read_metadata
-from painterly.settings import DEFAULTS, help_text
+from painterly.options import option
+from painterly.settings import DEFAULTS
 from painterly.web.guards import is_loopback
 from painterly.web.limits import Limits
 from painterly.web.server import create_app
@@ -62,7 +63,7 @@ def test_config_takes_defaults_and_help_from_settings(client):
         "seed",
     ):
         assert fields[name]["default"] == getattr(DEFAULTS, name)
-        assert fields[name]["help"] == help_text(name)
+        assert fields[name]["help"] == option(name).help
     names = {s["name"] for s in config["samples"]}
     assert {"astronaut", "starry_night"} <= names
     assert client.get("/api/samples/starry_night").status_code == 200

@@ -111,11 +111,3 @@ def option(name: str) -> Option:
     if found is None:
         raise PainterlyError(f"unknown setting {name!r}")
     return found
-
-
-def settings_from_text(content: str, styles: tuple[str, ...], values: dict[str, str]) -> Settings:
-    """Settings from option texts keyed by field name (or flag spelling: ``style-weight``)."""
-    typed = {}
-    for key, text in values.items():
-        typed[key.replace("-", "_")] = option(key.replace("-", "_")).parse(text)
-    return Settings(content=content, styles=styles, **typed)

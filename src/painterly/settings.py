@@ -311,8 +311,4 @@ def _typed(name: str, value: Any, kind: type) -> Any:
     return value
 
 
-def help_text(name: str) -> str:
-    return next(f.metadata["help"] for f in fields(Settings) if f.name == name)
-
-
 DEFAULTS = Settings()
