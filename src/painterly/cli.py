@@ -18,7 +18,6 @@ from .settings import INIT_KINDS, Settings
 from .video.options import VideoOptions
 
 EXIT_INTERRUPTED = 130
-VIDEO_DEFAULTS = VideoOptions()
 
 
 class _DefaultGroup(click.Group):
@@ -45,11 +44,19 @@ def _click_option(opt: Option):
     )
 
 
-def settings_options(func):
-    """Every engine option, generated from Settings; shared by every command that runs jobs."""
-    for opt in reversed(options()):
-        func = _click_option(opt)(func)
-    return func
+def _generated(declared: type):
+    """A decorator adding one click option per field of ``declared``, from its declaration."""
+
+    def decorate(func):
+        for opt in reversed(options(declared)):
+            func = _click_option(opt)(func)
+        return func
+
+    return decorate
+
+
+settings_options = _generated(Settings)  # every engine option, shared by every command that runs jobs
+video_options = _generated(VideoOptions)  # what a video adds
 
 
 def option_values(**opts: Any) -> dict[str, Any]:
@@ -485,25 +492,7 @@ def explain(
 @click.argument("video_in", metavar="IN")
 @click.argument("styles", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="output video (.mp4, .mov, .mkv, .webm)")
-@click.option(
-    "--temporal-weight",
-    type=float,
-    default=VIDEO_DEFAULTS.temporal_weight,
-    show_default=True,
-    help="weight of the temporal loss that keeps each frame close to the previous one moved by the optical flow (0: independent frames)",
-)
-@click.option(
-    "--frame-iterations",
-    type=int,
-    default=VIDEO_DEFAULTS.frame_iterations,
-    show_default=True,
-    help="iterations for each frame after the first (which gets the image options' full schedule)",
-)
-@click.option("--start", type=float, default=0.0, show_default=True, help="first frame to paint, in seconds")
-@click.option(
-    "--end", type=float, default=0.0, show_default=True, help="stop at this time, in seconds (0: the end)"
-)
-@click.option("--max-frames", type=int, default=0, show_default=True, help="paint at most N frames (0: all)")
+@video_options
 @click.option("--quiet", is_flag=True, help="no progress bars or messages")
 @settings_options
 def video(video_in: str, styles: tuple[str, ...], output: str, quiet: bool, **opts: Any) -> None:
@@ -513,9 +502,8 @@ def video(video_in: str, styles: tuple[str, ...], output: str, quiet: bool, **op
     """
     from .video.progress import run_video
 
-    names = ("temporal_weight", "frame_iterations", "start", "end", "max_frames")
-    options = VideoOptions(**{name: opts.pop(name) for name in names})
-    if run_video(build_settings(video_in, styles, **opts), output, options, quiet).interrupted:
+    video_opts = VideoOptions(**{opt.name: opts.pop(opt.name) for opt in options(VideoOptions)})
+    if run_video(build_settings(video_in, styles, **opts), output, video_opts, quiet).interrupted:
         sys.exit(EXIT_INTERRUPTED)
 
 

