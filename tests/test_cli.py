@@ -12,7 +12,7 @@ from PIL import Image
 TINY = ["--size", "48", "--scales", "1", "--iterations", "3", "--quiet"]
 
 
-def painterly(*args, cwd, timeout=300):
+def painterly(*args, cwd, timeout=600, env=None):
     """Run the CLI in ``cwd`` (always a test's temporary folder: a default output lands there)."""
     return subprocess.run(
         [sys.executable, "-m", "painterly.cli", *map(str, args)],
@@ -20,6 +20,7 @@ def painterly(*args, cwd, timeout=300):
         text=True,
         cwd=cwd,
         timeout=timeout,
+        env=env,
     )
 
 

@@ -15,6 +15,8 @@ from PIL import Image
 av = pytest.importorskip("av")
 pytest.importorskip("cv2")
 
+from test_cli import painterly  # noqa: E402
+
 from painterly.errors import PainterlyError  # noqa: E402
 from painterly.jobs import read_record  # noqa: E402
 from painterly.settings import Settings  # noqa: E402
@@ -62,17 +64,6 @@ def make_clip(path, frames=6, size=(48, 32), fps=12, audio=True):
     return path
 
 
-def painterly(*args, env=None, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "painterly.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=600,
-    )
-
-
 def audio_packets(path) -> int:
     with av.open(str(path)) as container:
         return sum(1 for p in container.demux(container.streams.audio[0]) if p.size)
@@ -80,7 +71,7 @@ def audio_packets(path) -> int:
 
 def test_cli_keeps_frame_count_fps_aspect_and_audio(tmp_path):
     clip = make_clip(tmp_path / "in.mp4", frames=5, size=(64, 36), fps=15)
-    out = painterly("video", clip, "starry_night", "-o", tmp_path / "out.mp4", *TINY_CLI)
+    out = painterly("video", clip, "starry_night", "-o", tmp_path / "out.mp4", *TINY_CLI, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     info = probe(tmp_path / "out.mp4")
     assert (info.frames, info.fps, info.audio) == (5, Fraction(15), True)
@@ -238,7 +229,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message
     args = [a.format(d=tmp_path) for a in args]
     if "-o" not in args:
         args += ["-o", str(tmp_path / "out.mp4")]
-    out = painterly("video", *TINY_CLI, *args)
+    out = painterly("video", *TINY_CLI, *args, cwd=tmp_path)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], out.stderr
@@ -253,7 +244,9 @@ def test_without_the_video_extra_says_how_to_install(tmp_path):
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")]))
     )
-    out = painterly("video", clip, "starry_night", "-o", tmp_path / "out.mp4", *TINY_CLI, env=env)
+    out = painterly(
+        "video", clip, "starry_night", "-o", tmp_path / "out.mp4", *TINY_CLI, env=env, cwd=tmp_path
+    )
     assert out.returncode == 2
     assert (
         out.stderr.strip()

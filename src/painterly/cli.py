@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -117,24 +115,18 @@ def execute(settings: Settings, output: str | os.PathLike, *, quiet: bool, save_
     say(f"painterly: wrote {job.output} in {_duration(record.elapsed)} (estimated {_duration(estimate)})")
 
 
-@contextlib.contextmanager
 def _stop_on_ctrl_c(job, quiet: bool):
-    """First Ctrl-C asks the job to stop (it then saves its best image); a second one aborts."""
-    previous = signal.getsignal(signal.SIGINT)
+    """First Ctrl-C asks the job (or token) to stop, so its best image is saved; a second one aborts."""
+    from .interrupts import on_ctrl_c
 
-    def interrupt(signum, frame):
+    def stop() -> None:
         job.stop()
         if not quiet:
             click.echo(
                 "\npainterly: stopping; saving the best image so far (Ctrl-C again to abort)", err=True
             )
-        signal.signal(signal.SIGINT, previous)
 
-    signal.signal(signal.SIGINT, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    return on_ctrl_c(stop)
 
 
 def _duration(seconds: float) -> str:

@@ -3,14 +3,12 @@ current frame's iterations, messages, and Ctrl-C (first: stop after this frame; 
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
+from ..interrupts import on_ctrl_c
 from ..settings import Settings
 from .job import FrameDone, FrameStarted, VideoEvent, VideoJob, VideoOptions, VideoResult
 
@@ -79,23 +77,15 @@ class _Bars:
                 bar.close()
 
 
-@contextlib.contextmanager
-def _stop_on_ctrl_c(job: VideoJob, say) -> Iterator[None]:
+def _stop_on_ctrl_c(job: VideoJob, say):
     """First Ctrl-C: finish the current frame, then stop. Second: stop now (that frame is dropped)."""
-    previous = signal.getsignal(signal.SIGINT)
 
-    def now(signum, frame) -> None:
-        job.token.stop()
-        say("\npainterly: stopping now; the current frame is dropped")
-        signal.signal(signal.SIGINT, previous)
-
-    def after_frame(signum, frame) -> None:
+    def after_frame() -> None:
         job.stop()
         say("\npainterly: stopping after the current frame (Ctrl-C again to stop now)")
-        signal.signal(signal.SIGINT, now)
 
-    signal.signal(signal.SIGINT, after_frame)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    def now() -> None:
+        job.token.stop()
+        say("\npainterly: stopping now; the current frame is dropped")
+
+    return on_ctrl_c(after_frame, now)
