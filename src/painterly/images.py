@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -211,11 +212,16 @@ def style_colors(content: Image.Image, styles: list[Image.Image], blend: list[fl
 # --- saving -------------------------------------------------------------------------------------
 
 
-def check_output(path: str | os.PathLike, inputs: list[str] = ()) -> Path:
-    """Fail early (before any work) if ``path`` cannot be written or would overwrite an input."""
+def check_output(
+    path: str | os.PathLike, inputs: list[str] = (), *, formats: Sequence[str] = (), what: str = "output"
+) -> Path:
+    """Fail early (before any work) if ``path`` cannot be written or would overwrite an input.
+
+    ``formats``: the allowed suffixes (default: the image formats painterly saves)."""
     out = Path(path).expanduser()
-    if out.suffix.lower() not in SAVE_FORMATS:
-        raise PainterlyError(f"output must end in one of {', '.join(SAVE_FORMATS)}: {out}")
+    formats = formats or tuple(SAVE_FORMATS)
+    if out.suffix.lower() not in formats:
+        raise PainterlyError(f"{what} must end in one of {', '.join(formats)}: {out}")
     if not out.parent.is_dir():
         raise PainterlyError(f"output folder does not exist: {out.parent}")
     if out.is_dir():

@@ -15,6 +15,7 @@ from PIL import Image
 
 from ..errors import PainterlyError
 from ..files import atomic_path
+from ..images import check_output as check_image_output
 
 # output suffix -> (container format, video codecs to try in order, pixel format)
 OUTPUT_FORMATS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
@@ -124,17 +125,7 @@ def read_frames(info: VideoInfo, frames: range) -> Iterator[tuple[int, Image.Ima
 def check_output(path: str | os.PathLike, source: VideoInfo) -> Path:
     """Fail before any work if ``path`` is not a writable video path other than the input, or if the
     input's audio cannot be copied into that container."""
-    out = Path(path).expanduser()
-    if out.suffix.lower() not in OUTPUT_FORMATS:
-        raise PainterlyError(f"output video must end in one of {', '.join(OUTPUT_FORMATS)}: {out}")
-    if not out.parent.is_dir():
-        raise PainterlyError(f"output folder does not exist: {out.parent}")
-    if out.is_dir():
-        raise PainterlyError(f"output is a folder: {out}")
-    if out.resolve() == source.path.resolve():
-        raise PainterlyError(f"output would overwrite the input {source.path}")
-    if not os.access(out.parent, os.W_OK):
-        raise PainterlyError(f"output folder is not writable: {out.parent}")
+    out = check_image_output(path, [str(source.path)], formats=tuple(OUTPUT_FORMATS), what="output video")
     with _output(io.BytesIO(), out, source.fps, (16, 16), source if source.audio else None) as (container, _):
         container.start_encoding()  # writes the header: refuses an audio codec the container cannot hold
     return out
