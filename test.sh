@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install -q torch==2.13.0 -e ".[web,test,cluster,video,faces]"
+.venv/bin/pip install -q torch==2.13.0 -e ".[web,test,cluster,video]"
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "test.sh: could not install chromium" >&2
 fi

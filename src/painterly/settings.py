@@ -172,7 +172,7 @@ class Settings:
         "style index per mask colour, in order of first appearance; -1 leaves a region unstyled", default=()
     )
     protect_faces: bool = described(
-        "keep faces found in the content recognisable (needs opencv-python-headless<5; skipped without)",
+        "keep faces found in the content recognisable (OpenCV's offline face detector)",
         default=True,
     )
     weights: str = described(
