@@ -140,10 +140,15 @@ def test_size_is_bounded_and_guards_apply(tmp_path):
     data = tmp_path / "data"
     with test_client(create_app(data)) as client:
         job_id = done_job(client)
-    with test_client(create_app(data, start_worker=False)) as client:
+    app = create_app(data, start_worker=False)
+    with test_client(app) as client:
         url = f"/api/jobs/{job_id}/inside"
-        for size, status in ((8, 400), (100_000, 400), ("big", 400), (32, 200)):
+        for size, status in ((8, 400), (100_000, 400), ("big", 400), (48, 200)):
             assert client.post(url, json={"size": size}).status_code == status
+        assert app.state.store.inside(job_id)["options"] == {"quick": True, "size": 48}
+        assert client.post(f"{url}/cancel").json()["status"] == "cancelled"
+        assert client.post(url).status_code == 200  # no size: the run's own (32 px), at most 256
+        assert app.state.store.inside(job_id)["options"] == {"quick": True, "size": 32}
         assert client.post(f"{url}/cancel").json()["status"] == "cancelled"
         for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
             assert client.post(url, headers=headers).status_code == 403

@@ -317,15 +317,16 @@ def inside(request: Request, job_id: str) -> dict[str, Any]:
 @router.post("/api/jobs/{job_id}/inside")
 def see_inside(request: Request, job_id: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """Queue the panels of a finished run, or answer with the cached ones (no new work) or the task
-    already on its way. ``size``: the panels' longest side (default 256, up to ``Limits.inside_size``)."""
-    _done_job(request, job_id)
+    already on its way. ``size``: the panels' longest side, up to ``Limits.inside_size`` (default: the
+    run's own size, at most ``Limits.inside_default_size``)."""
+    job = _done_job(request, job_id)
     body, limits = body or {}, _limits(request)
-    options: dict[str, Any] = {"quick": True}
+    size = min(int(job["settings"]["size"]), limits.inside_default_size)
     if body.get("size") is not None:
         size = number(body["size"], "size", whole=True)
         if not 16 <= size <= limits.inside_size:
             raise PainterlyError(f"size must be between 16 and {limits.inside_size} pixels")
-        options["size"] = size
+    options = {"quick": True, "size": size}
     queued = _store(request).request_inside(
         job_id,
         options,
