@@ -159,3 +159,16 @@ def test_size_is_bounded_and_guards_apply(tmp_path):
 
 def test_the_store_reads_the_manifest_explain_writes():
     assert PANEL_MANIFEST == inside.MANIFEST
+
+
+def test_shutdown_while_computing_leaves_the_panels_interrupted(tmp_path):
+    data = tmp_path / "data"
+    with test_client(create_app(data)) as client:
+        job_id = done_job(client)
+        client.post(f"/api/jobs/{job_id}/inside", json={"size": 64})
+        wait_for(lambda: (client.get(f"/api/jobs/{job_id}/inside").json().get("live") or {}).get("panel"), 60)
+    # leaving the block shut the app down: the worker stopped the task through its StopToken
+    with test_client(create_app(data, start_worker=False)) as client:
+        task = client.get(f"/api/jobs/{job_id}/inside").json()
+        assert task["status"] == "interrupted" and "stopped" in task["error"] and task["panels"] == []
+        assert client.delete(f"/api/jobs/{job_id}").status_code == 200
