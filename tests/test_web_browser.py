@@ -115,5 +115,17 @@ def test_upload_run_preview_gallery_and_bad_upload(browser, tmp_path):
         page.click(".card[data-status='done'] button:text('Re-run…')")
         page.wait_for_function("document.querySelector('#set-size').value === '64'")
         assert page.input_value("#set-iterations") == "60"
+
+        # See inside: the run's panels, computed by the queue, in rows with their captions
+        page.click(".card[data-status='done'] button:text('See inside')")
+        page.wait_for_selector("#inside-section[data-status='done']", timeout=120_000)
+        figures = page.locator("#inside-panels .inside-panel")
+        assert figures.count() == 23 and page.locator("#inside-panels h3").count() == 4
+        assert "content from relu1_2" in page.inner_text("#inside-panels")
+        page.wait_for_function(
+            "[...document.querySelectorAll('#inside-panels img')].every(i => i.complete && i.naturalWidth > 0)"
+        )
+        page.click("#inside-close")
+        assert page.locator("#inside-section").is_hidden()
         assert errors == []
         page.close()

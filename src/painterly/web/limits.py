@@ -18,6 +18,8 @@ class Limits:
     queued_per_client: int = 20
     gallery_page: int = 60
     gallery_page_max: int = 500
+    inside_size: int = 512  # the largest See inside panels a page may ask for (longest side, px)
+    inside_default_size: int = 256  # when it does not ask: the run's own size, at most this
 
     def body_limit(self, path: str) -> int:
         """The most bytes a request to ``path`` may send: an upload's file plus its multipart framing."""

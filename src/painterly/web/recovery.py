@@ -2,8 +2,8 @@
 
 Never deletes a user's result: a run folder the database does not know is indexed again when it holds a
 complete result (an older or lost ``painterly.db``), and moved to ``quarantine/`` otherwise; both are
-logged. A job that was running becomes interrupted; queued jobs stay queued and run as the worker
-takes them (``painterly.queue.recovered``).
+logged. A job (or See inside task) that was running becomes interrupted; queued ones stay queued and
+run as the worker takes them (``painterly.queue.recovered``).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def recover(store: Store) -> dict[str, int]:
     changed["uploads"] = _reindex_uploads(store)
     known = store.ids()
     for folder in sorted(store.runs.iterdir()):
-        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
-            tmp.unlink(missing_ok=True)  # half-written files of an atomic save
+        for tmp in [*folder.glob(".*.tmp"), *folder.glob("inside/.*.tmp")] if folder.is_dir() else ():
+            tmp.unlink(missing_ok=True)  # half-written files of an atomic save (result, panels)
         if folder.name in known:
             continue
         if folder.is_dir() and valid_id(folder.name) and _reindex(store, folder):

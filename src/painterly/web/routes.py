@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from ..errors import PainterlyError
 from .forms import DEFAULT_PREVIEW_EVERY, coerce_form, number, preview_every, settings_schema
 from .limits import Limits
-from .store import DEMO_SAMPLE, RECORD, SETTINGS, Store, finite, samples
+from .store import DEMO_SAMPLE, INSIDE, RECORD, SETTINGS, Store, finite, samples
 from .uploads import receive_upload
 from .worker import Worker
 
@@ -173,7 +173,13 @@ def job_detail(request: Request, job_id: str) -> dict[str, Any]:
 @router.get("/api/queue")
 def queue(request: Request) -> list[dict[str, Any]]:
     return [
-        {"id": job["id"], "status": job["status"], "position": i, "client": job["client"]}
+        {
+            "id": job["id"],
+            "kind": job["kind"],
+            "status": job["status"],
+            "position": i,
+            "client": job["client"],
+        }
         for i, job in enumerate(_store(request).active())
     ]
 
@@ -259,5 +265,106 @@ def resume(request: Request, job_id: str) -> dict[str, Any]:
 def delete(request: Request, job_id: str) -> dict[str, Any]:
     job = _job(request, job_id)
     if not _store(request).delete(job_id):
-        raise HTTPException(409, f"the job is {job['status']}; cancel it first")
+        what = (
+            f"the job is {job['status']}" if job["status"] == "running" else "its panels are being computed"
+        )
+        raise HTTPException(409, f"{what}; cancel it first")
     return {"id": job_id, "status": "deleted"}
+
+
+# --- See inside: a finished run's panels (``painterly explain``), computed by the queue, cached -------
+
+
+def _done_job(request: Request, job_id: str) -> dict[str, Any]:
+    job = _job(request, job_id)
+    if job["status"] != "done":
+        raise HTTPException(404, f"the job is {job['status']}; only finished runs can be seen inside")
+    return job
+
+
+def describe_inside(request: Request, job_id: str) -> dict[str, Any]:
+    """The See inside task of a job as the page sees it: status, progress, panels with image URLs."""
+    store = _store(request)
+    task = store.inside(job_id)
+    out: dict[str, Any] = {"id": job_id, "status": "none", "error": None, "panels": []}
+    if task is None:
+        return out
+    out.update(status=task["status"], error=task["error"])
+    if task["status"] == "queued":
+        out["position"] = store.position(job_id, INSIDE)
+    elif task["status"] == "running":
+        live = _worker(request).current(job_id, INSIDE)
+        out["live"] = live.inside_snapshot() if live else None
+    elif task["status"] == "done":
+        panels = store.inside_panels(job_id)
+        if panels is None:
+            out.update(status="none", error="the panels' files are gone; ask again to compute them")
+        else:
+            base, stamp = f"/api/jobs/{job_id}/inside", int(task["finished"] or 0)
+            out["panels"] = [
+                {key: panel[key] for key in ("title", "caption", "row")} | {"url": f"{base}/{i}?t={stamp}"}
+                for i, panel in enumerate(panels)
+            ]
+    return finite(out)
+
+
+@router.get("/api/jobs/{job_id}/inside")
+def inside(request: Request, job_id: str) -> dict[str, Any]:
+    _done_job(request, job_id)
+    return describe_inside(request, job_id)
+
+
+@router.post("/api/jobs/{job_id}/inside")
+def see_inside(request: Request, job_id: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Queue the panels of a finished run, or answer with the cached ones (no new work) or the task
+    already on its way. ``size``: the panels' longest side, up to ``Limits.inside_size`` (default: the
+    run's own size, at most ``Limits.inside_default_size``)."""
+    job = _done_job(request, job_id)
+    body, limits = body or {}, _limits(request)
+    size = min(int(job["settings"]["size"]), limits.inside_default_size)
+    if body.get("size") is not None:
+        size = number(body["size"], "size", whole=True)
+        if not 16 <= size <= limits.inside_size:
+            raise PainterlyError(f"size must be between 16 and {limits.inside_size} pixels")
+    options = {"quick": True, "size": size}
+    queued = _store(request).request_inside(
+        job_id,
+        options,
+        client=str(body.get("client") or "")[:64],
+        max_queued=limits.queued,
+        max_queued_per_client=limits.queued_per_client,
+    )
+    if queued is None:  # deleted or changed meanwhile
+        raise HTTPException(404, "only finished runs can be seen inside")
+    if queued:
+        _worker(request).notify()
+    return describe_inside(request, job_id)
+
+
+@router.get("/api/jobs/{job_id}/inside/{index}")
+def inside_panel(request: Request, job_id: str, index: int = Path(ge=0, le=999)) -> FileResponse:
+    """A cached panel's image, by its place in the list (never by a file name)."""
+    _job(request, job_id)
+    store = _store(request)
+    panels = store.inside_panels(job_id) or []
+    if index >= len(panels):
+        raise HTTPException(404, "no such panel")
+    path = store.inside_dir(job_id) / panels[index]["file"]
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.post("/api/jobs/{job_id}/inside/cancel")
+def cancel_inside(request: Request, job_id: str) -> dict[str, Any]:
+    """Stop computing a run's panels: a queued task is dropped, a running one stops (nothing is kept)."""
+    store, worker = _store(request), _worker(request)
+    _job(request, job_id)
+    if worker.cancel(job_id, INSIDE):
+        return {"id": job_id, "status": "cancelling"}
+    if store.cancel_queued_inside(job_id):
+        return {"id": job_id, "status": "cancelled"}
+    if worker.cancel(job_id, INSIDE):  # it started meanwhile
+        return {"id": job_id, "status": "cancelling"}
+    task = store.inside(job_id)
+    raise HTTPException(
+        409, f"its panels are {task['status'] if task else 'not asked for'}, not queued or being computed"
+    )

@@ -6,6 +6,7 @@ Layout of the data folder (created 0700: it holds the user's photos)::
     painterly.db            jobs (queue and gallery) and uploads
     uploads/<sha256>.<ext>  validated uploads, named by content hash, shared by every job using them
     runs/<job id>/          settings.json, result.png, record.json
+    runs/<job id>/inside/   the entry's "See inside" panels (``inside.save_panels``), once computed
     quarantine/<job id>-<t> run folders found without a database row and without a complete result
 
 Jobs refer to their inputs (``upload:<sha>`` or ``sample:<name>``) instead of copying them; an upload no
@@ -13,6 +14,10 @@ job refers to is collected after a grace period. Files are only ever looked up t
 the database, never by a path a client sent. A job is ``done`` only after its result image (written
 atomically by ``Job.run``) and its record are on disk; job states move only as ``painterly.queue``
 allows, by UPDATEs guarded by the state they leave.
+
+A finished run's "See inside" panels are computed by the same queue: a row in ``insides`` (one per job,
+the same life cycle) that the worker takes in turn with the runs, ordered by one ``qseq`` over both tables
+(the ``queue`` view).
 """
 
 from __future__ import annotations
@@ -44,11 +49,13 @@ RECORD = "record.json"
 SETTINGS = "settings.json"
 DEMO_SAMPLE = "astronaut"
 UPLOAD_GRACE_SECONDS = 3600  # an upload no job uses yet is kept this long (the user is still choosing)
+PANEL_MANIFEST = "panels.json"  # inside.MANIFEST (which imports torch; the store must not)
 DISK_FULL = "the disk holding the data folder is full; free some space and try again"
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _STYLE_KEY = re.compile(r"^style-([0-9]{1,2})$")
+_PANEL_FILE = re.compile(r"^panel-[0-9]{2,4}\.png$")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -69,6 +76,21 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, qseq);
+CREATE TABLE IF NOT EXISTS insides (
+    job_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    qseq INTEGER NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    client TEXT NOT NULL DEFAULT '',
+    options TEXT NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS insides_status ON insides (status, qseq);
+CREATE VIEW IF NOT EXISTS queue AS
+    SELECT id, 'run' AS kind, status, qseq, client FROM jobs
+    UNION ALL SELECT job_id, 'inside', status, qseq, client FROM insides;
 CREATE TABLE IF NOT EXISTS uploads (
     sha TEXT PRIMARY KEY,
     file TEXT NOT NULL,
@@ -80,6 +102,10 @@ CREATE TABLE IF NOT EXISTS uploads (
 """
 # Every column but the loss history: what lists (gallery, queue) read.
 _SUMMARY = "seq, id, status, qseq, created, started, finished, client, inputs, form, settings, preview_every, record, error"
+
+_NEXT_QSEQ = "(SELECT COALESCE(MAX(qseq), 0) + 1 FROM queue)"  # after every run and See inside task
+INSIDE = "inside"
+RUN = "run"
 
 
 class QueueFull(PainterlyError):
@@ -166,6 +192,9 @@ class Store:
     def result_path(self, job_id: str) -> Path:
         return self.run_dir(job_id) / RESULT
 
+    def inside_dir(self, job_id: str) -> Path:
+        return self.run_dir(job_id) / INSIDE
+
     # --- start-up (used by ``recovery``) --------------------------------------------------------
 
     def interrupt_active(self) -> int:
@@ -174,11 +203,12 @@ class Store:
         moved = 0
         with self._lock, self._db:
             for state in (s for s in ACTIVE if recovered(s) != s):
-                cursor = self._db.execute(
-                    "UPDATE jobs SET status=?, error=? WHERE status=?",
-                    (recovered(state), "the server stopped before this run finished", state),
-                )
-                moved += cursor.rowcount
+                for table in ("jobs", "insides"):
+                    cursor = self._db.execute(
+                        f"UPDATE {table} SET status=?, error=? WHERE status=?",
+                        (recovered(state), "the server stopped before this run finished", state),
+                    )
+                    moved += cursor.rowcount
         return moved
 
     def ids(self, states: frozenset[Status] | None = None) -> set[str]:
@@ -363,7 +393,7 @@ class Store:
                 self._check_queue(client, max_queued, max_queued_per_client)
                 self._db.execute(
                     "INSERT INTO jobs (id, status, qseq, created, client, inputs, form, settings, preview_every)"
-                    " VALUES (?, ?, (SELECT COALESCE(MAX(qseq), 0) + 1 FROM jobs), ?, ?, ?, ?, ?, ?)",
+                    f" VALUES (?, ?, {_NEXT_QSEQ}, ?, ?, ?, ?, ?, ?)",
                     (
                         job_id,
                         Status.QUEUED,
@@ -381,11 +411,11 @@ class Store:
         return job_id
 
     def _check_queue(self, client: str, max_queued: int, max_per_client: int) -> None:
-        (total,) = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN {ACTIVE_SQL}").fetchone()
+        (total,) = self._db.execute(f"SELECT COUNT(*) FROM queue WHERE status IN {ACTIVE_SQL}").fetchone()
         if total >= max_queued:
             raise QueueFull(f"the queue is full ({total} runs waiting); try again when some have finished")
         (mine,) = self._db.execute(
-            f"SELECT COUNT(*) FROM jobs WHERE status IN {ACTIVE_SQL} AND client=?", (client,)
+            f"SELECT COUNT(*) FROM queue WHERE status IN {ACTIVE_SQL} AND client=?", (client,)
         ).fetchone()
         if mine >= max_per_client:
             raise QueueFull(f"you have {mine} runs waiting, the most allowed; wait for one to finish")
@@ -398,31 +428,43 @@ class Store:
         return _decode(row) if row else None
 
     def claim_next(self) -> dict[str, Any] | None:
-        """The oldest queued job, now marked running; None if the queue is empty.
+        """The oldest queued run or See inside task, now marked running; None if the queue is empty.
 
-        The UPDATE re-checks the status and its row count is checked, so a job cancelled (or claimed)
-        between the SELECT and the UPDATE is skipped rather than run twice."""
+        A run comes back as its job (``kind`` "run"); a See inside task as ``{"kind": "inside", "id",
+        "options", "job"}``, ``job`` being the finished run it explains. The UPDATE re-checks the status
+        and its row count is checked, so a task cancelled (or claimed) between the SELECT and the UPDATE
+        is skipped rather than run twice."""
         with self._lock:
             while True:
                 with self._db:
                     row = self._db.execute(
-                        "SELECT id FROM jobs WHERE status=? ORDER BY qseq LIMIT 1", (Status.QUEUED,)
+                        "SELECT id, kind FROM queue WHERE status=? ORDER BY qseq LIMIT 1", (Status.QUEUED,)
                     ).fetchone()
                     if row is None:
                         return None
-                    if self._move(row["id"], Status.RUNNING, "started=?, error=NULL", (time.time(),)):
-                        return _decode(
-                            self._db.execute("SELECT * FROM jobs WHERE id=?", (row["id"],)).fetchone()
-                        )
+                    job_id, started = row["id"], (time.time(),)
+                    if row["kind"] == RUN:
+                        if self._move(job_id, Status.RUNNING, "started=?, error=NULL", started):
+                            job = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+                            return {**_decode(job), "kind": RUN}
+                    elif self._move_inside(job_id, Status.RUNNING, "started=?, error=NULL", started):
+                        task = self._db.execute("SELECT options FROM insides WHERE job_id=?", (job_id,))
+                        job = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+                        options = json.loads(task.fetchone()["options"])
+                        return {"kind": INSIDE, "id": job_id, "options": options, "job": _decode(job)}
 
-    def _move(self, job_id: str, new: Status, assignments: str, values: tuple) -> bool:
+    def _move(self, job_id: str, new: Status, assignments: str, values: tuple, table: str = "jobs") -> bool:
         """Set ``new`` (and ``assignments``, a fixed SQL clause) if the job is in a state allowed to move
         there (``queue.sources``); whether a row changed. Call inside a transaction."""
+        key = "job_id" if table == "insides" else "id"
         cursor = self._db.execute(
-            f"UPDATE jobs SET status=?, {assignments} WHERE id=? AND status IN {_sql_in(sources(new))}",
+            f"UPDATE {table} SET status=?, {assignments} WHERE {key}=? AND status IN {_sql_in(sources(new))}",
             (new, *values, job_id),
         )
         return cursor.rowcount == 1
+
+    def _move_inside(self, job_id: str, new: Status, assignments: str, values: tuple) -> bool:
+        return self._move(job_id, new, assignments, values, table="insides")
 
     def finish(
         self,
@@ -449,21 +491,24 @@ class Store:
             )
 
     def active(self) -> list[dict[str, Any]]:
-        """Running job first, then the queue in order."""
+        """Running task first, then the queue in order: id, kind ("run" or "inside"), status, client."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_SUMMARY} FROM jobs WHERE status IN {ACTIVE_SQL} ORDER BY status='running' DESC, qseq"
+                f"SELECT id, kind, status, client FROM queue WHERE status IN {ACTIVE_SQL}"
+                " ORDER BY status='running' DESC, qseq"
             ).fetchall()
-        return [_decode(row) for row in rows]
+        return [dict(row) for row in rows]
 
-    def position(self, job_id: str) -> int | None:
-        """How many runs are ahead of a queued job (the running one included); None if not queued."""
+    def position(self, job_id: str, kind: str = RUN) -> int | None:
+        """How many tasks are ahead of a queued one (the running one included); None if not queued."""
         with self._lock:
-            row = self._db.execute("SELECT status, qseq FROM jobs WHERE id=?", (job_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT status, qseq FROM queue WHERE id=? AND kind=?", (job_id, kind)
+            ).fetchone()
             if row is None or row["status"] != Status.QUEUED:
                 return None
             (ahead,) = self._db.execute(
-                "SELECT COUNT(*) FROM jobs WHERE status=? OR (status=? AND qseq < ?)",
+                "SELECT COUNT(*) FROM queue WHERE status=? OR (status=? AND qseq < ?)",
                 (Status.RUNNING, Status.QUEUED, row["qseq"]),
             ).fetchone()
         return ahead
@@ -489,8 +534,7 @@ class Store:
             moved = self._move(
                 job_id,
                 Status.QUEUED,
-                "qseq=(SELECT COALESCE(MAX(qseq), 0) + 1 FROM jobs),"
-                " started=NULL, finished=NULL, record=NULL, history=NULL, error=NULL",
+                f"qseq={_NEXT_QSEQ}, started=NULL, finished=NULL, record=NULL, history=NULL, error=NULL",
                 (),
             )
         if moved:  # the index says "no result": so must the folder, or the new run would keep it
@@ -499,17 +543,97 @@ class Store:
         return moved
 
     def delete(self, job_id: str) -> bool:
-        """Remove a job that is not running, with its files."""
-        return self._remove(job_id, f"status != '{Status.RUNNING.value}'")
+        """Remove a job that is not running, and whose See inside panels are not being computed, with its
+        files (the panels included)."""
+        return self._remove(
+            job_id,
+            f"status != '{Status.RUNNING.value}' AND NOT EXISTS"
+            f" (SELECT 1 FROM insides WHERE job_id=jobs.id AND status = '{Status.RUNNING.value}')",
+        )
 
     def _remove(self, job_id: str, condition: str) -> bool:
         """Delete the row of ``job_id`` if ``condition`` (a fixed SQL clause) holds, then its folder."""
         with self._lock, self._db:
             cursor = self._db.execute(f"DELETE FROM jobs WHERE id=? AND {condition}", (job_id,))
+            if cursor.rowcount:
+                self._db.execute("DELETE FROM insides WHERE job_id=?", (job_id,))
         if cursor.rowcount:
             shutil.rmtree(self.run_dir(job_id), ignore_errors=True)
             self.collect_uploads()
         return bool(cursor.rowcount)
+
+    # --- See inside ----------------------------------------------------------------------------
+
+    def inside(self, job_id: str) -> dict[str, Any] | None:
+        """The See inside task of a job (status, options, times, error), or None if never asked for."""
+        if not valid_id(job_id):
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT * FROM insides WHERE job_id=?", (job_id,)).fetchone()
+        return {**dict(row), "options": json.loads(row["options"])} if row else None
+
+    def request_inside(
+        self,
+        job_id: str,
+        options: dict[str, Any],
+        *,
+        client: str,
+        max_queued: int,
+        max_queued_per_client: int,
+    ) -> bool | None:
+        """Queue the See inside panels of a done job unless they are cached or on their way.
+
+        True if a task was queued, False if there was nothing to do, None if the job is not done (or
+        unknown). A failed, interrupted or cancelled task, or a done one whose files are gone, starts
+        afresh; QueueFull as for runs."""
+        if not valid_id(job_id):
+            return None
+        folder = self.inside_dir(job_id)
+        with self._lock, self._db:
+            job = self._db.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if job is None or job["status"] != Status.DONE:
+                return None
+            task = self._db.execute("SELECT status FROM insides WHERE job_id=?", (job_id,)).fetchone()
+            if task and (task["status"] in ACTIVE or self.inside_panels(job_id) is not None):
+                return False
+            self._check_queue(client, max_queued, max_queued_per_client)
+            shutil.rmtree(folder, ignore_errors=True)  # a stale or partial cache
+            self._db.execute(
+                "INSERT OR REPLACE INTO insides (job_id, status, qseq, created, client, options)"
+                f" VALUES (?, ?, {_NEXT_QSEQ}, ?, ?, ?)",
+                (job_id, Status.QUEUED, time.time(), client, json.dumps(options)),
+            )
+        return True
+
+    def finish_inside(self, job_id: str, status: str, *, error: str | None = None) -> bool:
+        """End a running See inside task in ``status``; False if it was not running."""
+        new = check_transition(Status.RUNNING, status)
+        with self._lock, self._db:
+            return self._move_inside(job_id, new, "finished=?, error=?", (time.time(), error))
+
+    def cancel_queued_inside(self, job_id: str) -> bool:
+        """Drop a See inside task that has not started yet. False if it is not queued."""
+        with self._lock, self._db:
+            cursor = self._db.execute(
+                "DELETE FROM insides WHERE job_id=? AND status=?", (job_id, Status.QUEUED)
+            )
+        return bool(cursor.rowcount)
+
+    def inside_panels(self, job_id: str) -> list[dict[str, str]] | None:
+        """The cached panels' titles, captions, rows and files (names in the job's ``inside/``), as
+        ``inside.save_panels`` listed them; None if there are none or the cache is damaged."""
+        if not valid_id(job_id):
+            return None
+        folder = self.inside_dir(job_id)
+        try:
+            entries = json.loads((folder / PANEL_MANIFEST).read_text())
+            panels = [
+                {key: str(entry[key]) for key in ("title", "caption", "row", "file")} for entry in entries
+            ]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        ok = all(_PANEL_FILE.match(p["file"]) and (folder / p["file"]).is_file() for p in panels)
+        return panels if ok else None
 
 
 def _lock_folder(root: Path) -> int:

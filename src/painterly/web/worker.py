@@ -1,7 +1,9 @@
-"""The queue's single worker thread: one run at a time, through ``jobs.Job`` like the CLI.
+"""The queue's single worker thread: one task at a time, a run through ``jobs.Job`` like the CLI, or a
+finished run's See inside panels through ``inside.explain`` like ``painterly explain``.
 
-The running job's progress (iteration, losses, latest preview) lives in memory in a ``Live`` object
-that the server reads when a page polls; when the run ends its record and loss history go to the store.
+The running task's progress (iteration, losses, latest preview; panel i of n) lives in memory in a
+``Live`` object that the server reads when a page polls; when a run ends its record and loss history go
+to the store, when a See inside task ends its panels go to the run's folder (``inside.save_panels``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from ..errors import PainterlyError
 from ..files import write_text_atomic
 from ..queue import Status
-from .store import DISK_FULL, RECORD, Store, disk_full
+from .store import DISK_FULL, INSIDE, RECORD, RUN, Store, disk_full
 
 log = logging.getLogger("painterly.web")
 MAX_HISTORY = 1000  # loss points kept per run (and sent with each poll): thinned by 2 when full
@@ -28,6 +30,7 @@ class Live:
     """Progress of the running job, updated from the engine's events."""
 
     id: str
+    kind: str = RUN  # or INSIDE: the See inside panels of the finished run ``id``
     started: float = field(default_factory=time.time)
     total: int = 0
     iteration: int = 0
@@ -38,8 +41,11 @@ class Live:
     stride: int = 1  # every stride-th iteration goes into the history
     preview: bytes | None = None
     preview_iteration: int = 0
+    panel: int = 0  # See inside: panels finished, of ``panels``; the one under way
+    panels: int = 0
+    panel_title: str = ""
     cancelled: bool = False
-    job: Any = None
+    job: Any = None  # what ``stop()`` ends: the Job, or the See inside task's StopToken
 
     def on_event(self, event: Any) -> None:
         from ..engine import Iteration, Preview, ScaleStarted
@@ -68,6 +74,29 @@ class Live:
             self.preview, self.preview_iteration = buffer.getvalue(), event.iteration
         elif isinstance(event, ScaleStarted):
             self.scale = f"scale {event.index + 1}/{event.count}, {event.width}x{event.height}"
+
+    def on_inside_event(self, event: Any) -> None:
+        from ..engine import Iteration
+        from ..inside import PanelDone, PanelStarted
+
+        if isinstance(event, PanelStarted):
+            self.panel, self.panels, self.panel_title = event.index, event.count, event.title
+            self.iteration = self.total = 0
+        elif isinstance(event, PanelDone):
+            self.panel = event.index + 1
+        elif isinstance(event, Iteration):
+            self.iteration, self.total = event.iteration, event.total
+
+    def inside_snapshot(self) -> dict[str, Any]:
+        return {
+            "panel": self.panel,
+            "panels": self.panels,
+            "title": self.panel_title,
+            "iteration": self.iteration,
+            "total": self.total,
+            "elapsed": round(time.time() - self.started, 2),
+            "cancelling": self.cancelled,
+        }
 
     def snapshot(self) -> dict[str, Any]:
         wall = time.time() - self.started
@@ -121,15 +150,16 @@ class Worker:
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def current(self, job_id: str) -> Live | None:
+    def current(self, job_id: str, kind: str = RUN) -> Live | None:
         live = self.live
-        return live if live is not None and live.id == job_id else None
+        return live if live is not None and live.id == job_id and live.kind == kind else None
 
-    def cancel(self, job_id: str) -> bool:
-        """Stop the running job ``job_id`` (its best image so far is kept); False if it is not running."""
+    def cancel(self, job_id: str, kind: str = RUN) -> bool:
+        """Stop the running job ``job_id`` (its best image so far is kept), or its See inside task (its
+        panels are dropped); False if that is not running."""
         with self._lock:
             live = self.live
-            if live is None or live.id != job_id:
+            if live is None or live.id != job_id or live.kind != kind:
                 return False
             live.cancelled = True
             if live.job is not None:
@@ -153,36 +183,47 @@ class Worker:
                 with self._lock:
                     row = None if self._halt.is_set() else self.store.claim_next()
                     if row is not None:
-                        self.live = Live(row["id"])
+                        self.live = Live(row["id"], row["kind"])
                 if row is None:
                     self._wake.wait(1.0)
                     self._wake.clear()
                     continue
-                self._run(row)
+                if row["kind"] == INSIDE:
+                    self._run_inside(row)
+                else:
+                    self._run(row)
             except Exception:  # noqa: BLE001 - the only worker must outlive any one job's failure
                 log.exception("queue worker error")
                 if row is not None:
-                    self._mark_failed(row["id"])
+                    self._mark_failed(row["id"], kind=row["kind"])
                 self._wake.wait(1.0)
             finally:
                 with self._lock:
                     self.live = None
 
-    def _mark_failed(self, job_id: str, error: str = "internal error in the queue worker") -> None:
+    def _mark_failed(
+        self, job_id: str, error: str = "internal error in the queue worker", kind: str = RUN
+    ) -> None:
         try:
-            self.store.finish(job_id, Status.FAILED, error=error)
+            if kind == INSIDE:
+                self.store.finish_inside(job_id, Status.FAILED, error=error)
+            else:
+                self.store.finish(job_id, Status.FAILED, error=error)
         except Exception:  # noqa: BLE001 - the database itself is failing; the restart recovery handles it
             log.exception("cannot mark job %s failed", job_id)
 
-    def _finish(self, job_id: str, status: Status, **outcome: Any) -> None:
-        """Record how a run ended; if the disk is full the job still ends, as failed with that message."""
+    def _finish(self, job_id: str, status: Status, kind: str = RUN, **outcome: Any) -> None:
+        """Record how a task ended; if the disk is full the task still ends, as failed with that message."""
         try:
-            self.store.finish(job_id, status, **outcome)
+            if kind == INSIDE:
+                self.store.finish_inside(job_id, status, **outcome)
+            else:
+                self.store.finish(job_id, status, **outcome)
         except Exception as exc:
             if not disk_full(exc):
                 raise
             log.error("job %s: %s", job_id, DISK_FULL)
-            self._mark_failed(job_id, DISK_FULL)
+            self._mark_failed(job_id, DISK_FULL, kind)
 
     def _run(self, row: dict[str, Any]) -> None:
         from ..jobs import Job
@@ -221,3 +262,52 @@ class Worker:
             status = Status.INTERRUPTED  # the server is shutting down; resumable after restart
         error = "the server stopped during this run" if status == Status.INTERRUPTED else None
         self._finish(job_id, status, record=record.to_dict(), history=live.history, error=error)
+
+    def _run_inside(self, row: dict[str, Any]) -> None:
+        """The See inside panels of a finished run: its content, its most weighted style, its result."""
+        from ..engine import StopToken
+        from ..inside import explain, save_panels
+
+        job_id, live = row["id"], self.live
+        assert live is not None
+        token = StopToken()
+        with self._lock:
+            live.job = token
+            if live.cancelled or self._halt.is_set():
+                token.stop()
+        try:
+            settings = self.store.run_settings(row["job"])
+            weights = settings.blend()
+            style = settings.styles[weights.index(max(weights))]  # the most weighted one
+            panels = explain(
+                settings.content,
+                style,
+                style_layers=settings.style_layers,
+                result=self.store.result_path(job_id),
+                on_event=live.on_inside_event,
+                stop=token,
+                **row["options"],
+            )
+            if not token.stopped:
+                save_panels(panels, self.store.inside_dir(job_id))
+        except PainterlyError as exc:
+            self._finish(job_id, Status.FAILED, INSIDE, error=str(exc))
+            return
+        except MemoryError:
+            self._finish(job_id, Status.FAILED, INSIDE, error="out of memory: try a smaller size")
+            return
+        except Exception as exc:
+            if disk_full(exc):
+                self._finish(job_id, Status.FAILED, INSIDE, error=DISK_FULL)
+                return
+            log.exception("See inside %s failed", job_id)
+            self._finish(job_id, Status.FAILED, INSIDE, error=f"internal error: {exc}")
+            return
+        if not token.stopped:
+            self._finish(job_id, Status.DONE, INSIDE)
+        elif live.cancelled:
+            self._finish(job_id, Status.STOPPED, INSIDE, error="cancelled; ask again to compute the panels")
+        else:
+            self._finish(
+                job_id, Status.INTERRUPTED, INSIDE, error="the server stopped while computing the panels"
+            )

@@ -16,6 +16,8 @@ const state = {
   lastGallery: 0,
   gallerySignature: null,
   galleryPages: 1, // pages of the gallery shown ("Show older runs" adds one)
+  inside: null, // id of the gallery entry shown in "See inside"
+  insideShown: null, // signature of the panels drawn there
 };
 // one id per tab, so the server can tell concurrent tabs apart
 const client = sessionStorage.getItem("painterly-client") || Math.random().toString(36).slice(2);
@@ -315,7 +317,7 @@ function showJob(job) {
 async function renderMyJobs(queue) {
   const list = $("#myjobs");
   list.replaceChildren();
-  const mine = queue.filter((q) => state.myJobs.includes(q.id));
+  const mine = queue.filter((q) => q.kind === "run" && state.myJobs.includes(q.id));
   if (!mine.length) list.append(el("li", { class: "empty" }, "none"));
   for (const q of mine) {
     const text = q.status === "running" ? "running now" : `waiting, ${q.position} ahead`;
@@ -349,6 +351,7 @@ async function poll() {
     } else if (mine.length) {
       watch(mine[0].id);
     }
+    if (state.inside && ACTIVE.includes($("#inside-section").dataset.status)) await pollInside();
   } catch (err) {
     $("#run-status").textContent = `Cannot reach the server (${err.message}); retrying…`;
   } finally {
@@ -393,6 +396,9 @@ function card(job) {
   if (job.result_url) buttons.push(el("a", { href: `${job.result_url}?download=true`, download: "" }, "Download"));
   buttons.push(el("a", { href: job.settings_url, target: "_blank" }, "Settings"));
   buttons.push(el("button", { class: "small", type: "button", onclick: () => prefill(job.id) }, "Re-run…"));
+  if (job.status === "done") {
+    buttons.push(el("button", { class: "small", type: "button", onclick: () => seeInside(job.id) }, "See inside"));
+  }
   if (job.status === "interrupted" || job.status === "failed") {
     buttons.push(el("button", { class: "small", type: "button", onclick: () => resume(job.id) }, "Resume"));
   }
@@ -442,10 +448,112 @@ async function remove(id) {
   try {
     await api(`/api/jobs/${id}`, { method: "DELETE" });
     if (state.watching === id) state.watching = null;
+    if (state.inside === id) closeInside();
     loadGallery();
   } catch (err) {
     showMessage(err.message, true);
   }
+}
+
+// --- see inside: a finished run's panels, computed by the queue on demand ---------------------------
+
+async function seeInside(id) {
+  state.inside = id;
+  state.insideShown = null;
+  const section = $("#inside-section");
+  section.hidden = false;
+  section.dataset.id = id;
+  section.dataset.status = "";
+  $("#inside-name").textContent = `· run ${id.slice(0, 8)}`;
+  $("#inside-panels").replaceChildren();
+  $("#inside-status").textContent = "Asking the server…";
+  section.scrollIntoView({ behavior: "smooth" });
+  try {
+    const task = await api(`/api/jobs/${id}/inside`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ client }),
+    });
+    if (state.inside === id) showInside(task);
+  } catch (err) {
+    $("#inside-status").textContent = err.message;
+  }
+}
+
+async function pollInside() {
+  const id = state.inside;
+  try {
+    const task = await api(`/api/jobs/${id}/inside`);
+    if (state.inside === id) showInside(task);
+  } catch (err) {
+    if (state.inside === id) closeInside(); // the entry was deleted elsewhere
+  }
+}
+
+function showInside(task) {
+  const status = $("#inside-status");
+  const progress = $("#inside-progress");
+  $("#inside-section").dataset.status = task.status;
+  $("#inside-cancel").disabled = !ACTIVE.includes(task.status);
+  if (task.status === "queued") {
+    status.textContent = `Waiting: ${task.position} run(s) ahead in the queue.`;
+    progress.value = 0;
+  } else if (task.status === "running") {
+    const live = task.live || {};
+    progress.max = live.panels || 1;
+    progress.value = live.panel || 0;
+    const title = live.title ? `: ${live.title}` : "";
+    status.textContent = live.cancelling
+      ? "Stopping…"
+      : `Computing panel ${Math.min((live.panel || 0) + 1, live.panels || 1)} of ${live.panels || "?"}${title} · ${duration(live.elapsed)}`;
+  } else if (task.status === "done") {
+    progress.max = 1;
+    progress.value = 1;
+    status.textContent = `${task.panels.length} panels.`;
+    drawPanels(task.panels);
+  } else {
+    progress.value = 0;
+    const why = task.error ? `: ${task.error}` : "";
+    status.textContent = `The panels were not computed${why}. Press See inside on the entry to try again.`;
+  }
+}
+
+function drawPanels(panels) {
+  const signature = JSON.stringify(panels.map((p) => p.url));
+  if (signature === state.insideShown) return;
+  state.insideShown = signature;
+  const rows = new Map();
+  for (const panel of panels) {
+    if (!rows.has(panel.row)) rows.set(panel.row, []);
+    rows.get(panel.row).push(panel);
+  }
+  const box = $("#inside-panels");
+  box.replaceChildren();
+  for (const [name, members] of rows) {
+    box.append(
+      el("h3", {}, name),
+      el("div", { class: "inside-row" }, members.map((panel) =>
+        el("figure", { class: "inside-panel" },
+          el("img", { src: panel.url, alt: panel.title }),
+          el("figcaption", {}, el("strong", {}, panel.title), panel.caption))))
+    );
+  }
+}
+
+async function cancelInside() {
+  if (!state.inside) return;
+  $("#inside-cancel").disabled = true;
+  try {
+    await api(`/api/jobs/${state.inside}/inside/cancel`, { method: "POST" });
+  } catch (err) {
+    showMessage(err.message, true);
+  }
+  pollInside();
+}
+
+function closeInside() {
+  state.inside = null;
+  state.insideShown = null;
+  $("#inside-section").hidden = true;
+  $("#inside-panels").replaceChildren();
 }
 
 // --- start-up ------------------------------------------------------------------------------------
@@ -469,6 +577,8 @@ async function init() {
   $("#start").addEventListener("click", start);
   $("#reset").addEventListener("click", () => resetForm());
   $("#cancel").addEventListener("click", cancel);
+  $("#inside-cancel").addEventListener("click", cancelInside);
+  $("#inside-close").addEventListener("click", closeInside);
   const active = [];
   for (const id of state.myJobs) if (await isActive(id)) active.push(id);
   if (active.length) watch(active[0]);
