@@ -136,26 +136,43 @@ def test_full_disk_is_507_and_no_error_is_a_bare_500(tmp_path, monkeypatch, targ
         )
 
 
-def test_queue_is_capped_per_client_and_in_total(tmp_path):
+def test_queue_is_capped_per_client_address_and_in_total(tmp_path):
+    from fastapi.testclient import TestClient
+
     app = create_app(tmp_path / "data", limits=Limits(queued=3, queued_per_client=2), start_worker=False)
-    with test_client(app) as client:
 
-        def send(who):
-            body = {
-                "content": "sample:astronaut",
-                "styles": ["sample:starry_night"],
-                "settings": TINY,
-                "client": who,
-            }
-            return client.post("/api/jobs", json=body)
+    def send(address, tab="x"):
+        http = TestClient(app, base_url="http://127.0.0.1", client=(address, 50000))
+        body = {"content": "sample:astronaut", "styles": ["sample:starry_night"], "settings": TINY}
+        return http.post("/api/jobs", json=body | {"client": tab})  # the tab id the old page sent
 
-        assert [send("a").status_code for _ in range(2)] == [200, 200]
-        mine = send("a")
-        assert mine.status_code == 429 and "you have 2 runs waiting" in mine.json()["detail"]
-        assert send("b").status_code == 200
-        full = send("c")
-        assert full.status_code == 429 and "the queue is full" in full.json()["detail"]
+    assert [send("10.0.0.1", tab).status_code for tab in ("a", "b")] == [200, 200]
+    mine = send("10.0.0.1", "c")  # a fresh tab id does not lift the cap: the address is the client
+    assert mine.status_code == 429 and "you have 2 runs waiting" in mine.json()["detail"]
+    assert send("10.0.0.2").status_code == 200
+    full = send("10.0.0.3")
+    assert full.status_code == 429 and "the queue is full" in full.json()["detail"]
+    assert "client" not in test_client(app).get("/api/queue").json()[0]  # no one's address is shown
     assert len(list((tmp_path / "data" / "runs").iterdir())) == 3  # nothing left of the refused ones
+    app.state.store.close()
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"size": 2049}, "size must be at most 2048 pixels here"),
+        (
+            {"size": 64, "scales": 1, "iterations": 2001},
+            "at most 2000 iterations (all scales together) here, not 2001",
+        ),
+        ({"size": 64, "scales": 3, "iterations": 1500, "coarse_iterations": 1000}, "here, not 2333"),
+    ],
+)
+def test_web_runs_are_capped_in_size_and_iterations(tmp_path, settings, message):
+    with test_client(create_app(tmp_path / "data", start_worker=False)) as client:
+        answer = submit(client, "sample:astronaut", **settings)
+        assert answer.status_code == 400 and message in answer.json()["detail"], answer.text
+        assert submit(client, "sample:astronaut", size=2048, scales=1, iterations=2000).status_code == 200
 
 
 def test_inputs_are_shared_and_unused_uploads_collected(tmp_path):

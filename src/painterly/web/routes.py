@@ -157,9 +157,8 @@ def submit(request: Request, body: dict[str, Any]) -> dict[str, Any]:
         [number(w, "blend weights") for w in blend],
         coerce_form(body.get("settings") or {}),
         preview_every=preview_every(body.get("preview_every")),
-        client=str(body.get("client") or "")[:64],
-        max_queued=limits.queued,
-        max_queued_per_client=limits.queued_per_client,
+        client=request.client.host if request.client else "",
+        limits=limits,
     )
     _worker(request).notify()
     return describe(request, _job(request, job_id), full=False)
@@ -173,7 +172,7 @@ def job_detail(request: Request, job_id: str) -> dict[str, Any]:
 @router.get("/api/queue")
 def queue(request: Request) -> list[dict[str, Any]]:
     return [
-        {"id": job["id"], "status": job["status"], "position": i, "client": job["client"]}
+        {"id": job["id"], "status": job["status"], "position": i}
         for i, job in enumerate(_store(request).active())
     ]
 

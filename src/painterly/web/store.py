@@ -36,6 +36,7 @@ from ..errors import PainterlyError
 from ..files import write_text_atomic
 from ..queue import ACTIVE, Status, check_transition, recovered, sources
 from ..settings import Settings
+from .limits import Limits
 
 DB_NAME = "painterly.db"
 LOCK_NAME = ".lock"
@@ -341,10 +342,10 @@ class Store:
         *,
         preview_every: int,
         client: str,
-        max_queued: int,
-        max_queued_per_client: int,
+        limits: Limits,
     ) -> str:
         """Validate a submission, queue it and return its id; PainterlyError (QueueFull) if it cannot be.
+        ``client`` is the address the request came from: the per-client queue cap counts by it.
 
         Inputs are references resolved here; nothing is written before everything is valid."""
         items = [self.resolve(content), *(self.resolve(ref) for ref in styles)]
@@ -354,13 +355,14 @@ class Store:
             "styles": [{**item, "weight": w} for item, w in zip(items[1:], weights, strict=True)],
         }
         settings = self._with_inputs(Settings(style_blend=tuple(blend), **form), inputs).validated()
+        limits.check_run(settings)
         job_id = self.new_id()
         folder = self.run_dir(job_id)
         folder.mkdir(mode=0o700)
         try:
             write_text_atomic(folder / SETTINGS, settings.to_json())
             with self._lock, self._db:
-                self._check_queue(client, max_queued, max_queued_per_client)
+                self._check_queue(client, limits.queued, limits.queued_per_client)
                 self._db.execute(
                     "INSERT INTO jobs (id, status, qseq, created, client, inputs, form, settings, preview_every)"
                     " VALUES (?, ?, (SELECT COALESCE(MAX(qseq), 0) + 1 FROM jobs), ?, ?, ?, ?, ?, ?)",

@@ -17,9 +17,6 @@ const state = {
   gallerySignature: null,
   galleryPages: 1, // pages of the gallery shown ("Show older runs" adds one)
 };
-// one id per tab, so the server can tell concurrent tabs apart
-const client = sessionStorage.getItem("painterly-client") || Math.random().toString(36).slice(2);
-sessionStorage.setItem("painterly-client", client);
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -195,7 +192,6 @@ async function start() {
     style_blend: state.styles.map((s) => Number(s.weight)),
     settings: formValues(),
     preview_every: Number($("#preview-every").value || 0),
-    client,
   };
   if (body.style_blend.every((w) => w === 1)) body.style_blend = [];
   const button = $("#start");
