@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import sqlite3
@@ -173,6 +174,33 @@ def test_web_runs_are_capped_in_size_and_iterations(tmp_path, settings, message)
         answer = submit(client, "sample:astronaut", **settings)
         assert answer.status_code == 400 and message in answer.json()["detail"], answer.text
         assert submit(client, "sample:astronaut", size=2048, scales=1, iterations=2000).status_code == 200
+
+
+def test_settings_files_show_no_server_paths(tmp_path):
+    data = tmp_path / "data"
+    with test_client(create_app(data)) as client:
+        content = upload(client, png_bytes(50, 40)).json()
+        job = finished(client, submit(client, content["ref"], seed=5, **TINY).json()["id"])
+        assert str(data) in (data / "runs" / job["id"] / "record.json").read_text()  # kept on the server
+        answer = client.get(job["settings_url"])
+        assert (
+            answer.headers["content-disposition"] == f'attachment; filename="painterly-{job["id"][:8]}.json"'
+        )
+        assert str(tmp_path) not in answer.text and os.path.expanduser("~") not in answer.text
+        assert content["ref"][7:] not in answer.text  # not even the upload's hash
+        record = answer.json()
+        assert record["output"] == f"painterly-{job['id'][:8]}.png" and record["settings"]["seed"] == 5
+        assert record["settings"]["content"] == f"job:{job['id']}:content"
+        assert record["settings"]["styles"] == [f"job:{job['id']}:style-0"]
+
+    with test_client(create_app(tmp_path / "queued", start_worker=False)) as client:
+        job = submit(client, "sample:astronaut", **TINY).json()  # no record yet: its settings.json
+        path = tmp_path / "queued" / "runs" / job["id"] / "settings.json"
+        written = json.loads(path.read_text())
+        path.write_text(json.dumps(written | {"init": "/srv/secret/start.png", "mask": "C:\\m\\mask.png"}))
+        settings = client.get(job["settings_url"]).json()
+        assert (settings["init"], settings["mask"]) == ("start.png", "mask.png")
+        assert settings["content"] == f"job:{job['id']}:content" and "/" not in json.dumps(settings)
 
 
 def test_inputs_are_shared_and_unused_uploads_collected(tmp_path):
