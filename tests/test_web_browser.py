@@ -125,3 +125,31 @@ def test_upload_run_preview_gallery_and_bad_upload(browser, tmp_path):
         assert page.input_value("#set-iterations") == "60"
         assert errors == []
         page.close()
+
+
+def test_gallery_shows_older_runs_past_the_largest_page(browser, tmp_path):
+    """ "Show older runs" walks the pages with ``before``; asking for one ever larger page would stop at
+    the server's page cap (here 3) and never reach the oldest runs."""
+    from test_web import submit
+    from test_web_support import TINY, test_client
+
+    from painterly.web.limits import Limits
+    from painterly.web.server import create_app
+
+    app = create_app(tmp_path / "data", start_worker=False)
+    with test_client(app) as client:
+        ids = [submit(client, "sample:astronaut", seed=s, **TINY).json()["id"] for s in range(7)]
+        with app.state.store._db as db:
+            db.execute("UPDATE jobs SET status='failed', error='old run'")
+    limits = Limits(gallery_page=2, gallery_page_max=3)
+    with live_server(tmp_path / "data", limits=limits, start_worker=False) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("body[data-ready]")
+        for shown in (2, 4, 6):
+            wait_js(page, f"document.querySelectorAll('#gallery .card').length === {shown}")
+            page.click("#gallery button.more")
+        wait_js(page, "document.querySelectorAll('#gallery .card').length === 7")
+        cards = page.eval_on_selector_all("#gallery .card", "cards => cards.map((c) => c.dataset.id)")
+        assert cards == ids[::-1] and page.locator("#gallery button.more").count() == 0
+        page.close()

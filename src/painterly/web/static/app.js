@@ -355,22 +355,29 @@ async function poll() {
 // --- gallery -------------------------------------------------------------------------------------
 
 async function loadGallery() {
-  let page;
+  // page by page (the server caps a page's size), each starting where the one before ended
+  const jobs = [];
+  let next = null;
   try {
-    page = await api(`/api/gallery?limit=${state.galleryPages * state.config.limits.gallery_page}`);
+    for (let i = 0; i < state.galleryPages; i += 1) {
+      const before = next === null ? "" : `&before=${next}`;
+      const page = await api(`/api/gallery?limit=${state.config.limits.gallery_page}${before}`);
+      jobs.push(...page.jobs);
+      next = page.next;
+      if (next === null) break;
+    }
   } catch (err) {
     return;
   }
-  const jobs = page.jobs;
   state.lastGallery = Math.max(state.lastGallery, ...jobs.map((j) => j.finished || 0));
-  const signature = JSON.stringify([page.next, jobs.map((j) => [j.id, j.status, j.finished])]);
+  const signature = JSON.stringify([next, jobs.map((j) => [j.id, j.status, j.finished])]);
   if (signature === state.gallerySignature) return;
   state.gallerySignature = signature;
   const grid = $("#gallery");
   grid.replaceChildren();
   if (!jobs.length) grid.append(el("span", { class: "empty" }, "No finished runs yet."));
   for (const job of jobs) grid.append(card(job));
-  if (page.next !== null) {
+  if (next !== null) {
     const more = () => {
       state.galleryPages += 1;
       loadGallery();
