@@ -42,6 +42,32 @@ def test_recover_reindexes_results_and_quarantines_the_rest(tmp_path, caplog):
     assert "quarantine" in caplog.text and "indexed" in caplog.text
 
 
+def test_a_failing_system_does_not_fail_finished_jobs_at_start(tmp_path, monkeypatch, caplog):
+    """EMFILE or EIO while checking a result says nothing about the result: only a missing or
+    undecodable file makes a done job failed."""
+    from PIL import Image
+
+    data = tmp_path / "data"
+    with test_client(create_app(data)) as client:
+        job_id = finished(client, submit(client, "sample:astronaut", **TINY).json()["id"])["id"]
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, logger="painterly.web"):
+        for error in (errno.EMFILE, errno.EIO, errno.EACCES):
+
+            def failing(*args, error=error, **kwargs):
+                raise OSError(error, os.strerror(error))
+
+            patch.setattr(Image, "open", failing)
+            app = create_app(data, start_worker=False)
+            assert app.state.store.get(job_id)["status"] == "done"
+            app.state.store.close()
+    assert f"cannot check the result of job {job_id}" in caplog.text
+    result = data / "runs" / job_id / "result.png"
+    result.write_bytes(result.read_bytes()[:200])  # truncated: damaged for real
+    app = create_app(data, start_worker=False)
+    assert app.state.store.get(job_id)["status"] == "failed"
+    app.state.store.close()
+
+
 def test_one_server_per_data_folder(tmp_path):
     store = Store(tmp_path / "data")
     with pytest.raises(PainterlyError, match=f"data folder {tmp_path / 'data'} is in use"):
