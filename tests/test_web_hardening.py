@@ -245,6 +245,34 @@ def test_inputs_are_shared_and_unused_uploads_collected(tmp_path):
         assert not list(store.uploads.iterdir())
 
 
+def test_upload_again_while_it_is_being_collected_keeps_its_file(tmp_path, monkeypatch):
+    """collect_uploads deletes an old upload's row and file; the same image uploaded meanwhile must end
+    with both (it waits for the collection rather than losing its file to it)."""
+    import pathlib
+    import threading
+    import time
+
+    app = create_app(tmp_path / "data", start_worker=False)
+    store, image = app.state.store, png_bytes(33, 22)
+    unlinking, unlink = threading.Event(), pathlib.Path.unlink
+
+    def slow_unlink(path, *args, **kwargs):
+        if path.parent == store.uploads and not path.name.startswith("."):
+            unlinking.set()
+            time.sleep(1.0)  # the upload below runs meanwhile (or waits, as it should)
+        return unlink(path, *args, **kwargs)
+
+    with test_client(app) as client:
+        sha = upload(client, image).json()["ref"][7:]
+        monkeypatch.setattr(pathlib.Path, "unlink", slow_unlink)
+        collector = threading.Thread(target=store.collect_uploads, kwargs={"grace": 0})
+        collector.start()
+        assert unlinking.wait(10)
+        assert upload(client, image).status_code == 200
+        collector.join()
+        assert client.get(f"/api/uploads/{sha}").content == image
+
+
 def test_gallery_is_paged_and_light(tmp_path):
     app = create_app(tmp_path / "data", start_worker=False)
     store = app.state.store

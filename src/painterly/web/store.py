@@ -229,8 +229,14 @@ class Store:
 
     # --- uploads -------------------------------------------------------------------------------
 
-    def add_upload(self, sha: str, file: str, name: str, width: int, height: int) -> None:
+    def add_upload(
+        self, sha: str, file: str, name: str, width: int, height: int, source: Path | None = None
+    ) -> None:
+        """Index an upload, first moving its checked file from ``source`` into place if given: both
+        under the lock, so ``collect_uploads`` never deletes a file between the move and the row."""
         with self._lock, self._db:
+            if source is not None:
+                os.replace(source, self.uploads / file)
             self._db.execute(
                 "INSERT OR REPLACE INTO uploads (sha, file, name, width, height, created) VALUES (?,?,?,?,?,?)",
                 (sha, file, name, width, height, time.time()),
@@ -256,8 +262,8 @@ class Store:
                 (time.time() - grace,),
             ).fetchall()
             self._db.executemany("DELETE FROM uploads WHERE sha=?", [(row["sha"],) for row in rows])
-        for row in rows:
-            (self.uploads / row["file"]).unlink(missing_ok=True)
+            for row in rows:  # under the lock: an upload of the same file waits (``add_upload``)
+                (self.uploads / row["file"]).unlink(missing_ok=True)
         return len(rows)
 
     # --- inputs --------------------------------------------------------------------------------
