@@ -273,6 +273,22 @@ def test_upload_again_while_it_is_being_collected_keeps_its_file(tmp_path, monke
         assert client.get(f"/api/uploads/{sha}").content == image
 
 
+def test_a_bmp_upload_is_kept_as_png(tmp_path):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 20), (10, 200, 30)).save(buffer, format="BMP")
+    app = create_app(tmp_path / "data", start_worker=False)
+    with test_client(app) as client:
+        answer = upload(client, buffer.getvalue(), "a.bmp").json()
+        (stored,) = app.state.store.uploads.iterdir()
+        assert stored.name == answer["ref"][7:] + ".png"
+        with Image.open(stored) as image:
+            assert (image.format, image.size, image.getpixel((0, 0))) == ("PNG", (30, 20), (10, 200, 30))
+
+
 def test_gallery_is_paged_and_light(tmp_path):
     app = create_app(tmp_path / "data", start_worker=False)
     store = app.state.store
