@@ -68,6 +68,21 @@ def test_a_failing_system_does_not_fail_finished_jobs_at_start(tmp_path, monkeyp
     app.state.store.close()
 
 
+@pytest.mark.parametrize("bind", ["127.0.0.2", "::1", "192.168.1.20", "fe80::1"])
+def test_the_server_answers_for_its_own_address(tmp_path, bind):
+    from fastapi.testclient import TestClient
+
+    from painterly.web.guards import allowed_hosts
+
+    own = f"[{bind}]" if ":" in bind else bind
+    hosts = allowed_hosts(bind)
+    assert hosts.count(own) == 1 and "localhost" in hosts and "0.0.0.0" not in allowed_hosts("0.0.0.0")
+    app = create_app(tmp_path / "data", hosts=hosts, start_worker=False)
+    with TestClient(app, base_url=f"http://{own}:7860") as client:
+        assert client.get("/api/config").status_code == 200
+        assert client.get("/api/config", headers={"Host": "127.0.0.3"}).status_code == 400
+
+
 def test_one_server_per_data_folder(tmp_path):
     store = Store(tmp_path / "data")
     with pytest.raises(PainterlyError, match=f"data folder {tmp_path / 'data'} is in use"):

@@ -40,8 +40,9 @@ def allowed_hosts(bind: str, extra: Iterable[str] = ()) -> list[str]:
     """Host header values the server answers: loopback names, the address it listens on when that is a
     specific one (not 0.0.0.0 or ::), and ``extra`` (``--allow-host``)."""
     hosts = list(LOOPBACK_HOSTS)
-    if bind not in ("0.0.0.0", "::", "") and not is_loopback(bind):
-        hosts.append(f"[{bind}]" if ":" in bind else bind)
+    own = f"[{bind}]" if ":" in bind else bind
+    if bind not in ("0.0.0.0", "::", "") and own not in hosts:  # 127.0.0.2 too: loopback, not listed
+        hosts.append(own)
     hosts += [h.lower() for h in extra]
     return hosts
 
