@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_web_support import live_server, scene, stripes
+from test_web_support import live_server, scene, stripes, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -48,12 +48,18 @@ def browser():
         browser.close()
 
 
+def wait_js(page, expression: str, timeout: float = 30.0) -> None:
+    """``page.wait_for_function`` without its in-page eval, which the page's CSP (no unsafe-eval) refuses."""
+    wait_for(lambda: page.evaluate(expression), timeout=timeout)
+
+
 def test_upload_run_preview_gallery_and_bad_upload(browser, tmp_path):
     content, style = scene(tmp_path / "meadow.png"), stripes(tmp_path / "stripes.png")
     with live_server(tmp_path / "data") as url:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
         page.goto(url)
         page.wait_for_selector("body[data-ready]")
 
@@ -73,16 +79,17 @@ def test_upload_run_preview_gallery_and_bad_upload(browser, tmp_path):
         page.fill("#preview-every", "1")
         page.click("#start")
 
-        page.wait_for_function("Number(document.querySelector('#preview').dataset.iteration) > 0")
+        wait_js(page, "Number(document.querySelector('#preview').dataset.iteration) > 0")
         first = page.get_attribute("#preview", "data-iteration")
-        page.wait_for_function(
-            f"(d => d && d !== 'final' && Number(d) > {first})(document.querySelector('#preview').dataset.iteration)"
+        wait_js(
+            page,
+            f"(d => d && d !== 'final' && Number(d) > {first})(document.querySelector('#preview').dataset.iteration)",
         )
         src = page.get_attribute("#preview", "src")
         assert "/preview" in src
         assert page.locator("#progress").evaluate("p => p.value > 0 && p.value < p.max")
         assert "iteration" in page.inner_text("#run-stats") and "remaining" in page.inner_text("#run-stats")
-        page.wait_for_function("document.querySelectorAll('#plot polyline').length == 2")
+        wait_js(page, "document.querySelectorAll('#plot polyline').length == 2")
         shot = tmp_path / "mid-run.png"
         page.screenshot(path=str(shot), full_page=True)
         if os.environ.get("PAINTERLY_SCREENSHOT"):
@@ -93,9 +100,10 @@ def test_upload_run_preview_gallery_and_bad_upload(browser, tmp_path):
         # the result lands in the gallery, with its image
         card = page.wait_for_selector(".card[data-status='done']", timeout=90_000)
         card.scroll_into_view_if_needed()
-        page.wait_for_function(
+        wait_js(
+            page,
             "(img => img && img.complete && img.naturalWidth === 64)"
-            "(document.querySelector(\".card[data-status='done'] .thumb img\"))"
+            "(document.querySelector(\".card[data-status='done'] .thumb img\"))",
         )
         assert "finished" in page.inner_text("#run-status")
         assert page.get_attribute("#preview", "data-iteration") == "final"
@@ -113,7 +121,7 @@ def test_upload_run_preview_gallery_and_bad_upload(browser, tmp_path):
         # re-run prefills the form from the gallery entry
         page.fill("#set-size", "100")
         page.click(".card[data-status='done'] button:text('Re-run…')")
-        page.wait_for_function("document.querySelector('#set-size').value === '64'")
+        wait_js(page, "document.querySelector('#set-size').value === '64'")
         assert page.input_value("#set-iterations") == "60"
 
         # See inside: the run's panels, computed by the queue, in rows with their captions
@@ -128,4 +136,32 @@ def test_upload_run_preview_gallery_and_bad_upload(browser, tmp_path):
         page.click("#inside-close")
         assert page.locator("#inside-section").is_hidden()
         assert errors == []
+        page.close()
+
+
+def test_gallery_shows_older_runs_past_the_largest_page(browser, tmp_path):
+    """ "Show older runs" walks the pages with ``before``; asking for one ever larger page would stop at
+    the server's page cap (here 3) and never reach the oldest runs."""
+    from test_web import submit
+    from test_web_support import TINY, test_client
+
+    from painterly.web.limits import Limits
+    from painterly.web.server import create_app
+
+    app = create_app(tmp_path / "data", start_worker=False)
+    with test_client(app) as client:
+        ids = [submit(client, "sample:astronaut", seed=s, **TINY).json()["id"] for s in range(7)]
+        with app.state.store._db as db:
+            db.execute("UPDATE jobs SET status='failed', error='old run'")
+    limits = Limits(gallery_page=2, gallery_page_max=3)
+    with live_server(tmp_path / "data", limits=limits, start_worker=False) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("body[data-ready]")
+        for shown in (2, 4, 6):
+            wait_js(page, f"document.querySelectorAll('#gallery .card').length === {shown}")
+            page.click("#gallery button.more")
+        wait_js(page, "document.querySelectorAll('#gallery .card').length === 7")
+        cards = page.eval_on_selector_all("#gallery .card", "cards => cards.map((c) => c.dataset.id)")
+        assert cards == ids[::-1] and page.locator("#gallery button.more").count() == 0
         page.close()

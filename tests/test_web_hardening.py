@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import sqlite3
@@ -39,6 +40,47 @@ def test_recover_reindexes_results_and_quarantines_the_rest(tmp_path, caplog):
     (kept,) = (data / "quarantine").iterdir()
     assert kept.name.startswith("b" * 32) and (kept / "result.png").read_bytes() == b"\x89PNG not really"
     assert "quarantine" in caplog.text and "indexed" in caplog.text
+
+
+def test_a_failing_system_does_not_fail_finished_jobs_at_start(tmp_path, monkeypatch, caplog):
+    """EMFILE or EIO while checking a result says nothing about the result: only a missing or
+    undecodable file makes a done job failed."""
+    from PIL import Image
+
+    data = tmp_path / "data"
+    with test_client(create_app(data)) as client:
+        job_id = finished(client, submit(client, "sample:astronaut", **TINY).json()["id"])["id"]
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, logger="painterly.web"):
+        for error in (errno.EMFILE, errno.EIO, errno.EACCES):
+
+            def failing(*args, error=error, **kwargs):
+                raise OSError(error, os.strerror(error))
+
+            patch.setattr(Image, "open", failing)
+            app = create_app(data, start_worker=False)
+            assert app.state.store.get(job_id)["status"] == "done"
+            app.state.store.close()
+    assert f"cannot check the result of job {job_id}" in caplog.text
+    result = data / "runs" / job_id / "result.png"
+    result.write_bytes(result.read_bytes()[:200])  # truncated: damaged for real
+    app = create_app(data, start_worker=False)
+    assert app.state.store.get(job_id)["status"] == "failed"
+    app.state.store.close()
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.2", "::1", "192.168.1.20", "fe80::1"])
+def test_the_server_answers_for_its_own_address(tmp_path, bind):
+    from fastapi.testclient import TestClient
+
+    from painterly.web.guards import allowed_hosts
+
+    own = f"[{bind}]" if ":" in bind else bind
+    hosts = allowed_hosts(bind)
+    assert hosts.count(own) == 1 and "localhost" in hosts and "0.0.0.0" not in allowed_hosts("0.0.0.0")
+    app = create_app(tmp_path / "data", hosts=hosts, start_worker=False)
+    with TestClient(app, base_url=f"http://{own}:7860") as client:
+        assert client.get("/api/config").status_code == 200
+        assert client.get("/api/config", headers={"Host": "127.0.0.3"}).status_code == 400
 
 
 def test_one_server_per_data_folder(tmp_path):
@@ -136,26 +178,70 @@ def test_full_disk_is_507_and_no_error_is_a_bare_500(tmp_path, monkeypatch, targ
         )
 
 
-def test_queue_is_capped_per_client_and_in_total(tmp_path):
+def test_queue_is_capped_per_client_address_and_in_total(tmp_path):
+    from fastapi.testclient import TestClient
+
     app = create_app(tmp_path / "data", limits=Limits(queued=3, queued_per_client=2), start_worker=False)
-    with test_client(app) as client:
 
-        def send(who):
-            body = {
-                "content": "sample:astronaut",
-                "styles": ["sample:starry_night"],
-                "settings": TINY,
-                "client": who,
-            }
-            return client.post("/api/jobs", json=body)
+    def send(address, tab="x"):
+        http = TestClient(app, base_url="http://127.0.0.1", client=(address, 50000))
+        body = {"content": "sample:astronaut", "styles": ["sample:starry_night"], "settings": TINY}
+        return http.post("/api/jobs", json=body | {"client": tab})  # the tab id the old page sent
 
-        assert [send("a").status_code for _ in range(2)] == [200, 200]
-        mine = send("a")
-        assert mine.status_code == 429 and "you have 2 runs waiting" in mine.json()["detail"]
-        assert send("b").status_code == 200
-        full = send("c")
-        assert full.status_code == 429 and "the queue is full" in full.json()["detail"]
+    assert [send("10.0.0.1", tab).status_code for tab in ("a", "b")] == [200, 200]
+    mine = send("10.0.0.1", "c")  # a fresh tab id does not lift the cap: the address is the client
+    assert mine.status_code == 429 and "you have 2 runs waiting" in mine.json()["detail"]
+    assert send("10.0.0.2").status_code == 200
+    full = send("10.0.0.3")
+    assert full.status_code == 429 and "the queue is full" in full.json()["detail"]
+    assert "client" not in test_client(app).get("/api/queue").json()[0]  # no one's address is shown
     assert len(list((tmp_path / "data" / "runs").iterdir())) == 3  # nothing left of the refused ones
+    app.state.store.close()
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"size": 2049}, "size must be at most 2048 pixels here"),
+        (
+            {"size": 64, "scales": 1, "iterations": 2001},
+            "at most 2000 iterations (all scales together) here, not 2001",
+        ),
+        ({"size": 64, "scales": 3, "iterations": 1500, "coarse_iterations": 1000}, "here, not 2333"),
+    ],
+)
+def test_web_runs_are_capped_in_size_and_iterations(tmp_path, settings, message):
+    with test_client(create_app(tmp_path / "data", start_worker=False)) as client:
+        answer = submit(client, "sample:astronaut", **settings)
+        assert answer.status_code == 400 and message in answer.json()["detail"], answer.text
+        assert submit(client, "sample:astronaut", size=2048, scales=1, iterations=2000).status_code == 200
+
+
+def test_settings_files_show_no_server_paths(tmp_path):
+    data = tmp_path / "data"
+    with test_client(create_app(data)) as client:
+        content = upload(client, png_bytes(50, 40)).json()
+        job = finished(client, submit(client, content["ref"], seed=5, **TINY).json()["id"])
+        assert str(data) in (data / "runs" / job["id"] / "record.json").read_text()  # kept on the server
+        answer = client.get(job["settings_url"])
+        assert (
+            answer.headers["content-disposition"] == f'attachment; filename="painterly-{job["id"][:8]}.json"'
+        )
+        assert str(tmp_path) not in answer.text and os.path.expanduser("~") not in answer.text
+        assert content["ref"][7:] not in answer.text  # not even the upload's hash
+        record = answer.json()
+        assert record["output"] == f"painterly-{job['id'][:8]}.png" and record["settings"]["seed"] == 5
+        assert record["settings"]["content"] == f"job:{job['id']}:content"
+        assert record["settings"]["styles"] == [f"job:{job['id']}:style-0"]
+
+    with test_client(create_app(tmp_path / "queued", start_worker=False)) as client:
+        job = submit(client, "sample:astronaut", **TINY).json()  # no record yet: its settings.json
+        path = tmp_path / "queued" / "runs" / job["id"] / "settings.json"
+        written = json.loads(path.read_text())
+        path.write_text(json.dumps(written | {"init": "/srv/secret/start.png", "mask": "C:\\m\\mask.png"}))
+        settings = client.get(job["settings_url"]).json()
+        assert (settings["init"], settings["mask"]) == ("start.png", "mask.png")
+        assert settings["content"] == f"job:{job['id']}:content" and "/" not in json.dumps(settings)
 
 
 def test_inputs_are_shared_and_unused_uploads_collected(tmp_path):
@@ -172,6 +258,50 @@ def test_inputs_are_shared_and_unused_uploads_collected(tmp_path):
             assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 200
         assert store.collect_uploads(grace=0) == 1
         assert not list(store.uploads.iterdir())
+
+
+def test_upload_again_while_it_is_being_collected_keeps_its_file(tmp_path, monkeypatch):
+    """collect_uploads deletes an old upload's row and file; the same image uploaded meanwhile must end
+    with both (it waits for the collection rather than losing its file to it)."""
+    import pathlib
+    import threading
+    import time
+
+    app = create_app(tmp_path / "data", start_worker=False)
+    store, image = app.state.store, png_bytes(33, 22)
+    unlinking, unlink = threading.Event(), pathlib.Path.unlink
+
+    def slow_unlink(path, *args, **kwargs):
+        if path.parent == store.uploads and not path.name.startswith("."):
+            unlinking.set()
+            time.sleep(1.0)  # the upload below runs meanwhile (or waits, as it should)
+        return unlink(path, *args, **kwargs)
+
+    with test_client(app) as client:
+        sha = upload(client, image).json()["ref"][7:]
+        monkeypatch.setattr(pathlib.Path, "unlink", slow_unlink)
+        collector = threading.Thread(target=store.collect_uploads, kwargs={"grace": 0})
+        collector.start()
+        assert unlinking.wait(10)
+        assert upload(client, image).status_code == 200
+        collector.join()
+        assert client.get(f"/api/uploads/{sha}").content == image
+
+
+def test_a_bmp_upload_is_kept_as_png(tmp_path):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 20), (10, 200, 30)).save(buffer, format="BMP")
+    app = create_app(tmp_path / "data", start_worker=False)
+    with test_client(app) as client:
+        answer = upload(client, buffer.getvalue(), "a.bmp").json()
+        (stored,) = app.state.store.uploads.iterdir()
+        assert stored.name == answer["ref"][7:] + ".png"
+        with Image.open(stored) as image:
+            assert (image.format, image.size, image.getpixel((0, 0))) == ("PNG", (30, 20), (10, 200, 30))
 
 
 def test_gallery_is_paged_and_light(tmp_path):

@@ -28,7 +28,6 @@ def one_client(url: str, index: int) -> dict:
             "styles": ["sample:starry_night"],
             "settings": {"size": size, "scales": 1, "iterations": 2, "seed": 1000 + index},
             "preview_every": 1,
-            "client": f"client-{index}",
         }
         answer = http.post("/api/jobs", json=body)
         answer.raise_for_status()

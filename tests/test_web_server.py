@@ -102,6 +102,23 @@ def test_allowed_extra_host_is_answered(tmp_path):
         assert http.get("/api/config", headers={"Host": "other.lan"}).status_code == 400
 
 
+def test_every_answer_forbids_framing_and_sniffing(tmp_path):
+    from painterly.web.guards import SECURITY_HEADERS
+
+    with (
+        live_server(tmp_path / "data", start_worker=False) as url,
+        httpx.Client(base_url=url, timeout=10) as http,
+    ):
+        answers = [http.get(path) for path in ("/", "/static/app.js", "/api/config", "/api/jobs/nope")]
+        answers.append(http.get("/", headers={"Host": "evil.example"}))  # refused by the Host check
+        answers.append(http.post("/api/jobs", json={}, headers={"Origin": "https://evil.example"}))
+        assert [a.status_code for a in answers] == [200, 200, 200, 404, 400, 403]
+        for answer in answers:
+            assert answer.headers["x-frame-options"] == "DENY"
+            assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+            assert {k: answer.headers[k] for k in SECURITY_HEADERS} == SECURITY_HEADERS
+
+
 @pytest.mark.parametrize(
     "headers",
     [

@@ -1,4 +1,5 @@
-"""ASGI guards in front of the app: the request body's size, and requests from other sites.
+"""ASGI guards in front of the app: the request body's size, requests from other sites, and the
+headers that keep the page out of other sites' frames.
 
 The Host header check (against DNS rebinding) is Starlette's ``TrustedHostMiddleware``, fed by
 ``allowed_hosts``; what Starlette has no middleware for is here, small and ASGI-level so it sees the
@@ -11,13 +12,19 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",  # no clickjacking: another site cannot frame the page's buttons
+    "Content-Security-Policy": "frame-ancestors 'none'; default-src 'self'; img-src 'self' data: blob:",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def is_loopback(host: str) -> bool:
@@ -33,8 +40,9 @@ def allowed_hosts(bind: str, extra: Iterable[str] = ()) -> list[str]:
     """Host header values the server answers: loopback names, the address it listens on when that is a
     specific one (not 0.0.0.0 or ::), and ``extra`` (``--allow-host``)."""
     hosts = list(LOOPBACK_HOSTS)
-    if bind not in ("0.0.0.0", "::", "") and not is_loopback(bind):
-        hosts.append(f"[{bind}]" if ":" in bind else bind)
+    own = f"[{bind}]" if ":" in bind else bind
+    if bind not in ("0.0.0.0", "::", "") and own not in hosts:  # 127.0.0.2 too: loopback, not listed
+        hosts.append(own)
     hosts += [h.lower() for h in extra]
     return hosts
 
@@ -84,6 +92,27 @@ class BodyLimit:
             if started:
                 raise
             await _refuse(exc, scope, receive, send)
+
+
+class SecurityHeaders:
+    """Add ``SECURITY_HEADERS`` to every HTTP response (errors from the other guards included)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 class SameOrigin:

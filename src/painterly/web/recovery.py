@@ -8,6 +8,7 @@ run as the worker takes them (``painterly.queue.recovered``).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -29,7 +30,12 @@ def recover(store: Store) -> dict[str, int]:
     """Bring ``store`` in line with its files; return how many jobs/files each step changed."""
     changed = {"interrupted": store.interrupt_active(), "broken": 0, "reindexed": 0, "quarantined": 0}
     for job_id in store.ids(FINISHED):
-        if not complete(store, job_id) and store.mark_broken(job_id):
+        try:
+            broken = not complete(store, job_id)
+        except OSError as exc:  # the system failed, not the file: check again at the next start
+            log.warning("painterly: cannot check the result of job %s (%s); left as it is", job_id, exc)
+            continue
+        if broken and store.mark_broken(job_id):
             changed["broken"] += 1
     changed["uploads"] = _reindex_uploads(store)
     known = store.ids()
@@ -38,7 +44,12 @@ def recover(store: Store) -> dict[str, int]:
             tmp.unlink(missing_ok=True)  # half-written files of an atomic save (result, panels)
         if folder.name in known:
             continue
-        if folder.is_dir() and valid_id(folder.name) and _reindex(store, folder):
+        try:
+            reindexed = folder.is_dir() and valid_id(folder.name) and _reindex(store, folder)
+        except OSError as exc:
+            log.warning("painterly: cannot check %s (%s); left as it is", folder, exc)
+            continue
+        if reindexed:
             changed["reindexed"] += 1
             log.warning("painterly: indexed %s again (its result had no database entry)", folder)
         else:
@@ -54,7 +65,8 @@ def recover(store: Store) -> dict[str, int]:
 
 
 def complete(store: Store, job_id: str) -> bool:
-    """Whether the job's folder holds its record and a result image that decodes."""
+    """Whether the job's folder holds its record and a result image that decodes. OSError if the system
+    cannot tell (EMFILE, EIO, EACCES...): that says nothing about the file, which must not be given up."""
     from PIL import Image
 
     path = store.result_path(job_id)
@@ -63,7 +75,11 @@ def complete(store: Store, job_id: str) -> bool:
     try:
         with Image.open(path, formats=READ_FORMATS) as image:
             image.verify()
-    except Exception:  # noqa: BLE001 - any decoding failure means the file is damaged
+    except OSError as exc:
+        if exc.errno not in (None, errno.ENOENT):  # PIL's decoding errors carry no errno
+            raise
+        return False
+    except Exception:  # noqa: BLE001 - any other decoding failure means the file is damaged
         return False
     return True
 

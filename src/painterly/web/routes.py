@@ -5,10 +5,11 @@ Jobs are presented without server paths: inputs as ``job:<id>:<key>`` references
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from ..errors import PainterlyError
 from .forms import DEFAULT_PREVIEW_EVERY, coerce_form, number, preview_every, settings_schema
@@ -157,9 +158,8 @@ def submit(request: Request, body: dict[str, Any]) -> dict[str, Any]:
         [number(w, "blend weights") for w in blend],
         coerce_form(body.get("settings") or {}),
         preview_every=preview_every(body.get("preview_every")),
-        client=str(body.get("client") or "")[:64],
-        max_queued=limits.queued,
-        max_queued_per_client=limits.queued_per_client,
+        client=request.client.host if request.client else "",
+        limits=limits,
     )
     _worker(request).notify()
     return describe(request, _job(request, job_id), full=False)
@@ -173,13 +173,7 @@ def job_detail(request: Request, job_id: str) -> dict[str, Any]:
 @router.get("/api/queue")
 def queue(request: Request) -> list[dict[str, Any]]:
     return [
-        {
-            "id": job["id"],
-            "kind": job["kind"],
-            "status": job["status"],
-            "position": i,
-            "client": job["client"],
-        }
+        {"id": job["id"], "kind": job["kind"], "status": job["status"], "position": i}
         for i, job in enumerate(_store(request).active())
     ]
 
@@ -215,13 +209,36 @@ def result(request: Request, job_id: str, download: bool = False) -> FileRespons
 
 
 @router.get("/api/jobs/{job_id}/settings.json")
-def settings_file(request: Request, job_id: str) -> FileResponse:
+def settings_file(request: Request, job_id: str) -> JSONResponse:
     _job(request, job_id)
     folder = _store(request).run_dir(job_id)
     path = folder / RECORD if (folder / RECORD).is_file() else folder / SETTINGS
     if not path.is_file():
         raise HTTPException(404, "this job has no settings file")
-    return FileResponse(path, media_type="application/json", filename=f"painterly-{job_id[:8]}.json")
+    data = json.loads(path.read_text())
+    if path.name == RECORD:
+        data["settings"] = _without_paths(data["settings"], job_id)
+        data["output"] = f"painterly-{job_id[:8]}.png"
+    else:
+        data = _without_paths(data, job_id)
+    disposition = f'attachment; filename="painterly-{job_id[:8]}.json"'
+    return JSONResponse(finite(data), headers={"Content-Disposition": disposition})
+
+
+def _without_paths(settings: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """Settings as a visitor may see them: the job's input references instead of server paths (which
+    name the data folder, the home folder and upload hashes), and only the file name of other paths."""
+    styles = settings.get("styles") or []
+    out = {
+        **settings,
+        "content": f"job:{job_id}:content",
+        "styles": [f"job:{job_id}:style-{i}" for i in range(len(styles))],
+    }
+    for key in ("mask", "init", "weights"):
+        value = out.get(key)
+        if isinstance(value, str):
+            out[key] = value.replace("\\", "/").rsplit("/", 1)[-1]
+    return out
 
 
 @router.get("/api/jobs/{job_id}/inputs/{key}")

@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ..errors import PainterlyError
-from .guards import LOOPBACK_HOSTS, BodyLimit, SameOrigin, allowed_hosts, is_loopback
+from .guards import LOOPBACK_HOSTS, BodyLimit, SameOrigin, SecurityHeaders, allowed_hosts, is_loopback
 from .limits import Limits
 from .recovery import recover
 from .routes import router
@@ -80,10 +80,12 @@ def create_app(
 
     app = FastAPI(title="painterly", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store, app.state.worker, app.state.limits = store, worker, limits
-    # Added last = outermost: the Host check runs first, then the origin check, then the body limit.
+    # Added last = outermost: the Host check runs first, then the origin check, then the body limit;
+    # SecurityHeaders wraps them all so their refusals carry its headers too.
     app.add_middleware(BodyLimit, limit_for=limits.body_limit)
     app.add_middleware(SameOrigin)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.include_router(router)
 

@@ -41,6 +41,7 @@ from ..errors import PainterlyError
 from ..files import write_text_atomic
 from ..queue import ACTIVE, Status, check_transition, recovered, sources
 from ..settings import Settings
+from .limits import Limits
 
 DB_NAME = "painterly.db"
 LOCK_NAME = ".lock"
@@ -258,8 +259,14 @@ class Store:
 
     # --- uploads -------------------------------------------------------------------------------
 
-    def add_upload(self, sha: str, file: str, name: str, width: int, height: int) -> None:
+    def add_upload(
+        self, sha: str, file: str, name: str, width: int, height: int, source: Path | None = None
+    ) -> None:
+        """Index an upload, first moving its checked file from ``source`` into place if given: both
+        under the lock, so ``collect_uploads`` never deletes a file between the move and the row."""
         with self._lock, self._db:
+            if source is not None:
+                os.replace(source, self.uploads / file)
             self._db.execute(
                 "INSERT OR REPLACE INTO uploads (sha, file, name, width, height, created) VALUES (?,?,?,?,?,?)",
                 (sha, file, name, width, height, time.time()),
@@ -285,8 +292,8 @@ class Store:
                 (time.time() - grace,),
             ).fetchall()
             self._db.executemany("DELETE FROM uploads WHERE sha=?", [(row["sha"],) for row in rows])
-        for row in rows:
-            (self.uploads / row["file"]).unlink(missing_ok=True)
+            for row in rows:  # under the lock: an upload of the same file waits (``add_upload``)
+                (self.uploads / row["file"]).unlink(missing_ok=True)
         return len(rows)
 
     # --- inputs --------------------------------------------------------------------------------
@@ -371,10 +378,10 @@ class Store:
         *,
         preview_every: int,
         client: str,
-        max_queued: int,
-        max_queued_per_client: int,
+        limits: Limits,
     ) -> str:
         """Validate a submission, queue it and return its id; PainterlyError (QueueFull) if it cannot be.
+        ``client`` is the address the request came from: the per-client queue cap counts by it.
 
         Inputs are references resolved here; nothing is written before everything is valid."""
         items = [self.resolve(content), *(self.resolve(ref) for ref in styles)]
@@ -384,13 +391,14 @@ class Store:
             "styles": [{**item, "weight": w} for item, w in zip(items[1:], weights, strict=True)],
         }
         settings = self._with_inputs(Settings(style_blend=tuple(blend), **form), inputs).validated()
+        limits.check_run(settings)
         job_id = self.new_id()
         folder = self.run_dir(job_id)
         folder.mkdir(mode=0o700)
         try:
             write_text_atomic(folder / SETTINGS, settings.to_json())
             with self._lock, self._db:
-                self._check_queue(client, max_queued, max_queued_per_client)
+                self._check_queue(client, limits.queued, limits.queued_per_client)
                 self._db.execute(
                     "INSERT INTO jobs (id, status, qseq, created, client, inputs, form, settings, preview_every)"
                     f" VALUES (?, ?, {_NEXT_QSEQ}, ?, ?, ?, ?, ?, ?)",

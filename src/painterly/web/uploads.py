@@ -78,15 +78,13 @@ async def receive_upload(request: Request, store: Store, limits: Limits) -> dict
             fmt, width, height = await run_in_threadpool(check_upload, tmp, name, limits)
             sha = digest.hexdigest()
             final = sha + KEPT_FORMATS.get(fmt, ".png")
-            if fmt in KEPT_FORMATS:
-                os.replace(tmp, store.uploads / final)
-            else:  # e.g. TIFF or BMP: keep a PNG the browser can show
-                await run_in_threadpool(_save_png, tmp, store.uploads / final)
+            if fmt not in KEPT_FORMATS:  # e.g. TIFF or BMP: keep a PNG the browser can show
+                await run_in_threadpool(_save_png, tmp)
+            store.add_upload(sha, final, name, width, height, source=tmp)
         finally:
             tmp.unlink(missing_ok=True)
     finally:
         await form.close()
-    store.add_upload(sha, final, name, width, height)
     store.collect_uploads()  # older uploads no job took up
     return {
         "ref": f"upload:{sha}",
@@ -97,6 +95,8 @@ async def receive_upload(request: Request, store: Store, limits: Limits) -> dict
     }
 
 
-def _save_png(source: Path, target: Path) -> None:
-    with atomic_path(target) as out:
-        load_image(source).save(out, format="PNG")
+def _save_png(path: Path) -> None:
+    """Re-encode the file at ``path`` as PNG, in place."""
+    image = load_image(path)
+    with atomic_path(path) as out:
+        image.save(out, format="PNG")

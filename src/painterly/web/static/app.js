@@ -19,9 +19,6 @@ const state = {
   inside: null, // id of the gallery entry shown in "See inside"
   insideShown: null, // signature of the panels drawn there
 };
-// one id per tab, so the server can tell concurrent tabs apart
-const client = sessionStorage.getItem("painterly-client") || Math.random().toString(36).slice(2);
-sessionStorage.setItem("painterly-client", client);
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -197,7 +194,6 @@ async function start() {
     style_blend: state.styles.map((s) => Number(s.weight)),
     settings: formValues(),
     preview_every: Number($("#preview-every").value || 0),
-    client,
   };
   if (body.style_blend.every((w) => w === 1)) body.style_blend = [];
   const button = $("#start");
@@ -362,22 +358,29 @@ async function poll() {
 // --- gallery -------------------------------------------------------------------------------------
 
 async function loadGallery() {
-  let page;
+  // page by page (the server caps a page's size), each starting where the one before ended
+  const jobs = [];
+  let next = null;
   try {
-    page = await api(`/api/gallery?limit=${state.galleryPages * state.config.limits.gallery_page}`);
+    for (let i = 0; i < state.galleryPages; i += 1) {
+      const before = next === null ? "" : `&before=${next}`;
+      const page = await api(`/api/gallery?limit=${state.config.limits.gallery_page}${before}`);
+      jobs.push(...page.jobs);
+      next = page.next;
+      if (next === null) break;
+    }
   } catch (err) {
     return;
   }
-  const jobs = page.jobs;
   state.lastGallery = Math.max(state.lastGallery, ...jobs.map((j) => j.finished || 0));
-  const signature = JSON.stringify([page.next, jobs.map((j) => [j.id, j.status, j.finished])]);
+  const signature = JSON.stringify([next, jobs.map((j) => [j.id, j.status, j.finished])]);
   if (signature === state.gallerySignature) return;
   state.gallerySignature = signature;
   const grid = $("#gallery");
   grid.replaceChildren();
   if (!jobs.length) grid.append(el("span", { class: "empty" }, "No finished runs yet."));
   for (const job of jobs) grid.append(card(job));
-  if (page.next !== null) {
+  if (next !== null) {
     const more = () => {
       state.galleryPages += 1;
       loadGallery();
