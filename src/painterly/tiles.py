@@ -167,6 +167,21 @@ def feather(box: Box, boxes: Sequence[Box]) -> torch.Tensor:
     return (wy * wx)[None, None]
 
 
+def seam_ratio(image: torch.Tensor, boxes: Sequence[Box]) -> float:
+    """Gradient energy across the overlaps between tiles (plus 2 px either side) over that of the whole
+    image: ~1 where blending hides the tiles, above 1 where a seam shows. ``image``: (1, 3, H, W)."""
+    dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).mean((0, 1, 2))  # per column
+    dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean((0, 1, 3))  # per row
+    cols, rows = set(), set()
+    for left, top, _, _ in boxes:
+        for r in {r for x0, _, r, _ in boxes if x0 < left < r}:
+            cols.update(range(max(0, left - 2), min(len(dx), r + 2)))
+        for b in {b for _, y0, _, b in boxes if y0 < top < b}:
+            rows.update(range(max(0, top - 2), min(len(dy), b + 2)))
+    band = torch.cat([dx[sorted(cols)], dy[sorted(rows)]])
+    return float(band.mean() / torch.cat([dx, dy]).mean())
+
+
 # --- running a tiled scale ---------------------------------------------------------------------------
 
 
