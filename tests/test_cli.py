@@ -48,7 +48,10 @@ def test_help_lists_options_with_defaults(tmp_path):
         (["{i}/tubingen.jpg", "{i}/SOURCES.md"], "not a readable image"),
         (["{i}/tubingen.jpg", "starry_night", "--size", "0"], "size must be"),
         (["{i}/tubingen.jpg", "starry_night", "--size", "999999"], "size must be"),
-        (["{i}/tubingen.jpg", "starry_night", "--size", "8000"], "the largest size that fits is about"),
+        (
+            ["{i}/tubingen.jpg", "starry_night", "--size", "8000", "--memory-budget", "0.5"],
+            "the largest size that fits is about",
+        ),
         (["{i}/tubingen.jpg", "starry_night", "--style-layers", "relu7_1"], "unknown layer"),
         (["{i}/tubingen.jpg", "starry_night", "--style-weight", "-2"], "style-weight"),
         (["{i}/tubingen.jpg", "starry_night", "-o", "{d}/nofolder/out.png"], "output folder does not exist"),

@@ -142,16 +142,23 @@ class _Progress:
         total = total or sum(i for _, i in job.settings.schedule())
         self.bar = tqdm(total=total, disable=quiet, unit="it", dynamic_ncols=True, file=sys.stderr)
         self.job, self.save_every = job, save_every
+        self.tile: dict[str, str] = {}
 
     def __call__(self, event) -> None:
-        from .engine import Iteration, Preview, ScaleStarted
+        from .engine import Iteration, Preview, ScaleStarted, TileStarted
         from .images import save_image
 
         if isinstance(event, ScaleStarted):
             self.bar.set_description(f"scale {event.index + 1}/{event.count} {event.width}x{event.height}")
+            self.tile = {}
+        elif isinstance(event, TileStarted):
+            self.tile = {"tile": f"{event.index + 1}/{event.count}"}
         elif isinstance(event, Iteration):
+            if event.total > self.bar.total:  # tiled scales spend their iterations once per tile
+                self.bar.total = event.total
             losses = event.losses
             self.bar.set_postfix(
+                **self.tile,
                 content=f"{losses['content']:.3g}",
                 style=f"{losses['style']:.3g}",
                 tv=f"{losses['tv']:.3g}",

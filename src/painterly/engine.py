@@ -23,14 +23,16 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from . import tiles
 from .errors import PainterlyError
-from .hardware import check_memory, resolve_device, resolve_precision
+from .hardware import resolve_device, resolve_precision
 from .images import fit, fitted_size, keep_colors, match_colors, style_colors, to_image, to_tensor
 from .layers import LAYERS
 from .losses import STYLE_LOSSES, ContentLoss, SlicedWassersteinLoss, StyleLoss, tv_loss
 from .network import VGG19Features, Weights, load_weights
 from .settings import Settings
 from .targets import TargetCache, fingerprint
+from .tiles import TileStarted
 
 # --- events --------------------------------------------------------------------------------------
 
@@ -59,7 +61,7 @@ class Preview:
     image: Image.Image
 
 
-Event = ScaleStarted | Iteration | Preview
+Event = ScaleStarted | Iteration | Preview | TileStarted
 
 
 @dataclass
@@ -172,18 +174,26 @@ class Stylizer:
         return fit(content, self.settings.size).size
 
     def check_fits(self, content: Image.Image, styles: Sequence[Image.Image] = ()) -> None:
-        """Raise PainterlyError (naming the largest size that fits) if the run would exhaust memory;
-        ``styles`` too, at their size for the final scale (``style_scale`` can make them the larger)."""
+        """Raise PainterlyError (naming the largest size that fits) if the run would exhaust memory even
+        in tiles; ``styles`` too, at their size for the final scale (``style_scale`` can make them the
+        larger)."""
         width, height = self.output_size(content)
-        check_memory(width, height, self.precision, self.device)
+        room = self.memory_room()
+        tiles.check(width, height, self.precision, room, self.device)
         longest = max(1, round(max(width, height) * self.settings.style_scale))
         for style in styles:
             try:
-                check_memory(*fitted_size(style.size, longest), self.precision, self.device)
+                tiles.check_style(
+                    *fitted_size(style.size, longest), self.precision, room, self.settings.style_loss
+                )
             except PainterlyError as exc:
                 raise PainterlyError(
                     f"style image at style-scale {self.settings.style_scale:g}: {exc}"
                 ) from None
+
+    def memory_room(self) -> float:
+        """Bytes a run may use: the ``memory_budget`` setting, else what fits in free memory now."""
+        return tiles.budget(self.settings.memory_budget, self.device)
 
     def run(
         self,
@@ -222,7 +232,14 @@ class Stylizer:
         generator = torch.Generator().manual_seed(s.seed)
         schedule = s.schedule()
         first = range(len(schedule))[start_scale]
-        total = sum(iters for _, iters in schedule[first:])
+        room = self.memory_room()
+        sizes = [fitted_size(content.size, max(1, round(max(width, height) * f))) for f, _ in schedule]
+        sizes[-1] = (width, height)
+        total = sum(
+            iters * tiles.count(*sizes[i], self.precision, room)
+            for i, (_, iters) in enumerate(schedule)
+            if i >= first
+        )
         run = _Run(self, emit, preview_every, total)
         inputs = _Inputs(content, fingerprint(content), styles, [fingerprint(style) for style in styles])
         x: torch.Tensor | None = None
@@ -240,8 +257,22 @@ class Stylizer:
             else:
                 x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
             emit(ScaleStarted(index, len(schedule), w, h, iters))
-            objective = self._objective(net, inputs, scaled, longest, mask, terms, generator)
-            x = run.optimise(x, objective, iters, index)
+            grid = tiles.plan(w, h, self.precision, room)
+            if grid is None:
+                objective = self._objective(net, inputs, scaled, longest, mask, terms, generator)
+                x = run.optimise(x, objective, iters, index)
+            else:  # too large for one pass: tiles against the global style targets, without terms
+                x = tiles.optimise(
+                    x,
+                    grid,
+                    scaled,
+                    mask,
+                    functools.partial(self._tile_objective, net, inputs, (w, h), longest, generator),
+                    functools.partial(run.optimise, iterations=iters, scale=index),
+                    emit,
+                    lambda: self.stopped,
+                    index,
+                )
             if self.stopped:
                 break
         assert x is not None
@@ -348,11 +379,34 @@ class Stylizer:
                 style_losses.append((layer, layer_weight * float(region.mean()), module))
         return Objective(self, net, content_losses, style_losses, terms)
 
+    def _tile_objective(
+        self,
+        net: VGG19Features,
+        inputs: _Inputs,
+        size: tuple[int, int],
+        longest: int,
+        generator: torch.Generator,
+        crop: Image.Image,
+        crop_mask: Image.Image | None,
+        box: tuple[int, int, int, int],
+    ) -> Objective:
+        """A tile's objective: its crop's content targets, the whole scale's style targets, no terms."""
+        tile = _Inputs(crop, f"{inputs.content_id}@{size}{box}", inputs.styles, inputs.style_ids)
+        return self._objective(net, tile, crop, longest, crop_mask, (), generator)
+
     def _style_targets(
         self, net: VGG19Features, style: Image.Image, longest: int, loss_type: type[StyleLoss]
     ) -> dict[str, tuple]:
         image = to_tensor(fit(style, longest)).to(self.device)
-        feats = self._features(net, image, set(self.settings.style_layers))
+        layers = self.settings.style_layers
+        room = self.memory_room()
+        if tiles.check_style(
+            image.shape[-1], image.shape[-2], self.precision, room, self.settings.style_loss
+        ):
+            side = tiles.style_tile_side(self.precision, room)
+            features = functools.partial(self._features, net)
+            return tiles.style_statistics(features, image, layers, loss_type.statistics, side)
+        feats = self._features(net, image, set(layers))
         return {layer: loss_type.target(feats[layer]) for layer in self.settings.style_layers}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 
@@ -56,15 +55,3 @@ def available_memory(device: torch.device) -> int:
     except OSError:
         pass
     return 1 << 62
-
-
-def check_memory(width: int, height: int, precision: str, device: torch.device) -> None:
-    need = width * height * bytes_per_pixel(precision)
-    free = available_memory(device) * 0.85
-    if need > free:
-        aspect = max(width, height) / min(width, height)
-        largest = int(math.sqrt(free / bytes_per_pixel(precision) * aspect))
-        raise PainterlyError(
-            f"{width}x{height} needs about {need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free on "
-            f"{device.type}; the largest size that fits is about {largest} px"
-        )

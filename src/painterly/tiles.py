@@ -1,0 +1,279 @@
+"""Print resolution: a scale too large for the memory budget runs in overlapping tiles.
+
+A whole-image pass keeps every activation for the backward pass (``hardware.bytes_per_pixel``), so an
+8192 px print would need ~130 GB. A scale whose whole pass exceeds the budget is optimised tile by
+tile instead, in raster order, each tile starting from the canvas so far (so neighbours agree in the
+overlap) and written back with a cosine ramp across the middle of the overlap (each tile's own border,
+where zero padding distorts the features, never shows). Every tile is pulled towards the *global*
+style statistics (one set of targets for the whole image, as an untiled run) and its own crop's
+content features; so the style is not re-fitted per tile, only its placement is local.
+
+The coarse scales, which fit, run whole as before: runs that fit are unchanged bit for bit.
+
+Style targets of an image too large for one forward pass are summed over tiles too (Gram and mean/std
+statistics are averages over positions); the sliced-Wasserstein loss needs every position at once.
+
+Extra loss terms (faces, video) compare pixels at the whole image's size; they join the scales that
+run whole and sit out the tiled ones, which start from those scales' result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from . import hardware
+from .errors import PainterlyError
+from .hardware import bytes_per_pixel
+from .layers import LAYERS
+
+# The smallest tile worth optimising (its overlap must still cover relu4/relu5's receptive field) and
+# the overlap between neighbours at full-size tiles (smaller tiles overlap by a third of their side).
+MIN_TILE = 256
+OVERLAP = 128
+# Whole-image memory besides the tile: the float32 canvas and its upsampled copy (24 B/px), the
+# content image at the scale and its crop (~6 B/px), the style image's tensor, headroom.
+CANVAS_BYTES_PER_PIXEL = 48
+# Style targets take a forward pass only (no activations kept for backward): ~1/3 of a training pass.
+FORWARD_FRACTION = 0.35
+
+
+@dataclass(frozen=True)
+class TileStarted:
+    """A tile of a tiled scale begins (``index`` 0-based of ``count``); box = (left, top, right, bottom)."""
+
+    scale: int
+    index: int
+    count: int
+    box: tuple[int, int, int, int]
+
+
+Box = tuple[int, int, int, int]
+
+
+def budget(gib: float, device: torch.device) -> float:
+    """Bytes a run may spend: ``gib`` if set, else what fits in free memory (85%, as the old check)."""
+    return gib * 2**30 if gib > 0 else hardware.available_memory(device) * 0.85
+
+
+def fits_whole(width: int, height: int, precision: str, room: float) -> bool:
+    return width * height * bytes_per_pixel(precision) <= room
+
+
+def tile_side(width: int, height: int, precision: str, room: float) -> int:
+    """The largest square tile that fits next to the canvas (0 if not even a minimal one does)."""
+    free = room - width * height * CANVAS_BYTES_PER_PIXEL
+    side = math.isqrt(int(max(0.0, free) / bytes_per_pixel(precision)))
+    smallest = min(MIN_TILE, max(width, height))
+    return side if side >= smallest else 0
+
+
+def check(width: int, height: int, precision: str, room: float, device: torch.device) -> None:
+    """Raise PainterlyError unless a whole pass or, failing that, a tiled pass fits in ``room`` bytes."""
+    if fits_whole(width, height, precision, room) or tile_side(width, height, precision, room):
+        return
+    side = min(MIN_TILE, max(width, height))
+    need = side * side * bytes_per_pixel(precision) + width * height * CANVAS_BYTES_PER_PIXEL
+    aspect = width / height
+    pixels = max(0.0, room - side * side * bytes_per_pixel(precision)) / CANVAS_BYTES_PER_PIXEL
+    largest = int(math.sqrt(pixels * max(aspect, 1 / aspect)))
+    raise PainterlyError(
+        f"{width}x{height} needs at least {need / 2**30:.1f} GiB (in tiles) but {room / 2**30:.1f} GiB is "
+        f"available on {device.type}; the largest size that fits is about {largest} px"
+    )
+
+
+def check_style(width: int, height: int, precision: str, room: float, style_loss: str) -> bool:
+    """Whether a style image of this size needs tiled statistics; raise if it cannot have them."""
+    if width * height * bytes_per_pixel(precision) * FORWARD_FRACTION <= room:
+        return False
+    if style_loss == "sliced-wasserstein":
+        raise PainterlyError(
+            f"a {width}x{height} style image does not fit in memory with the sliced-wasserstein loss "
+            "(it needs every position at once); use --style-loss gram or a smaller --style-scale"
+        )
+    return True
+
+
+def style_tile_side(precision: str, room: float) -> int:
+    """Side of the tiles a style image's statistics are summed over (forward passes only)."""
+    return max(
+        MIN_TILE + 2 * OVERLAP, math.isqrt(int(room / (bytes_per_pixel(precision) * FORWARD_FRACTION)))
+    )
+
+
+# --- the grid --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grid:
+    width: int
+    height: int
+    side: int  # tile side (clipped to the image along a short dimension)
+
+    @property
+    def overlap(self) -> int:
+        return min(OVERLAP, self.side // 3)
+
+    def boxes(self) -> list[Box]:
+        xs = _starts(self.width, self.side, self.overlap)
+        ys = _starts(self.height, self.side, self.overlap)
+        tw, th = min(self.side, self.width), min(self.side, self.height)
+        return [(x, y, x + tw, y + th) for y in ys for x in xs]
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins along one axis: evenly spread, every neighbour pair overlapping by >= ``overlap``."""
+    if tile >= length:
+        return [0]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def plan(width: int, height: int, precision: str, room: float) -> Grid | None:
+    """None if the scale runs whole, else its tile grid."""
+    if fits_whole(width, height, precision, room):
+        return None
+    return Grid(width, height, tile_side(width, height, precision, room))
+
+
+def count(width: int, height: int, precision: str, room: float) -> int:
+    grid = plan(width, height, precision, room)
+    return 1 if grid is None else len(grid.boxes())
+
+
+def _ramp(length: int, overlap: int) -> torch.Tensor:
+    """1 along a tile, rising 0 -> 1 (cosine) across the middle half of ``overlap`` at its start."""
+    ramp = torch.ones(length)
+    if overlap > 0:
+        quarter = overlap // 4
+        t = ((torch.arange(length) - quarter + 0.5) / max(1, overlap - 2 * quarter)).clamp(0, 1)
+        ramp = 0.5 - 0.5 * torch.cos(math.pi * t)
+    return ramp
+
+
+def feather(box: Box, boxes: Sequence[Box]) -> torch.Tensor:
+    """(1, 1, h, w) blend weight of ``box`` over the canvas: ramps where an earlier tile overlaps it."""
+    left, top, right, bottom = box
+    before = boxes[: boxes.index(box)]
+    left_overlap = max((r - left for x0, y0, r, _ in before if y0 == top and x0 < left), default=0)
+    top_overlap = max((b - top for x0, y0, _, b in before if x0 == left and y0 < top), default=0)
+    wy = _ramp(bottom - top, top_overlap)[:, None]
+    wx = _ramp(right - left, left_overlap)[None, :]
+    return (wy * wx)[None, None]
+
+
+def seam_ratio(image: torch.Tensor, boxes: Sequence[Box]) -> float:
+    """Gradient energy across the overlaps between tiles (plus 2 px either side) over that of the whole
+    image: ~1 where blending hides the tiles, above 1 where a seam shows. ``image``: (1, 3, H, W)."""
+    dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).mean((0, 1, 2))  # per column
+    dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean((0, 1, 3))  # per row
+    cols, rows = set(), set()
+    for left, top, _, _ in boxes:
+        for r in {r for x0, _, r, _ in boxes if x0 < left < r}:
+            cols.update(range(max(0, left - 2), min(len(dx), r + 2)))
+        for b in {b for _, y0, _, b in boxes if y0 < top < b}:
+            rows.update(range(max(0, top - 2), min(len(dy), b + 2)))
+    band = torch.cat([dx[sorted(cols)], dy[sorted(rows)]])
+    return float(band.mean() / torch.cat([dx, dy]).mean())
+
+
+# --- running a tiled scale ---------------------------------------------------------------------------
+
+
+def optimise(
+    x: torch.Tensor,
+    grid: Grid,
+    content: Image.Image,
+    mask: Image.Image | None,
+    objective_for: Callable[[Image.Image, Image.Image | None, Box], Callable],
+    optimise_tile: Callable[[torch.Tensor, Callable], torch.Tensor],
+    emit: Callable[[TileStarted], None],
+    stopped: Callable[[], bool],
+    scale: int,
+) -> torch.Tensor:
+    """Optimise ``x`` (1, 3, H, W) tile by tile; return the blended canvas on ``x``'s device.
+
+    ``objective_for(content_crop, mask_crop, box)`` builds a tile's objective (content targets of the
+    crop, the run's global style targets); ``optimise_tile(start, objective)`` spends the scale's
+    iterations on one tile.
+    """
+    device = x.device
+    canvas = x.detach().float().cpu()
+    if mask is not None:
+        mask = mask.convert("RGB").resize((grid.width, grid.height), Image.NEAREST)
+    boxes = grid.boxes()
+    for index, box in enumerate(boxes):
+        if stopped():
+            break
+        emit(TileStarted(scale, index, len(boxes), box))
+        left, top, right, bottom = box
+        objective = objective_for(content.crop(box), mask.crop(box) if mask else None, box)
+        start = canvas[..., top:bottom, left:right].to(device)
+        tile = optimise_tile(start, objective).detach().float().cpu()
+        weight = feather(box, boxes)
+        region = canvas[..., top:bottom, left:right]
+        region.mul_(1 - weight).add_(tile * weight)
+    return canvas.to(device)
+
+
+# --- style statistics of a large style image ---------------------------------------------------------
+
+
+def _stride(layer: str) -> int:
+    return 2 ** sum(1 for name in LAYERS[: LAYERS.index(layer) + 1] if name.startswith("pool"))
+
+
+@torch.no_grad()
+def style_statistics(
+    features: Callable[[torch.Tensor, set[str]], dict[str, torch.Tensor]],
+    image: torch.Tensor,
+    layers: Sequence[str],
+    statistics: Callable[[torch.Tensor, None], tuple],
+    side: int,
+) -> dict[str, tuple]:
+    """Per-layer Gram or mean/std statistics of ``image``, accumulated over tiles of ``side`` px.
+
+    Each tile runs with a margin of OVERLAP px (the features near a crop's edge see zero padding) and
+    contributes only its interior, aligned to the deepest layer's stride; the position-weighted mean
+    of per-tile statistics is the whole image's (Gram: exactly; mean/std via the second moment).
+    """
+    stride = max(_stride(layer) for layer in layers)
+    height, width = image.shape[-2:]
+    step = max(stride, (side - 2 * OVERLAP) // stride * stride)
+    sums: dict[str, list] = {}
+    total: dict[str, float] = {}
+    for top in range(0, height, step):
+        for left in range(0, width, step):
+            t0, l0 = max(0, top - OVERLAP), max(0, left - OVERLAP)
+            crop = image[..., t0 : min(height, top + step + OVERLAP), l0 : min(width, left + step + OVERLAP)]
+            feats = features(crop, set(layers))
+            for layer in layers:
+                s = _stride(layer)
+                f = feats[layer][
+                    ..., (top - t0) // s : (top - t0 + step) // s, (left - l0) // s : (left - l0 + step) // s
+                ]
+                f = f.float()
+                n = f.shape[-1] * f.shape[-2]
+                if n == 0:
+                    continue
+                stats = statistics(f, None)
+                parts = [stats[0] * n] + ([(stats[1] ** 2 + stats[0] ** 2) * n] if len(stats) == 3 else [])
+                acc = sums.setdefault(layer, [torch.zeros_like(p) for p in parts])
+                for a, p in zip(acc, parts, strict=True):
+                    a.add_(p)
+                total[layer] = total.get(layer, 0.0) + n
+    out = {}
+    for layer in layers:
+        parts = [a / total[layer] for a in sums[layer]]
+        if len(parts) == 1:  # Gram
+            out[layer] = (parts[0], parts[0].pow(2).sum())
+        else:  # mean, std from the second moment
+            mean = parts[0]
+            std = (parts[1] - mean**2).clamp_min(0).sqrt()
+            out[layer] = (mean, std, mean.pow(2).mean() + std.pow(2).mean())
+    return out
