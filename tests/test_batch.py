@@ -333,6 +333,53 @@ def test_process_executor_runs_jobs_in_worker_processes(local_reference, tmp_pat
         assert np.array_equal(pixels(tmp_path / spec.name), pixels(local / spec.name)), spec.name
 
 
+def test_a_killed_worker_process_fails_only_its_job(images, tmp_path):
+    """A --workers process that dies mid-job fails that job; a fresh process runs the rest (no hang)."""
+    import threading
+
+    from painterly.batch.local import ProcessExecutor
+    from painterly.batch.runner import Batch, Interrupts, drive
+
+    content = str(images / "tubingen.jpg")
+    specs, _ = build_plan([content], ["starry_night", "the_scream"], defaults(iterations=2000))
+    quick, _ = build_plan([content], ["shipwreck"], defaults())
+    batch = Batch(specs[:1] + quick, tmp_path, "")
+    executor = ProcessExecutor([{}])
+
+    class KillFirst(_Silent):
+        def started(self, entry):
+            if entry is batch.entries[0]:
+                worker = executor._workers[0].process
+                threading.Timer(1.0, os.kill, (worker.pid, signal.SIGKILL)).start()
+
+    driving = threading.Thread(
+        target=drive, args=(batch, executor, Interrupts(executor.abort, print), KillFirst()), daemon=True
+    )
+    try:
+        driving.start()
+        driving.join(timeout=240)
+        assert not driving.is_alive(), "the batch hung after a worker died"
+    finally:
+        executor.abort()
+        executor.close()
+    killed, rest = batch.entries
+    assert killed.status == "failed" and "worker process died" in killed.error and "\n" not in killed.error
+    assert rest.status == "done" and (tmp_path / rest.spec.name).is_file()
+
+
+def test_gpu_slots_number_within_the_visible_devices(monkeypatch):
+    import torch
+
+    from painterly.batch.local import gpu_slots
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
+    assert gpu_slots(2) == [{"CUDA_VISIBLE_DEVICES": "2"}, {"CUDA_VISIBLE_DEVICES": "3"}]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert gpu_slots(2) == [{"CUDA_VISIBLE_DEVICES": "0"}, {"CUDA_VISIBLE_DEVICES": "1"}]
+
+
 def test_workers_beyond_the_gpus_and_ray_missing_are_one_line_errors(images, tmp_path):
     out = painterly(
         "batch",
