@@ -222,6 +222,33 @@ def test_style_targets_are_computed_once_per_style(images, tmp_path):
     assert all(e.status == "done" for e in batch.entries)
 
 
+@pytest.mark.parametrize("kind", ["junk", "jpeg", "disk full"])
+def test_bad_returned_bytes_or_a_full_disk_fail_only_that_job(images, tmp_path, monkeypatch, kind):
+    """What a remote worker sends back is written here: a failure is that job's one-line error."""
+    import errno
+    import io
+
+    from painterly.batch.runner import Batch, Outcome
+
+    specs, _ = build_plan([str(images / "tubingen.jpg")], ["starry_night"], defaults())
+    batch = Batch(specs, tmp_path, "")
+    (entry,) = batch.entries
+    data = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(data, "JPEG" if kind == "jpeg" else "PNG")
+    if kind == "disk full":
+
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(Image.Image, "save", full)
+    batch.start(entry)
+    batch.finish(entry, Outcome(record={}, png=b"not a png" if kind == "junk" else data.getvalue()), 1.0)
+    assert entry.status == "failed" and "\n" not in entry.error
+    assert ("No space left" if kind == "disk full" else "no readable PNG") in entry.error
+    assert results(tmp_path)[entry.spec.label]["status"] == "failed"
+    assert not entry.output.exists()
+
+
 class _Silent:
     def started(self, entry):
         pass

@@ -152,12 +152,13 @@ class Batch:
             entry.move(Status.FAILED)
         else:
             record = dict(outcome.record or {})
+            written = None
             if outcome.png is not None:
-                _write_returned(outcome.png, record, entry)
+                entry.error = _write_returned(outcome.png, record, entry)
             try:
-                written = read_record(entry.output).to_dict()
+                written = None if entry.error else read_record(entry.output).to_dict()
             except PainterlyError as exc:
-                written, entry.error = None, f"output missing or damaged after the run: {exc}"
+                entry.error = f"output missing or damaged after the run: {exc}"
             entry.losses = record.get("losses", {})
             if written and written.get("interrupted"):
                 entry.move(Status.INTERRUPTED)
@@ -195,8 +196,14 @@ def _matches(record: dict[str, Any], spec: JobSpec) -> bool:
     return not record.get("interrupted") and record.get("settings") == spec.settings_dict()
 
 
-def _write_returned(png: bytes, record: dict[str, Any], entry: Entry) -> None:
-    """A remote worker's output, written here atomically with the record naming this machine's paths."""
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _write_returned(png: bytes, record: dict[str, Any], entry: Entry) -> str:
+    """A remote worker's output, written here atomically with the record naming this machine's paths;
+    the one-line error when the bytes are no PNG or the disk refuses them, else ""."""
     import io
 
     from PIL import Image
@@ -204,9 +211,15 @@ def _write_returned(png: bytes, record: dict[str, Any], entry: Entry) -> None:
     from ..images import save_image
 
     record.update(settings=entry.spec.settings_dict(), output=str(entry.output))
-    with Image.open(io.BytesIO(png)) as image:
-        image.load()
-        save_image(image, entry.output, record)
+    try:
+        with Image.open(io.BytesIO(png), formats=["PNG"]) as image:
+            image.load()
+            save_image(image, entry.output, record)
+    except PainterlyError as exc:
+        return str(exc)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return f"the worker returned no readable PNG: {_one_line(exc)}"
+    return ""
 
 
 class Interrupts:
