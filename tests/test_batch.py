@@ -315,6 +315,30 @@ def local_reference(images, tmp_path_factory):
     return specs, outdir
 
 
+def test_damaged_results_and_a_deleted_output_are_survived(local_reference, tmp_path):
+    from painterly.batch.runner import Batch
+
+    specs, local = local_reference
+    for spec in specs:
+        shutil.copy(local / spec.name, tmp_path / spec.name)
+    (tmp_path / "results.json").write_text(
+        json.dumps(
+            {
+                "jobs": [
+                    {"name": specs[0].label, "attempts": "many"},
+                    {"name": specs[1].label, "attempts": [1]},
+                ]
+            }
+        )
+    )
+    batch = Batch(specs, tmp_path, "")
+    assert [e.attempts for e in batch.entries] == [0] * len(specs)
+    assert all(e.status == "done" for e in batch.entries)
+    (tmp_path / specs[0].name).unlink()  # gone between the run and the overview
+    overview = batch.write_overview(0)
+    assert read_metadata(overview)["batch"] == [s.label for s in specs[1:]]
+
+
 @pytest.mark.slow
 def test_ray_gives_the_local_pixels_and_resumes(local_ray, local_reference, tmp_path):
     specs, local = local_reference

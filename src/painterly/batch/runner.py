@@ -100,7 +100,10 @@ class Batch:
             previous = {}
         for entry in self.entries:
             before = previous.get(entry.spec.label, {})
-            entry.attempts = int(before.get("attempts") or 0)
+            try:
+                entry.attempts = int(before.get("attempts") or 0)
+            except (TypeError, ValueError):  # a hand-edited or damaged results.json
+                entry.attempts = 0
             try:
                 record = read_record(entry.output) if entry.output.exists() else None
             except PainterlyError:
@@ -174,19 +177,22 @@ class Batch:
         self.save()
 
     def write_overview(self, columns: int) -> Path | None:
-        """A labelled contact sheet of every finished output (None when nothing is done)."""
+        """A labelled contact sheet of every finished output still readable (None when there is none)."""
         from PIL import Image
 
         from ..images import contact_sheet, save_image
 
-        done = [e for e in self.entries if e.status == Status.DONE]
+        done, tiles = [], []
+        for entry in (e for e in self.entries if e.status == Status.DONE):
+            try:
+                with Image.open(entry.output) as image:
+                    image.thumbnail((THUMBNAIL, THUMBNAIL))
+                    tiles.append(image.convert("RGB"))
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                continue  # deleted or replaced since it was done: the next run redoes it
+            done.append(entry)
         if not done:
             return None
-        tiles = []
-        for entry in done:
-            with Image.open(entry.output) as image:
-                image.thumbnail((THUMBNAIL, THUMBNAIL))
-                tiles.append(image.convert("RGB"))
         columns = max(1, min(columns or math.ceil(math.sqrt(len(done))), len(done)))
         sheet = contact_sheet(tiles, [e.spec.label for e in done], columns)
         return save_image(sheet, self.outdir / OVERVIEW, {"batch": [e.spec.label for e in done]})
