@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -291,15 +292,40 @@ def test_ctrl_c_twice_stops_the_running_job_and_says_how_to_resume(images, tmp_p
 
 
 @pytest.fixture(scope="module")
-def local_ray(tmp_path_factory):
+def local_ray():
     ray = pytest.importorskip("ray")
-    marker = tmp_path_factory.mktemp("crash") / "crashed"
-    marker.touch()  # present: the crash hook is disarmed until a test removes it
-    os.environ["PAINTERLY_TEST_CRASH_ONCE"] = f"tubingen__the_scream:{marker}"
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-    yield marker
+    yield ray
     ray.shutdown()
-    del os.environ["PAINTERLY_TEST_CRASH_ONCE"]
+
+
+def crashing_painter(label, marker=None):
+    """An actor class whose process exits while running ``label``: once (until ``marker`` exists) or,
+    without a marker, on every try. Made in a function so Ray ships the class by value to its workers."""
+    from painterly.batch.ray_cluster import Painter
+
+    class Crashing(Painter):
+        def paint(self, job, *args):
+            if job == label and not (marker and os.path.exists(marker)):
+                if marker:
+                    open(marker, "w").close()
+                os._exit(1)
+            return super().paint(job, *args)
+
+    return Crashing
+
+
+def drive_ray(specs, outdir, cpus_per_job, painter):
+    from painterly.batch.ray_cluster import RayExecutor
+    from painterly.batch.runner import Batch, Interrupts, drive
+
+    batch = Batch(specs, outdir, "")
+    executor = RayExecutor(cpus_per_job, len(specs), painter)
+    try:
+        drive(batch, executor, Interrupts(executor.abort, print), _Silent())
+    finally:
+        executor.close()
+    return batch
 
 
 @pytest.fixture(scope="module")
@@ -357,15 +383,76 @@ def test_ray_gives_the_local_pixels_and_resumes(local_ray, local_reference, tmp_
 @pytest.mark.slow
 def test_ray_retries_a_killed_worker_without_losing_or_duplicating(local_ray, local_reference, tmp_path):
     specs, local = local_reference
-    local_ray.unlink()  # arm: the worker running tubingen__the_scream exits on its first try
+    marker = tmp_path / "crashed"
     outdir = tmp_path / "ray"
-    assert run_batch(specs, str(outdir), ray="local", cpus_per_job=1, quiet=True) == 0
-    assert local_ray.exists()  # the crash happened
+    outdir.mkdir()
+    drive_ray(specs, outdir, 1, crashing_painter("tubingen__the_scream", marker))
+    assert marker.exists()  # the crash happened
     jobs = results(outdir)
     assert sorted(jobs) == sorted(s.label for s in specs)
     assert all(job["status"] == "done" and job["attempts"] == 1 for job in jobs.values())
-    assert sorted(p.name for p in outdir.glob("*.png")) == sorted([s.name for s in specs] + ["overview.png"])
+    assert sorted(p.name for p in outdir.glob("*.png")) == sorted(s.name for s in specs)
     assert not list(outdir.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_an_actor_dead_for_good_is_replaced(local_ray, local_reference, tmp_path):
+    """A job that kills its actor on every try fails once Ray's restarts are spent; the next job on
+    that slot runs on a fresh actor instead of failing at once."""
+    specs, local = local_reference
+    batch = drive_ray(specs[:2], tmp_path, 2, crashing_painter(specs[0].label))  # one slot
+    doomed, next_one = batch.entries
+    assert doomed.status == "failed" and doomed.error.startswith("Ray: ") and "\n" not in doomed.error
+    assert next_one.status == "done"
+    assert np.array_equal(pixels(tmp_path / specs[1].name), pixels(local / specs[1].name))
+
+
+@pytest.mark.slow
+def test_ray_ships_a_custom_weights_file(local_ray, images, tmp_path):
+    """A --weights .pth travels to the workers: here the driver's copy is gone before the job runs."""
+    import hashlib
+    import tempfile
+
+    import torch
+
+    from painterly.batch.ray_cluster import RayExecutor
+    from painterly.batch.runner import Batch
+    from painterly.layers import LAYERS
+    from painterly.network import load_weights
+
+    index = {name: i for i, name in enumerate(LAYERS)}
+    state = {}
+    for key, value in load_weights().tensors.items():
+        layer, part = key.split(".")
+        state[f"features.{index[layer]}.{part}"] = value
+    pth = tmp_path / "vgg19.pth"
+    torch.save(state, pth)
+    shipped = (
+        Path(tempfile.gettempdir())
+        / "painterly-weights"
+        / f"{hashlib.sha256(pth.read_bytes()).hexdigest()}.pth"
+    )
+    specs, _ = build_plan([str(images / "tubingen.jpg")], ["starry_night"], defaults(weights=str(pth)))
+    assert run_batch(specs, str(tmp_path / "local"), quiet=True) == 0
+    (tmp_path / "ray").mkdir()
+    batch = Batch(specs, tmp_path / "ray", "")
+    (entry,) = batch.entries
+    executor = RayExecutor(2, 1)
+    try:
+        batch.start(entry)
+        handle = executor.submit(entry)
+        pth.unlink()
+        deadline = time.monotonic() + 240
+        while not executor.wait([handle], 1.0):
+            assert time.monotonic() < deadline
+        batch.finish(entry, executor.result(handle), 1.0)
+    finally:
+        executor.close()
+        shipped.unlink(missing_ok=True)
+    assert entry.status == "done", entry.error
+    ray_record, local_record = read_record(entry.output), read_record(tmp_path / "local" / entry.spec.name)
+    assert ray_record.weights_sha256 == local_record.weights_sha256
+    assert np.array_equal(pixels(entry.output), pixels(tmp_path / "local" / entry.spec.name))
 
 
 def test_process_executor_runs_jobs_in_worker_processes(local_reference, tmp_path):
