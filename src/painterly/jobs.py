@@ -7,6 +7,7 @@ the JSON embedded in the output and stored by the web gallery.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -231,14 +232,21 @@ def _work(settings: Settings, width: int, height: int) -> float:
 
 
 def _remember_speed(settings: Settings, result: StylizeResult) -> None:
-    if result.interrupted or result.elapsed < 5:
-        return
+    """Fold this run's speed into the remembered rate: a geometric mean with the earlier figure, so one
+    run slowed by a busy machine (or a tiny run dominated by start-up) cannot swing every estimate."""
     width, height = result.image.size
-    rate = result.elapsed / max(_work(settings, width, height), 1e-9)
+    work = _work(settings, width, height)
+    if result.interrupted or result.elapsed < 5 or work < 1.0:
+        return
+    rate = result.elapsed / work
     path = _speed_path()
     try:
         rates = json.loads(path.read_text()) if path.is_file() else {}
-        rates[_rate_key(settings)] = round(rate, 4)
+        key = _rate_key(settings)
+        earlier = rates.get(key)
+        rates[key] = round(
+            math.sqrt(earlier * rate) if isinstance(earlier, int | float) and earlier > 0 else rate, 4
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, json.dumps(rates))
     except (OSError, ValueError):
