@@ -127,6 +127,31 @@ def test_full_disk_at_the_end_of_a_run_fails_the_job_with_a_message(tmp_path, mo
         assert client.delete(f"/api/jobs/{job['id']}").status_code == 200  # not stuck as running
 
 
+def test_device_out_of_memory_fails_the_job_with_advice_not_a_traceback(tmp_path, monkeypatch, caplog):
+    import torch
+
+    from painterly.jobs import Job
+    from painterly.web.worker import OUT_OF_MEMORY
+
+    errors = iter(
+        [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), RuntimeError("a bug")]
+    )
+
+    def run(self, *args, **kwargs):
+        raise next(errors)
+
+    monkeypatch.setattr(Job, "run", run)
+    with (
+        caplog.at_level(logging.WARNING, logger="painterly.web"),
+        test_client(create_app(tmp_path / "data")) as client,
+    ):
+        oom = finished(client, submit(client, "sample:astronaut", **TINY).json()["id"])
+        assert (oom["status"], oom["error"]) == ("failed", OUT_OF_MEMORY)
+        assert "Traceback" not in caplog.text and "CUDA out of memory" in caplog.text  # logged, one line
+        bug = finished(client, submit(client, "sample:astronaut", **TINY).json()["id"])
+        assert bug["error"] == "internal error: a bug" and "Traceback" in caplog.text
+
+
 def test_a_run_whose_end_could_not_be_recorded_can_still_be_cancelled(tmp_path, monkeypatch):
     app = create_app(tmp_path / "data")
     store, disk = app.state.store, {"full": True}
