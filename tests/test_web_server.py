@@ -214,7 +214,7 @@ def test_kill_9_mid_run_then_restart_keeps_and_resumes_the_queue(tmp_path):
         with httpx.Client(base_url=url, timeout=10) as http:
             body = {"content": "sample:astronaut", "styles": ["sample:starry_night"]}
             long = http.post(
-                "/api/jobs", json={**body, "settings": {"size": 48, "scales": 1, "iterations": 5000}}
+                "/api/jobs", json={**body, "settings": {"size": 48, "scales": 1, "iterations": 2000}}
             )
             queued = [http.post("/api/jobs", json={**body, "settings": {**TINY, "seed": s}}) for s in (1, 2)]
             ids = [long.json()["id"]] + [q.json()["id"] for q in queued]
