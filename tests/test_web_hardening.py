@@ -127,6 +127,31 @@ def test_full_disk_at_the_end_of_a_run_fails_the_job_with_a_message(tmp_path, mo
         assert client.delete(f"/api/jobs/{job['id']}").status_code == 200  # not stuck as running
 
 
+def test_device_out_of_memory_fails_the_job_with_advice_not_a_traceback(tmp_path, monkeypatch, caplog):
+    import torch
+
+    from painterly.jobs import Job
+    from painterly.web.worker import OUT_OF_MEMORY
+
+    errors = iter(
+        [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), RuntimeError("a bug")]
+    )
+
+    def run(self, *args, **kwargs):
+        raise next(errors)
+
+    monkeypatch.setattr(Job, "run", run)
+    with (
+        caplog.at_level(logging.WARNING, logger="painterly.web"),
+        test_client(create_app(tmp_path / "data")) as client,
+    ):
+        oom = finished(client, submit(client, "sample:astronaut", **TINY).json()["id"])
+        assert (oom["status"], oom["error"]) == ("failed", OUT_OF_MEMORY)
+        assert "Traceback" not in caplog.text and "CUDA out of memory" in caplog.text  # logged, one line
+        bug = finished(client, submit(client, "sample:astronaut", **TINY).json()["id"])
+        assert bug["error"] == "internal error: a bug" and "Traceback" in caplog.text
+
+
 def test_a_run_whose_end_could_not_be_recorded_can_still_be_cancelled(tmp_path, monkeypatch):
     app = create_app(tmp_path / "data")
     store, disk = app.state.store, {"full": True}
@@ -302,6 +327,44 @@ def test_a_bmp_upload_is_kept_as_png(tmp_path):
         assert stored.name == answer["ref"][7:] + ".png"
         with Image.open(stored) as image:
             assert (image.format, image.size, image.getpixel((0, 0))) == ("PNG", (30, 20), (10, 200, 30))
+
+
+def test_uploads_are_capped_in_total_and_decoded_two_at_a_time(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from painterly.web import uploads
+
+    first, second = png_bytes(40, 30), png_bytes(41, 30)
+    limits = Limits(upload_total_bytes=len(first) + len(second) // 2)
+    app = create_app(tmp_path / "data", limits=limits, start_worker=False)
+    with test_client(app) as client:
+        kept = upload(client, first)
+        assert kept.status_code == 200
+        full = upload(client, second)
+        assert full.status_code == 507 and "upload space is full" in full.json()["detail"]
+        assert [p.name for p in app.state.store.uploads.iterdir()] == [kept.json()["ref"][7:] + ".png"]
+
+    decode, busy, most = uploads.load_image, [0], [0]
+    lock = threading.Lock()
+
+    def slow_decode(*args, **kwargs):
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.2)
+        with lock:
+            busy[0] -= 1
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(uploads, "load_image", slow_decode)
+    with test_client(create_app(tmp_path / "many", start_worker=False)) as client:
+        senders = [threading.Thread(target=upload, args=(client, png_bytes(20 + i, 20))) for i in range(6)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        assert most[0] == 2
 
 
 def test_gallery_is_paged_and_light(tmp_path):

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .errors import PainterlyError
+from .errors import PainterlyError, device_out_of_memory
 from .layers import FIGURE1_CONTENT_LAYERS
 from .options import Option, option, options
 from .settings import INIT_KINDS, Settings
@@ -538,7 +538,7 @@ def main() -> None:
     except MemoryError:
         _fail("out of memory: try a smaller --size")
     except RuntimeError as exc:
-        if "out of memory" not in str(exc).lower():
+        if not device_out_of_memory(exc):
             raise
         _fail("out of memory on the device: try a smaller --size or --device cpu")
 

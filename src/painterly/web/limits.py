@@ -18,6 +18,7 @@ class Limits:
     upload_bytes: int = 20 * 1024 * 1024
     upload_pixels: int = 40_000_000  # 40 megapixels; well below PIL's decompression-bomb guard
     upload_side: int = 12_000
+    upload_total_bytes: int = 2 * 1024**3  # all stored uploads together (unused ones go after an hour)
     styles: int = 8
     body_bytes: int = 256 * 1024  # any request but an upload (JSON submissions are a few hundred bytes)
     queued: int = 100  # waiting or running, all clients together

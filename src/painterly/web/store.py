@@ -22,6 +22,7 @@ the same life cycle) that the worker takes in turn with the runs, ordered by one
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -282,6 +283,15 @@ class Store:
         data = dict(row)
         data["path"] = self.uploads / data["file"]
         return data if data["path"].is_file() else None
+
+    def upload_bytes(self) -> int:
+        """Bytes in the uploads folder, uploads still being received included."""
+        total = 0
+        with os.scandir(self.uploads) as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):  # a temporary file, gone meanwhile
+                    total += entry.stat().st_size if entry.is_file() else 0
+        return total
 
     def collect_uploads(self, grace: float = UPLOAD_GRACE_SECONDS) -> int:
         """Delete uploads older than ``grace`` seconds that no job refers to; return how many."""

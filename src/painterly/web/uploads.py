@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ KEPT_FORMATS = {
     "WEBP": ".webp",
     "GIF": ".gif",
 }  # stored as sent; others as PNG
+DECODING = threading.Semaphore(2)  # full decodes at once: each may take a few hundred MB of memory
 
 
 def check_upload(path: Path, name: str, limits: Limits) -> tuple[str, int, int]:
@@ -48,7 +50,8 @@ def check_upload(path: Path, name: str, limits: Limits) -> tuple[str, int, int]:
             f"and {limits.upload_side} px a side"
         )
     try:
-        load_image(path, "upload")  # a full decode: catches truncated and corrupt files
+        with DECODING:
+            load_image(path, "upload")  # a full decode: catches truncated and corrupt files
     except PainterlyError as exc:
         raise PainterlyError(str(exc).replace(f"upload {path}", label)) from None
     return fmt, width, height
@@ -75,6 +78,10 @@ async def receive_upload(request: Request, store: Store, limits: Limits) -> dict
                         )
                     digest.update(chunk)
                     f.write(chunk)
+            if store.upload_bytes() > limits.upload_total_bytes:  # this upload counted too
+                raise HTTPException(
+                    507, "the server's upload space is full; delete some runs from the gallery"
+                )
             fmt, width, height = await run_in_threadpool(check_upload, tmp, name, limits)
             sha = digest.hexdigest()
             final = sha + KEPT_FORMATS.get(fmt, ".png")
@@ -97,6 +104,7 @@ async def receive_upload(request: Request, store: Store, limits: Limits) -> dict
 
 def _save_png(path: Path) -> None:
     """Re-encode the file at ``path`` as PNG, in place."""
-    image = load_image(path)
+    with DECODING:
+        image = load_image(path)
     with atomic_path(path) as out:
         image.save(out, format="PNG")

@@ -16,12 +16,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import PainterlyError
+from ..errors import PainterlyError, device_out_of_memory
 from ..files import write_text_atomic
 from ..queue import Status
 from .store import DISK_FULL, INSIDE, RECORD, RUN, Store, disk_full
 
 log = logging.getLogger("painterly.web")
+OUT_OF_MEMORY = "out of memory: try a smaller size"
 MAX_HISTORY = 1000  # loss points kept per run (and sent with each poll): thinned by 2 when full
 
 
@@ -245,11 +246,15 @@ class Worker:
             self._finish(job_id, Status.FAILED, history=live.history, error=str(exc))
             return
         except MemoryError:
-            self._finish(job_id, Status.FAILED, error="out of memory: try a smaller size")
+            self._finish(job_id, Status.FAILED, error=OUT_OF_MEMORY)
             return
         except Exception as exc:
             if disk_full(exc):
                 self._finish(job_id, Status.FAILED, history=live.history, error=DISK_FULL)
+                return
+            if device_out_of_memory(exc):
+                log.warning("job %s: %s", job_id, exc)
+                self._finish(job_id, Status.FAILED, history=live.history, error=OUT_OF_MEMORY)
                 return
             log.exception("job %s failed", job_id)
             self._finish(job_id, Status.FAILED, history=live.history, error=f"internal error: {exc}")
