@@ -347,7 +347,7 @@ def see_inside(request: Request, job_id: str, body: dict[str, Any] | None = None
     queued = _store(request).request_inside(
         job_id,
         options,
-        client=str(body.get("client") or "")[:64],
+        client=request.client.host if request.client else "",
         max_queued=limits.queued,
         max_queued_per_client=limits.queued_per_client,
     )

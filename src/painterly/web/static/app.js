@@ -473,7 +473,7 @@ async function seeInside(id) {
   section.scrollIntoView({ behavior: "smooth" });
   try {
     const task = await api(`/api/jobs/${id}/inside`, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ client }),
+      method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
     });
     if (state.inside === id) showInside(task);
   } catch (err) {
