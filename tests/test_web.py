@@ -311,3 +311,14 @@ def test_serve_prints_url_and_warns_off_loopback(tmp_path, monkeypatch, capsys):
     assert [c["port"] for c in calls] == [7999, 7998]
     assert is_loopback("localhost") and is_loopback("::1") and is_loopback("127.0.0.2")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4") and not is_loopback("example.org")
+
+
+def test_face_protection_can_be_turned_off_from_the_form(client):
+    config = {f["name"]: f for f in client.get("/api/config").json()["settings"]}
+    assert config["protect_faces"]["choices"] == ["true", "false"]
+    assert config["protect_faces"]["default"] == "true"
+    job = submit(client, "sample:astronaut", protect_faces="false", **TINY)
+    assert job.status_code == 200, job.text
+    assert client.get(f"/api/jobs/{job.json()['id']}").json()["form"]["protect_faces"] is False
+    bad = submit(client, "sample:astronaut", protect_faces="perhaps", **TINY)
+    assert bad.status_code == 400 and "protect-faces must be true or false" in bad.json()["detail"]

@@ -174,6 +174,7 @@ class Settings:
     protect_faces: bool = described(
         "keep faces found in the content recognisable (OpenCV's offline face detector)",
         default=True,
+        form="advanced",
     )
     memory_budget: float = described(
         "GiB a run may use (0: what fits in free memory); larger scales then run in overlapping tiles",

@@ -30,10 +30,12 @@ def settings_schema() -> list[dict[str, Any]]:
         {
             "name": opt.name,
             "label": opt.name.replace("_", " "),
-            "default": opt.default,
             "help": opt.help,
-            "type": "choice" if opt.form_choices else ("int" if opt.kind is int else "float"),
-            "choices": list(opt.form_choices) or None,
+            "type": "choice"
+            if opt.form_choices or opt.kind is bool
+            else ("int" if opt.kind is int else "float"),
+            "choices": list(opt.form_choices) or (["true", "false"] if opt.kind is bool else None),
+            "default": opt.format(opt.default) if opt.kind is bool else opt.default,
             "min": opt.bounds[0] if opt.bounds else None,
             "max": opt.bounds[1] if opt.bounds else None,
             "advanced": opt.form == "advanced",
@@ -54,6 +56,9 @@ def coerce_form(raw: Any) -> dict[str, Any]:
         if value is None or value == "":
             continue  # the default
         label, opt = name.replace("_", " "), allowed[name]
+        if opt.kind is bool:
+            form[name] = opt.parse(str(value)) if not isinstance(value, bool) else value
+            continue
         form[name] = str(value) if opt.kind is str else number(value, label, whole=opt.kind is int)
         choices = opt.form_choices
         if choices and form[name] not in choices:
