@@ -7,7 +7,7 @@ import json
 
 import pytest
 from PIL import Image
-from test_web_support import TINY, bomb_png, png_bytes, test_client, wait_for
+from test_web_support import TINY, bomb_png, png_bytes, settled, test_client, wait_for
 
 from painterly.images import read_metadata
 from painterly.options import option
@@ -28,11 +28,7 @@ def submit(client, content: str, styles=("sample:starry_night",), preview_every:
 
 
 def finished(client, job_id: str, timeout: float = 60):
-    def done():
-        job = client.get(f"/api/jobs/{job_id}").json()
-        return job if job["status"] not in ("queued", "running") else None
-
-    return wait_for(done, timeout)
+    return settled(client, f"/api/jobs/{job_id}", timeout)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 from test_web import finished, submit
-from test_web_support import TINY, test_client, wait_for
+from test_web_support import TINY, settled, test_client, wait_for
 
 from painterly import inside
 from painterly.web.server import create_app
@@ -16,12 +16,8 @@ from painterly.web.store import PANEL_MANIFEST
 PANELS = 1 + 5 + 1 + 5 + 5 + 5 + 1  # photo, content, painting, style, features, grams, loss per layer
 
 
-def settled(client, job_id: str, timeout: float = 120):
-    def ready():
-        task = client.get(f"/api/jobs/{job_id}/inside").json()
-        return task if task["status"] not in ("queued", "running") else None
-
-    return wait_for(ready, timeout)
+def panels_settled(client, job_id: str, timeout: float = 120):
+    return settled(client, f"/api/jobs/{job_id}/inside", timeout)
 
 
 @pytest.fixture
@@ -49,7 +45,7 @@ def test_panels_are_computed_once_cached_and_deleted_with_the_entry(tmp_path, co
         job_id = done_job(client)
         asked = client.post(f"/api/jobs/{job_id}/inside", json={"size": 32})
         assert asked.status_code == 200 and asked.json()["status"] in ("queued", "running", "done")
-        task = settled(client, job_id)
+        task = panels_settled(client, job_id)
         assert task["status"] == "done", task
         panels = task["panels"]
         assert len(panels) == PANELS and panels[-1]["title"] == "style loss per layer"
@@ -90,13 +86,13 @@ def test_progress_then_cancel_then_ask_again(tmp_path, counted):
         live = wait_for(progress, 60)
         assert live["panels"] == PANELS and live["title"]
         assert client.post(f"/api/jobs/{job_id}/inside/cancel").json()["status"] == "cancelling"
-        task = settled(client, job_id, timeout=20)
+        task = panels_settled(client, job_id, timeout=20)
         assert task["status"] == "stopped" and task["panels"] == []
         assert not (tmp_path / "data" / "runs" / job_id / "inside" / PANEL_MANIFEST).exists()
         assert client.post(f"/api/jobs/{job_id}/inside/cancel").status_code == 409
 
         assert client.post(f"/api/jobs/{job_id}/inside", json={"size": 32}).status_code == 200
-        assert settled(client, job_id)["status"] == "done" and len(counted) == 2  # a fresh task
+        assert panels_settled(client, job_id)["status"] == "done" and len(counted) == 2  # a fresh task
 
 
 def test_tasks_share_the_queue_with_runs_and_survive_a_restart(tmp_path):
@@ -123,7 +119,7 @@ def test_tasks_share_the_queue_with_runs_and_survive_a_restart(tmp_path):
     with test_client(create_app(data)) as client:
         assert client.get(f"/api/jobs/{job_id}/inside").json()["status"] == "interrupted"
         assert client.post(f"/api/jobs/{job_id}/inside", json={"size": 32}).json()["status"] != "interrupted"
-        assert settled(client, job_id)["status"] == "done"
+        assert panels_settled(client, job_id)["status"] == "done"
 
 
 def test_only_finished_runs_can_be_seen_inside(tmp_path):

@@ -78,6 +78,16 @@ def test_client(app, raise_server_exceptions: bool = True):
 test_client.__test__ = False  # a helper, not a test
 
 
+def settled(client, url: str, timeout: float = 60.0):
+    """The JSON at ``url`` once its status is no longer queued or running (a run, or its panels)."""
+
+    def done():
+        answer = client.get(url).json()
+        return answer if answer["status"] not in ("queued", "running") else None
+
+    return wait_for(done, timeout)
+
+
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
     """Poll ``predicate`` until it returns something truthy; return that, or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
