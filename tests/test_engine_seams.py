@@ -59,7 +59,7 @@ def test_default_schedule_at_512_px():
     schedule = Settings(styles=("s",)).schedule()
     final, coarse = PRESETS["balanced"]
     assert [round(512 * f) for f, _ in schedule] == [128, 181, 256, 362, 512]
-    assert [i for _, i in schedule] == [coarse, round(coarse * 0.7), round(coarse * 0.49), 10, final]
+    assert [i for _, i in schedule] == [round(coarse * 0.7**k) for k in range(4)] + [final]
 
 
 @pytest.mark.slow

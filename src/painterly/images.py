@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -190,23 +191,62 @@ _RGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0
 _WHITE = np.array([0.9505, 1.0, 1.089])
 
 
+# Share of the start's chroma taken from the painting's colour at the same lightness (the rest keeps
+# the photo's own hues, moved to the painting's Lab mean and spread). Measured on the five classic
+# pairs at 384 px balanced: 0.75 gave the lowest objective on four of them and The Scream's orange sky;
+# 0 (mean/spread only) kept Tubingen's sky blue, 1 turned the Golden Gate's red bridge blue.
+PALETTE_SHARE = 0.75
+_QUANTILES = np.linspace(0.0, 1.0, 257)
+_LIGHTNESS_BANDS = 32
+
+
 def style_colors(content: Image.Image, styles: list[Image.Image], blend: list[float]) -> Image.Image:
-    """``content`` recoloured to the styles' palette: per-channel Lab mean and spread moved to the
-    (blend-weighted) styles' own (Reinhard et al. 2001). The photo's structure with the painting's
-    colours: a start from which the optimiser need not drag large smooth regions across colour space."""
+    """``content`` repainted in the styles' palette, keeping its structure.
 
-    def lab(image: Image.Image) -> np.ndarray:
-        small = image.convert("RGB")
-        small.thumbnail((512, 512))  # statistics only: a thumbnail gives the same means
-        return _srgb_to_lab(np.asarray(small, dtype=np.float64) / 255).reshape(-1, 3)
-
-    source = _srgb_to_lab(np.asarray(content.convert("RGB"), dtype=np.float64) / 255)
-    stats = [(x.mean(0), x.std(0)) for x in map(lab, styles)]
-    mean = sum(w * m for w, (m, _) in zip(blend, stats, strict=True))
-    std = sum(w * d for w, (_, d) in zip(blend, stats, strict=True))
-    flat = source.reshape(-1, 3)
-    out = (source - flat.mean(0)) / (flat.std(0) + 1e-6) * std + mean
+    Lightness is histogram-matched to the (blend-weighted) paintings'. Chroma is mostly the colour the
+    paintings give that lightness (a bright sky becomes The Scream's orange, not its blue), partly the
+    photo's own hue moved to the paintings' Lab mean and spread (Reinhard et al. 2001), so a red bridge
+    stays reddish. Large smooth regions then start near the painting's colours: the optimiser shapes
+    strokes instead of dragging a sky across colour space."""
+    source = _srgb_to_lab(np.asarray(content.convert("RGB"), dtype=np.float32) / 255)
+    sample = _lab_sample(content)
+    palettes = [_palette(_lab_sample(style)) for style in styles]
+    lightness = sum(w * p.lightness for w, p in zip(blend, palettes, strict=True))
+    rank = np.interp(source[..., 0], np.quantile(sample[:, 0], _QUANTILES), _QUANTILES)
+    out = np.empty_like(source)
+    out[..., 0] = np.interp(rank, _QUANTILES, lightness)
+    for c in (1, 2):
+        usual = sum(
+            w * np.interp(out[..., 0], p.band_lightness, p.band_chroma[:, c - 1])
+            for w, p in zip(blend, palettes, strict=True)
+        )
+        mean = sum(w * p.mean[c] for w, p in zip(blend, palettes, strict=True))
+        spread = sum(w * p.std[c] for w, p in zip(blend, palettes, strict=True))
+        own = (source[..., c] - sample[:, c].mean()) / (sample[:, c].std() + 1e-6) * spread + mean
+        out[..., c] = PALETTE_SHARE * usual + (1 - PALETTE_SHARE) * own
     return Image.fromarray((np.clip(_lab_to_srgb(out), 0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+@dataclass(frozen=True)
+class _Palette:
+    lightness: np.ndarray  # L at each of _QUANTILES
+    band_lightness: np.ndarray  # mean L of each equal-count lightness band, ascending
+    band_chroma: np.ndarray  # mean (a, b) of each band
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def _lab_sample(image: Image.Image) -> np.ndarray:
+    """Lab pixels of a thumbnail: statistics only, a thumbnail gives the same distribution."""
+    small = image.convert("RGB")
+    small.thumbnail((512, 512))
+    return _srgb_to_lab(np.asarray(small, dtype=np.float32) / 255).reshape(-1, 3)
+
+
+def _palette(lab: np.ndarray) -> _Palette:
+    bands = np.array_split(lab[np.argsort(lab[:, 0], kind="stable")], min(_LIGHTNESS_BANDS, len(lab)))
+    means = np.stack([band.mean(0) for band in bands])
+    return _Palette(np.quantile(lab[:, 0], _QUANTILES), means[:, 0], means[:, 1:], lab.mean(0), lab.std(0))
 
 
 # --- saving -------------------------------------------------------------------------------------
