@@ -505,6 +505,8 @@ def memory(args, work: Path, per_iter: dict) -> None:
            "--iterations", "1", "--size", str(big), "-o", str(work / "too-big.png"), "--quiet"]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True)
     print(f"painterly at {big} px (exit {res.returncode}): {res.stderr.strip().splitlines()[-1:] or ['']}")
+    if args.tiled_size:
+        tiled(args)
     if not args.mem_pastiche:
         return
     # pastiche has no memory check, so running it at the refused size could exhaust this shared
@@ -514,6 +516,18 @@ def memory(args, work: Path, per_iter: dict) -> None:
     need = q_per_px * big * big * aspect / 2**30
     print(f"pastiche at {big} px: not run; its measured {q_per_px:.0f} B/px extrapolates to ~{need:.0f} GiB "
           f"for {big}x{round(big * aspect)} (machine RAM {_total_ram_gib():.0f} GiB)")  # fmt: skip
+
+
+def tiled(args) -> None:
+    """Print resolution: the draft preset's full schedule in tiles under a memory budget
+    (``benchmarks/tiles.py`` measures it; pastiche has no tiling and cannot run at this size)."""
+    from tiles import measure  # benchmarks/tiles.py, beside this script
+
+    m = measure(args.content, args.style, args.tiled_size, args.tiled_budget)
+    w, h = m["image"].size
+    table(f"5. print resolution, tiled ({args.tiled_budget:g} GiB budget, draft, {m['precision']})",
+          ["tool", "output", "tiles at the final scale", "total s", "peak RSS MB", "seam ratio"],
+          [["painterly", f"{w}x{h}", len(m["boxes"]), m["wall"], m["rss"] * 1024, m["ratio"]]])  # fmt: skip
 
 
 def _total_ram_gib() -> float:
@@ -549,6 +563,8 @@ def main() -> None:
         help="skip pastiche's memory run (quick mode skips it)",
     )
     ap.add_argument("--oom-size", type=int, default=8000)
+    ap.add_argument("--tiled-size", type=int, help="tiled run's size (default 4096, ~40 min; quick: none)")
+    ap.add_argument("--tiled-budget", type=float, default=5.5, help="tiled run's --memory-budget, GiB")
     ap.add_argument("--skip", nargs="*", default=[], choices=["flops", "ttq", "mem"])
     args = ap.parse_args()
     if args.driver:
@@ -564,6 +580,7 @@ def main() -> None:
     args.mem_size = args.mem_size or (768 if q else 2048)
     args.mem_iters = args.mem_iters or (1 if q else 2)
     args.mem_pastiche = args.mem_pastiche and not q
+    args.tiled_size = args.tiled_size if args.tiled_size is not None else (0 if q else 4096)
     started = time.perf_counter()
     machine()
     print(f"content {args.content.name}, style {args.style.name}; mode {'quick' if q else 'full'}; "

@@ -1,15 +1,19 @@
 """Print resolution: a tiled 4096 px run's time, peak RSS and seam ratio, with crops across a border.
 
-The CLI runs in its own process under ``/usr/bin/time -v`` (peak RSS); the tile grid of the final
-scale is recomputed from the same budget, and ``tiles.seam_ratio`` compares the gradient energy in the
-overlaps with the whole image's. Crops centred on a tile corner go to results/ to look at.
+The CLI runs in its own process under ``/usr/bin/time -v`` (peak RSS) with the draft preset's full
+schedule and a memory budget (which covers the whole process); the tile grid of the final scale is
+recomputed from the same budget, and ``tiles.seam_ratio`` compares the gradient energy in the
+overlaps with the whole image's. A crop centred on a tile corner goes to results/ to look at.
+``benchmarks/speed.py`` prints the same measurement as its tiled row.
 
-    flock /tmp/painterly-heavy.lock python benchmarks/tiles.py            # ~5-10 min on 2 cores
+    flock /tmp/painterly-heavy.lock python benchmarks/tiles.py            # ~40 min on 2 cores
+    flock /tmp/painterly-heavy.lock python benchmarks/tiles.py --iterations 2 --scales 1   # memory only
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -21,27 +25,20 @@ IMAGES = ROOT.parent / "shared" / "images"
 RESULTS = ROOT / "results"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", type=int, default=4096)
-    ap.add_argument("--budget", type=float, default=4.0, help="--memory-budget in GiB")
-    ap.add_argument("--iterations", type=int, default=2)
-    ap.add_argument("--coarse-iterations", type=int, default=4)
-    ap.add_argument("--scales", type=int, default=0, help="0: the automatic schedule")
-    ap.add_argument("--content", type=Path, default=IMAGES / "tubingen.jpg")
-    ap.add_argument("--style", type=Path, default=IMAGES / "starry_night.jpg")
-    args = ap.parse_args()
+def measure(content: Path, style: Path, size: int, budget: float, **options) -> dict:
+    """Run one job in its own process; wall seconds, peak RSS (GiB), the final scale's tiles, seams.
+
+    ``options``: more Settings fields (iterations, scales, precision)."""
     from PIL import Image
 
     from painterly import tiles
     from painterly.images import to_tensor
 
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"tiles-{args.size}.png"
-    cmd = [sys.executable, "-m", "painterly.cli", str(args.content), str(args.style), "-o", str(out),
-           "--size", str(args.size), "--quality", "draft", "--iterations", str(args.iterations),
-           "--coarse-iterations", str(args.coarse_iterations), "--scales", str(args.scales), "--memory-budget", str(args.budget),
-           "--precision", "fp32", "--quiet"]  # fmt: skip
+    out, boxes_file = RESULTS / f"tiles-{size}.png", RESULTS / f"tiles-{size}.json"
+    spec = {"content": str(content), "styles": [str(style)], "size": size, "quality": "draft",
+            "memory_budget": budget, **options}  # fmt: skip
+    cmd = [sys.executable, __file__, "--driver", json.dumps(spec), str(out), str(boxes_file)]
     start = time.perf_counter()
     res = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -49,18 +46,58 @@ def main() -> None:
         raise SystemExit(f"run failed ({res.returncode}):\n{res.stderr[-3000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", res.stderr).group(1)) / 2**20
     image = Image.open(out).convert("RGB")
-    width, height = image.size
-    grid = tiles.plan(width, height, "fp32", args.budget * 2**30)
-    boxes = grid.boxes() if grid else []
-    ratio = tiles.seam_ratio(to_tensor(image), boxes) if boxes else float("nan")
-    print(f"{width}x{height}, budget {args.budget:g} GiB, draft, {args.iterations} final / "
-          f"{args.coarse_iterations} coarse iterations, scales {args.scales or 'auto'}: {wall:.0f} s, peak RSS {rss:.2f} GiB, "
-          f"{len(boxes)} tiles at the final scale (side {grid.side if grid else 0}), "
-          f"seam ratio {ratio:.3f}")  # fmt: skip
+    done = json.loads(boxes_file.read_text())
+    boxes = [tuple(box) for box in done["boxes"]]
+    ratio = tiles.seam_ratio(to_tensor(image), boxes) if len(boxes) > 1 else float("nan")
+    return {"image": image, "wall": wall, "rss": rss, "boxes": boxes, "ratio": ratio, **done}
+
+
+def driver(spec: dict, out: str, boxes_file: str) -> None:
+    """The measured process: a job as the CLI runs it, noting the final scale's tiles."""
+    from painterly.engine import ScaleStarted, TileStarted
+    from painterly.jobs import Job
+    from painterly.settings import Settings
+
+    settings = Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
+    seen: dict = {"scale": -1, "boxes": []}
+
+    def on_event(event) -> None:
+        if isinstance(event, ScaleStarted):
+            seen.update(scale=event.index, boxes=[])
+        elif isinstance(event, TileStarted) and event.scale == seen["scale"]:
+            seen["boxes"].append(event.box)
+
+    record = Job(settings, out).run(on_event=on_event)
+    Path(boxes_file).write_text(json.dumps({"boxes": seen["boxes"], "precision": record.precision}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--driver", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument("--budget", type=float, default=5.5, help="--memory-budget in GiB")
+    ap.add_argument("--iterations", type=int, default=0, help="final-scale iterations (0: the preset's)")
+    ap.add_argument("--scales", type=int, default=0, help="0: the automatic schedule")
+    ap.add_argument("--content", type=Path, default=IMAGES / "tubingen.jpg")
+    ap.add_argument("--style", type=Path, default=IMAGES / "starry_night.jpg")
+    args = ap.parse_args()
+    if args.driver:
+        driver(json.loads(args.driver[0]), *args.driver[1:])
+        return
+    m = measure(
+        args.content, args.style, args.size, args.budget, iterations=args.iterations, scales=args.scales
+    )
+    width, height = m["image"].size
+    print(f"{width}x{height}, budget {args.budget:g} GiB, draft, {m['precision']}, final iterations "
+          f"{args.iterations or 'preset'}, scales {args.scales or 'auto'}: {m['wall']:.0f} s, peak RSS "
+          f"{m['rss']:.2f} GiB, {len(m['boxes'])} tiles at the final scale, seam ratio {m['ratio']:.3f}")  # fmt: skip
+    boxes = m["boxes"]
     if len(boxes) > 1:
-        # a corner where four tiles meet: the second row's second tile's top-left overlap
-        x0, y0 = sorted({b[0] for b in boxes})[1], sorted({b[1] for b in boxes})[1]
-        crop = image.crop((x0 - 192, y0 - 192, x0 + 320, y0 + 320))
+        # where tiles meet: the second column's (and second row's, if any) overlap
+        xs, ys = sorted({b[0] for b in boxes}), sorted({b[1] for b in boxes})
+        x0 = xs[1] if len(xs) > 1 else m["image"].width // 2
+        y0 = ys[1] if len(ys) > 1 else m["image"].height // 2
+        crop = m["image"].crop((x0 - 192, y0 - 192, x0 + 320, y0 + 320))
         crop.save(RESULTS / f"tiles-{args.size}-corner.png")
         print(f"crop across the tile corner at ({x0}, {y0}): {RESULTS / f'tiles-{args.size}-corner.png'}")
 

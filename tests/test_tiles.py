@@ -16,12 +16,30 @@ from painterly.settings import Settings
 SIZE, TILE, ITERS = 96, 48, 8
 # Whole 96x72 px needs 96*72*2600 B = 18 MB: over this budget; a 63 px tile (10 MB) fits.
 BUDGET_GIB = 0.01
+IN_USE = hardware.memory_in_use  # the real one, before the fixture below replaces it
+
+
+@pytest.fixture(autouse=True)
+def budgets_cover_the_run_only(monkeypatch):
+    """These budgets are MBs, far below the test process's own footprint, which a budget includes."""
+    monkeypatch.setattr(hardware, "memory_in_use", lambda device: 0)
 
 
 def settings(**kw) -> Settings:
     base = dict(content="c", styles=("s",), size=SIZE, scales=1, iterations=ITERS, device="cpu",
                 precision="fp32", protect_faces=False)  # fmt: skip
     return Settings(**(base | kw))
+
+
+def test_a_budget_bounds_the_whole_process(monkeypatch):
+    """--memory-budget N means the process peaks near N GiB: what it holds already comes off."""
+    cpu = torch.device("cpu")
+    assert 50 * 2**20 < IN_USE(cpu) < 8 * 2**30  # torch alone is tens of MBs resident
+    monkeypatch.setattr(hardware, "memory_in_use", lambda device: 2**30)
+    assert tiles.budget(3.0, cpu) == 2 * 2**30
+    assert tiles.budget(0.5, cpu) == 0
+    with pytest.raises(PainterlyError, match="raise --memory-budget or free memory first"):
+        tiles.check(4096, 3072, "fp32", tiles.budget(0.5, cpu), cpu)
 
 
 def test_grid_overlaps_and_feathers_only_where_a_tile_came_before():

@@ -469,6 +469,7 @@ def test_style_images_count_in_the_memory_check(tmp_path, monkeypatch):
     Image.new("RGB", (400, 300)).save(tmp_path / "c.png")
     Image.new("RGB", (400, 400)).save(tmp_path / "s.png")
     monkeypatch.setattr(hardware, "available_memory", lambda device: 2 * 2**30)
+    monkeypatch.setattr(hardware, "memory_in_use", lambda device: 0)
     settings = Settings(
         content=str(tmp_path / "c.png"), styles=(str(tmp_path / "s.png"),), size=256, device="cpu"
     )

@@ -180,7 +180,7 @@ class Settings:
         form="advanced",
     )
     memory_budget: float = described(
-        "GiB a run may use (0: what fits in free memory); larger scales then run in overlapping tiles",
+        "GiB the whole process may use, start-up included (0: what fits in free memory); larger scales run in overlapping tiles",
         default=0.0,
         bounds=(0, 1024),
     )

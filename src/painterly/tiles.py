@@ -56,8 +56,11 @@ Box = tuple[int, int, int, int]
 
 
 def budget(gib: float, device: torch.device) -> float:
-    """Bytes a run may spend: ``gib`` if set, else what fits in free memory (85%, as the old check)."""
-    return gib * 2**30 if gib > 0 else hardware.available_memory(device) * 0.85
+    """Bytes a run may still spend: what ``gib`` leaves beside what the process already holds (so the
+    budget bounds its peak, start-up included), else what fits in free memory (85%, as the old check)."""
+    if gib > 0:
+        return max(0.0, gib * 2**30 - hardware.memory_in_use(device))
+    return hardware.available_memory(device) * 0.85
 
 
 def fits_whole(width: int, height: int, precision: str, room: float) -> bool:
@@ -81,9 +84,10 @@ def check(width: int, height: int, precision: str, room: float, device: torch.de
     aspect = width / height
     pixels = max(0.0, room - side * side * bytes_per_pixel(precision)) / CANVAS_BYTES_PER_PIXEL
     largest = int(math.sqrt(pixels * max(aspect, 1 / aspect)))
+    advice = f"the largest size that fits is about {largest} px" if largest >= side else "free memory first"
     raise PainterlyError(
         f"{width}x{height} needs at least {need / 2**30:.1f} GiB (in tiles) but {room / 2**30:.1f} GiB is "
-        f"available on {device.type}; the largest size that fits is about {largest} px"
+        f"left on {device.type} beside what painterly holds; raise --memory-budget or {advice}"
     )
 
 
