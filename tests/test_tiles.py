@@ -10,7 +10,7 @@ from PIL import Image
 from painterly import hardware, tiles
 from painterly.engine import Iteration, Stylizer, TileStarted
 from painterly.errors import PainterlyError
-from painterly.images import fit, load_image, style_colors, to_tensor
+from painterly.images import fit, load_image, to_tensor
 from painterly.settings import Settings
 
 SIZE, TILE, ITERS = 96, 48, 8
@@ -100,10 +100,9 @@ def test_tiled_run_matches_untiled_closely_without_seams(images, monkeypatch):
         scores = [float(objective(x)[0]) for x in (untiled, tiled)]
     assert scores[1] <= 1.1 * scores[0], scores
     # ... and the same picture: at 8x8 px blocks (colour and layout; strokes differ as they do between
-    # any two runs) it lies nearer the untiled result than the untiled result lies to its start.
-    # Measured 0.74 of that distance: tiles overlap, so their pixels get up to 4x the iterations and
-    # travel further along the same path (hence also the lower objective, 1.21 vs 1.43 at 128 px).
-    start = to_tensor(style_colors(content, [style], [1.0]))
+    # any two runs) it lies near the untiled result, measured against how far that one moved from the
+    # photo (0.15 of it; a run from noise lands 2.7x that far away). Misplaced tiles move the layout;
+    # tiles left unpainted fail the objective above, as the start is already in the painting's palette.
     blocks = lambda a, b: float((F.avg_pool2d(a, 8) - F.avg_pool2d(b, 8)).abs().mean())  # noqa: E731
-    assert blocks(tiled, untiled) < 0.85 * blocks(untiled, start)
+    assert blocks(tiled, untiled) < 0.3 * blocks(untiled, to_tensor(content))
     assert tiles.seam_ratio(tiled, [e.box for e in started]) <= 1.2
