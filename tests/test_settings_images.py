@@ -210,5 +210,11 @@ def test_style_colors_moves_the_content_to_the_styles_palette(images):
         # The content's structure: lightness keeps its order.
         assert np.corrcoef(grey(out), grey(content))[0, 1] > 0.9
     # The sky takes the colour The Scream gives that lightness: orange, not the photo's blue.
+    scream = load_image(str(images / "the_scream.jpg")).resize((96, 128))
+    out = style_colors(content, [scream], [1.0])
     sky_before, sky_after = lab(content)[:15, 20:100].mean((0, 1)), lab(out)[:15, 20:100].mean((0, 1))
     assert sky_before[2] < -20 and sky_after[1] > 5 and sky_after[2] > 10
+    # Blend weights need not sum to 1; a flat photo (one shared value) gets the painting's middle.
+    assert style_colors(content, [scream, scream], [2.0, 2.0]).tobytes() == out.tobytes()
+    flat = lab(style_colors(Image.new("RGB", (40, 30), "white"), [scream], [1.0]))[0, 0, 0]
+    assert abs(flat - np.median(lab(scream)[..., 0])) < 2

@@ -38,8 +38,23 @@ def test_a_budget_bounds_the_whole_process(monkeypatch):
     monkeypatch.setattr(hardware, "memory_in_use", lambda device: 2**30)
     assert tiles.budget(3.0, cpu) == 2 * 2**30
     assert tiles.budget(0.5, cpu) == 0
-    with pytest.raises(PainterlyError, match="raise --memory-budget or free memory first"):
-        tiles.check(4096, 3072, "fp32", tiles.budget(0.5, cpu), cpu)
+    with pytest.raises(PainterlyError, match=r"less the 1.0 GiB painterly holds\); no size fits"):
+        tiles.check(4096, 3072, "fp32", tiles.budget(0.5, cpu), cpu, tiles.budget_note(0.5, cpu))
+
+
+def test_a_run_keeps_the_room_it_planned_with(images, monkeypatch):
+    """The footprint grows during a run; re-reading the budget at a later scale or for the style
+    targets would shrink the room below a tile the plan already counted (a crash, or a refusal after
+    minutes of work). A run reads it once, after loading the network."""
+    grown = iter(range(0, 1 << 40, 3 << 20))  # 3 MiB more at every look
+    monkeypatch.setattr(hardware, "memory_in_use", lambda device: next(grown))
+    monkeypatch.setattr(tiles, "MIN_TILE", TILE)
+    content = fit(load_image(str(images / "tubingen.jpg"), "c"), SIZE)
+    style = load_image(str(images / "starry_night.jpg"), "s")
+    events: list = []
+    s = settings(memory_budget=BUDGET_GIB, iterations=1, scales=2, style_loss="sliced-wasserstein")
+    Stylizer(s).run(content, [style], on_event=events.append)
+    assert sum(isinstance(e, TileStarted) for e in events) == 4
 
 
 def test_grid_overlaps_and_feathers_only_where_a_tile_came_before():

@@ -117,7 +117,7 @@ def test_stop_token_drops_the_unfinished_frame(tmp_path):
     assert [p.name for p in sorted((tmp_path / "out.frames").glob("*.png"))] == ["frame-000001.png"]
 
 
-def test_max_frames_then_more_and_settings_mismatch_refused(tmp_path):
+def test_max_frames_then_more_and_settings_mismatch_refused(tmp_path, monkeypatch):
     clip = make_clip(tmp_path / "in.mp4", frames=4, audio=False)
     settings = TINY.with_(content=str(clip))
     import painterly
@@ -137,6 +137,10 @@ def test_max_frames_then_more_and_settings_mismatch_refused(tmp_path):
         VideoJob(settings.with_(style_weight=9.0), tmp_path / "out.mp4", FAST)
     with pytest.raises(PainterlyError, match=r"other settings \(temporal_weight\)"):
         VideoJob(settings, tmp_path / "out.mp4", VideoOptions(frame_iterations=3, temporal_weight=1.0))
+    with monkeypatch.context() as m:  # a later version whose preset means other iterations
+        m.setattr(type(settings), "schedule", lambda self: [(1.0, 99)])
+        with pytest.raises(PainterlyError, match=r"other settings \(schedule\)"):
+            VideoJob(settings, tmp_path / "out.mp4", FAST)
     full = VideoJob(settings, tmp_path / "out.mp4", FAST).run()
     assert full.frames == 4 and probe(tmp_path / "out.mp4").frames == 4
 

@@ -151,6 +151,7 @@ class Stylizer:
         self.settings = settings.validated()
         self.targets = targets if targets is not None else TargetCache()
         self.token = stop if stop is not None else StopToken()
+        self._room: float | None = None
         self.device = resolve_device(settings.device)
         self.precision = resolve_precision(settings.precision, self.device)
         if self.device.type == "cuda":
@@ -179,7 +180,8 @@ class Stylizer:
         larger)."""
         width, height = self.output_size(content)
         room = self.memory_room()
-        tiles.check(width, height, self.precision, room, self.device)
+        note = tiles.budget_note(self.settings.memory_budget, self.device)
+        tiles.check(width, height, self.precision, room, self.device, note)
         longest = max(1, round(max(width, height) * self.settings.style_scale))
         for style in styles:
             try:
@@ -192,7 +194,13 @@ class Stylizer:
                 ) from None
 
     def memory_room(self) -> float:
-        """Bytes a run may use: the ``memory_budget`` setting, else what fits in free memory now."""
+        """Bytes a run may use: the ``memory_budget`` setting, else what fits in free memory now.
+
+        A run reads it once, after loading the network, and keeps it: the process's own footprint
+        (which an explicit budget includes) grows as it runs, and a plan made at the first scale
+        must not be refused at a later one."""
+        if self._room is not None:
+            return self._room
         return tiles.budget(self.settings.memory_budget, self.device)
 
     def run(
@@ -222,19 +230,21 @@ class Stylizer:
         _check_terms(terms)
         emit = on_event or (lambda event: None)
         width, height = self.output_size(content)
+        net, weights = self.network([layer for term in terms for layer in term.layers])
+        self._room = None
+        self._room = room = self.memory_room()  # with the network in memory, and kept for this run
         self.check_fits(content, styles)
         if s.preserve_colors == "histogram":
             styles = [match_colors(style, content) for style in styles]
-        if init is None and s.init == "style-colors" and mask is None:  # masks may leave regions unstyled
-            init = style_colors(content, styles, s.blend())
-        net, weights = self.network([layer for term in terms for layer in term.layers])
         torch.manual_seed(s.seed)
         generator = torch.Generator().manual_seed(s.seed)
         schedule = s.schedule()
         first = range(len(schedule))[start_scale]
-        room = self.memory_room()
         sizes = [fitted_size(content.size, max(1, round(max(width, height) * f))) for f, _ in schedule]
         sizes[-1] = (width, height)
+        if init is None and s.init == "style-colors" and mask is None:  # masks may leave regions unstyled
+            # only the first scale starts from it: recolour at that size, not the photo's (prints)
+            init = style_colors(content.resize(sizes[first], Image.LANCZOS), styles, s.blend())
         total = sum(
             iters * tiles.count(*sizes[i], self.precision, room)
             for i, (_, iters) in enumerate(schedule)

@@ -24,12 +24,12 @@ MAX_SCALES = 16
 MAX_ITERATIONS = 20_000
 MAX_STYLE_SCALE = 4.0
 
-# quality preset -> (iterations at the final scale, iterations at the coarsest scale).
-# Coarser scales get more iterations (pixels are cheap there), decaying by COARSE_DECAY per scale.
-# The final scale is where the strokes form; the coarse scales only need to settle the layout.
-# Measured at 512 px (bf16, 2 cores, five classic pairs, objective at 512 px): (6, 20) took 16-20 s to
-# 1.7-3.0 and looked unfinished; (16, 10) 21-24 s to 0.78-1.08, better than the old balanced (16, 30,
-# 29-34 s, 0.70-1.13); (40, 20) 46-51 s to 0.50-0.77.
+# quality preset -> (iterations at the final scale, at the scale PEAK_STEP below it); scales further
+# from that peak get fewer, by COARSE_DECAY per step. Most of the time goes to the final scale, where
+# the strokes form; the coarse scales only settle layout and colour.
+# Measured at 512x384 (bf16, 2 cores, the five classic pairs of benchmarks/quality.py, objective at
+# 512 px): (6, 20) took 16-20 s to 1.75-2.96 and looked unfinished; (16, 10) 21-24 s to 0.78-1.08, on
+# a par with (16, 30) (29-34 s, 0.70-1.13); (40, 20) 46-53 s to 0.50-0.77. best: not measured here.
 PRESETS: dict[str, tuple[int, int]] = {
     "draft": (16, 10),
     "balanced": (40, 20),

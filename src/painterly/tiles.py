@@ -55,6 +55,13 @@ class TileStarted:
 Box = tuple[int, int, int, int]
 
 
+def budget_note(gib: float, device: torch.device) -> str:
+    """How an explicit budget became the room a memory error quotes."""
+    if gib <= 0:
+        return ""
+    return f" (--memory-budget {gib:g} GiB less the {hardware.memory_in_use(device) / 2**30:.1f} GiB painterly holds)"
+
+
 def budget(gib: float, device: torch.device) -> float:
     """Bytes a run may still spend: what ``gib`` leaves beside what the process already holds (so the
     budget bounds its peak, start-up included), else what fits in free memory (85%, as the old check)."""
@@ -75,8 +82,9 @@ def tile_side(width: int, height: int, precision: str, room: float) -> int:
     return side if side >= smallest else 0
 
 
-def check(width: int, height: int, precision: str, room: float, device: torch.device) -> None:
-    """Raise PainterlyError unless a whole pass or, failing that, a tiled pass fits in ``room`` bytes."""
+def check(width: int, height: int, precision: str, room: float, device: torch.device, why: str = "") -> None:
+    """Raise PainterlyError unless a whole pass or, failing that, a tiled pass fits in ``room`` bytes
+    (``why``: where that room comes from, for the message)."""
     if fits_whole(width, height, precision, room) or tile_side(width, height, precision, room):
         return
     side = min(MIN_TILE, max(width, height))
@@ -84,10 +92,10 @@ def check(width: int, height: int, precision: str, room: float, device: torch.de
     aspect = width / height
     pixels = max(0.0, room - side * side * bytes_per_pixel(precision)) / CANVAS_BYTES_PER_PIXEL
     largest = int(math.sqrt(pixels * max(aspect, 1 / aspect)))
-    advice = f"the largest size that fits is about {largest} px" if largest >= side else "free memory first"
+    advice = f"the largest size that fits is about {largest} px" if largest >= side else "no size fits"
     raise PainterlyError(
         f"{width}x{height} needs at least {need / 2**30:.1f} GiB (in tiles) but {room / 2**30:.1f} GiB is "
-        f"left on {device.type} beside what painterly holds; raise --memory-budget or {advice}"
+        f"available on {device.type}{why}; {advice}"
     )
 
 
@@ -142,7 +150,10 @@ def plan(width: int, height: int, precision: str, room: float) -> Grid | None:
     """None if the scale runs whole, else its tile grid."""
     if fits_whole(width, height, precision, room):
         return None
-    return Grid(width, height, tile_side(width, height, precision, room))
+    side = tile_side(width, height, precision, room)
+    if not side:  # check() refuses this before a run; a caller that skipped it gets the same error
+        raise PainterlyError(f"{width}x{height}: not even a {MIN_TILE} px tile fits in the memory left")
+    return Grid(width, height, side)
 
 
 def count(width: int, height: int, precision: str, room: float) -> int:

@@ -193,6 +193,8 @@ class VideoJob:
         o = self.options
         return {
             "settings": json.loads(self.settings.to_json()),
+            # what the preset meant when they were painted (another painterly version may differ)
+            "schedule": [list(step) for step in self.frame_settings.schedule()],
             "video": {
                 "input_bytes": self.info.path.stat().st_size,
                 "first_frame": self.shown.start,
@@ -225,7 +227,7 @@ class VideoJob:
                 for part in ("settings", "video")
                 for key in set(stored.get(part, {})) | set(wanted[part])
                 if stored.get(part, {}).get(key) != wanted[part].get(key)
-            ) or ["format"]
+            ) + (["schedule"] if stored.get("schedule") != wanted["schedule"] else []) or ["format"]
             raise PainterlyError(
                 f"{folder} holds frames made with other settings ({', '.join(differ)}); "
                 f"delete it or choose another output"
