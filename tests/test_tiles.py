@@ -57,6 +57,25 @@ def test_a_run_keeps_the_room_it_planned_with(images, monkeypatch):
     assert sum(isinstance(e, TileStarted) for e in events) == 4
 
 
+def test_a_tile_starts_from_its_painted_neighbour_without_a_hard_edge():
+    """A neighbour's paint must fade into the unpainted start: a hard edge inside a tile's start
+    survives its few iterations as a seam (seen at 4096 px: lines along every tile border)."""
+    grid = tiles.Grid(300, 100, 180)
+    assert grid.boxes() == [(0, 0, 180, 100), (120, 0, 300, 100)]
+    starts = []
+
+    def paint(start, objective):  # every tile adds 1: "painted"
+        starts.append(start)
+        return start + 1
+
+    canvas = tiles.optimise(torch.zeros(1, 3, 100, 300), grid, Image.new("RGB", (300, 100)), None,
+                            lambda *crops: None, paint, lambda e: None, lambda: False, 0)  # fmt: skip
+    second = starts[1]
+    assert float(second[..., 0].mean()) > 0.95  # the neighbour's paint, deep in the overlap ...
+    assert float((second[..., 1:] - second[..., :-1]).abs().max()) < 0.1  # ... fading out smoothly
+    assert torch.all(canvas[..., :100] == 1) and torch.all(canvas[..., 200:] == 1)
+
+
 def test_grid_overlaps_and_feathers_only_where_a_tile_came_before():
     grid = tiles.Grid(1000, 700, 400)
     boxes = grid.boxes()

@@ -25,7 +25,7 @@ from PIL import Image
 
 from . import tiles
 from .errors import PainterlyError
-from .hardware import resolve_device, resolve_precision
+from .hardware import LBFGS_HISTORY, resolve_device, resolve_precision
 from .images import fit, fitted_size, keep_colors, match_colors, style_colors, to_image, to_tensor
 from .layers import LAYERS
 from .losses import STYLE_LOSSES, ContentLoss, SlicedWassersteinLoss, StyleLoss, tv_loss
@@ -181,7 +181,7 @@ class Stylizer:
         width, height = self.output_size(content)
         room = self.memory_room()
         note = tiles.budget_note(self.settings.memory_budget, self.device)
-        tiles.check(width, height, self.precision, room, self.device, note)
+        tiles.check(width, height, self.precision, room, self.device, note, self.settings.schedule()[-1][1])
         longest = max(1, round(max(width, height) * self.settings.style_scale))
         for style in styles:
             try:
@@ -246,7 +246,7 @@ class Stylizer:
             # only the first scale starts from it: recolour at that size, not the photo's (prints)
             init = style_colors(content.resize(sizes[first], Image.LANCZOS), styles, s.blend())
         total = sum(
-            iters * tiles.count(*sizes[i], self.precision, room)
+            iters * tiles.count(*sizes[i], self.precision, room, iters)
             for i, (_, iters) in enumerate(schedule)
             if i >= first
         )
@@ -267,7 +267,7 @@ class Stylizer:
             else:
                 x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
             emit(ScaleStarted(index, len(schedule), w, h, iters))
-            grid = tiles.plan(w, h, self.precision, room)
+            grid = tiles.plan(w, h, self.precision, room, iters)
             if grid is None:
                 objective = self._objective(net, inputs, scaled, longest, mask, terms, generator)
                 x = run.optimise(x, objective, iters, index)
@@ -557,7 +557,7 @@ class _Run:
                 lr=s.learning_rate or 1.0,
                 max_iter=iterations,
                 max_eval=iterations,
-                history_size=50,
+                history_size=LBFGS_HISTORY,
                 tolerance_grad=0.0,
                 tolerance_change=0.0,
                 line_search_fn="strong_wolfe",

@@ -28,7 +28,7 @@ from PIL import Image
 
 from . import hardware
 from .errors import PainterlyError
-from .hardware import bytes_per_pixel
+from .hardware import bytes_per_pixel, optimiser_bytes_per_pixel
 from .layers import LAYERS
 
 # The smallest tile worth optimising (its overlap must still cover relu4/relu5's receptive field) and
@@ -70,27 +70,43 @@ def budget(gib: float, device: torch.device) -> float:
     return hardware.available_memory(device) * 0.85
 
 
-def fits_whole(width: int, height: int, precision: str, room: float) -> bool:
-    return width * height * bytes_per_pixel(precision) <= room
+def per_pixel(precision: str, iterations: int) -> float:
+    """Bytes per pixel of a pass being optimised: activations plus the optimiser's history."""
+    return bytes_per_pixel(precision) + optimiser_bytes_per_pixel(iterations)
 
 
-def tile_side(width: int, height: int, precision: str, room: float) -> int:
+def fits_whole(width: int, height: int, precision: str, room: float, iterations: int = 0) -> bool:
+    return width * height * per_pixel(precision, iterations) <= room
+
+
+def tile_side(width: int, height: int, precision: str, room: float, iterations: int = 0) -> int:
     """The largest square tile that fits next to the canvas (0 if not even a minimal one does)."""
     free = room - width * height * CANVAS_BYTES_PER_PIXEL
-    side = math.isqrt(int(max(0.0, free) / bytes_per_pixel(precision)))
+    side = math.isqrt(int(max(0.0, free) / per_pixel(precision, iterations)))
     smallest = min(MIN_TILE, max(width, height))
     return side if side >= smallest else 0
 
 
-def check(width: int, height: int, precision: str, room: float, device: torch.device, why: str = "") -> None:
+def check(
+    width: int,
+    height: int,
+    precision: str,
+    room: float,
+    device: torch.device,
+    why: str = "",
+    iterations: int = 0,
+) -> None:
     """Raise PainterlyError unless a whole pass or, failing that, a tiled pass fits in ``room`` bytes
-    (``why``: where that room comes from, for the message)."""
-    if fits_whole(width, height, precision, room) or tile_side(width, height, precision, room):
+    (``why``: where that room comes from, for the message; ``iterations``: the scale's)."""
+    if fits_whole(width, height, precision, room, iterations) or tile_side(
+        width, height, precision, room, iterations
+    ):
         return
     side = min(MIN_TILE, max(width, height))
-    need = side * side * bytes_per_pixel(precision) + width * height * CANVAS_BYTES_PER_PIXEL
+    tile_bytes = side * side * per_pixel(precision, iterations)
+    need = tile_bytes + width * height * CANVAS_BYTES_PER_PIXEL
     aspect = width / height
-    pixels = max(0.0, room - side * side * bytes_per_pixel(precision)) / CANVAS_BYTES_PER_PIXEL
+    pixels = max(0.0, room - tile_bytes) / CANVAS_BYTES_PER_PIXEL
     largest = int(math.sqrt(pixels * max(aspect, 1 / aspect)))
     advice = f"the largest size that fits is about {largest} px" if largest >= side else "no size fits"
     raise PainterlyError(
@@ -146,18 +162,18 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
 
 
-def plan(width: int, height: int, precision: str, room: float) -> Grid | None:
+def plan(width: int, height: int, precision: str, room: float, iterations: int = 0) -> Grid | None:
     """None if the scale runs whole, else its tile grid."""
-    if fits_whole(width, height, precision, room):
+    if fits_whole(width, height, precision, room, iterations):
         return None
-    side = tile_side(width, height, precision, room)
+    side = tile_side(width, height, precision, room, iterations)
     if not side:  # check() refuses this before a run; a caller that skipped it gets the same error
         raise PainterlyError(f"{width}x{height}: not even a {MIN_TILE} px tile fits in the memory left")
     return Grid(width, height, side)
 
 
-def count(width: int, height: int, precision: str, room: float) -> int:
-    grid = plan(width, height, precision, room)
+def count(width: int, height: int, precision: str, room: float, iterations: int = 0) -> int:
+    grid = plan(width, height, precision, room, iterations)
     return 1 if grid is None else len(grid.boxes())
 
 
@@ -219,6 +235,8 @@ def optimise(
     """
     device = x.device
     canvas = x.detach().float().cpu()
+    base = canvas.clone()  # the scale's unpainted start, for the fades below
+    painted = torch.zeros_like(canvas[:, :1])
     if mask is not None:
         mask = mask.convert("RGB").resize((grid.width, grid.height), Image.NEAREST)
     boxes = grid.boxes()
@@ -228,12 +246,31 @@ def optimise(
         emit(TileStarted(scale, index, len(boxes), box))
         left, top, right, bottom = box
         objective = objective_for(content.crop(box), mask.crop(box) if mask else None, box)
-        start = canvas[..., top:bottom, left:right].to(device)
-        tile = optimise_tile(start, objective).detach().float().cpu()
+        crop = (..., slice(top, bottom), slice(left, right))
+        # Painted neighbours fade into the unpainted start instead of ending at a hard edge, which
+        # the tile's few iterations would not remove (a seam measured at 4096 px).
+        start = base[crop] + (canvas[crop] - base[crop]) * painted[crop]
+        tile = optimise_tile(start.to(device), objective).detach().float().cpu()
         weight = feather(box, boxes)
-        region = canvas[..., top:bottom, left:right]
-        region.mul_(1 - weight).add_(tile * weight)
+        canvas[crop].mul_(1 - weight).add_(tile * weight)
+        torch.maximum(painted[crop], _fade_out(box, grid), out=painted[crop])
     return canvas.to(device)
+
+
+def _fade_out(box: Box, grid: Grid) -> torch.Tensor:
+    """(1, 1, h, w): 1 inside a painted tile, falling to 0 (cosine) over the overlap at the sides
+    where later tiles continue the canvas."""
+    left, top, right, bottom = box
+
+    def fall(length: int, inner: bool) -> torch.Tensor:
+        if not inner:
+            return torch.ones(length)
+        t = ((length - 0.5 - torch.arange(length)) / grid.overlap).clamp(0, 1)
+        return 0.5 - 0.5 * torch.cos(math.pi * t)
+
+    return (
+        fall(bottom - top, bottom < grid.height)[:, None] * fall(right - left, right < grid.width)[None, :]
+    )[None, None]
 
 
 # --- style statistics of a large style image ---------------------------------------------------------
