@@ -130,8 +130,9 @@ def test_upload_run_preview_gallery_and_bad_upload(browser, tmp_path):
         figures = page.locator("#inside-panels .inside-panel")
         assert figures.count() == 23 and page.locator("#inside-panels h3").count() == 4
         assert "content from relu1_2" in page.inner_text("#inside-panels")
-        page.wait_for_function(
-            "[...document.querySelectorAll('#inside-panels img')].every(i => i.complete && i.naturalWidth > 0)"
+        wait_js(
+            page,
+            "[...document.querySelectorAll('#inside-panels img')].every(i => i.complete && i.naturalWidth > 0)",
         )
         page.click("#inside-close")
         assert page.locator("#inside-section").is_hidden()
