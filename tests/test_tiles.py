@@ -92,6 +92,17 @@ def test_grid_overlaps_and_feathers_only_where_a_tile_came_before():
     assert torch.all(second[..., 1:] >= second[..., :-1])
 
 
+def test_seam_ratio_flags_tiles_pasted_without_blending(images):
+    photo = to_tensor(fit(load_image(str(images / "tubingen.jpg"), "c"), 256))
+    boxes = tiles.Grid(photo.shape[-1], photo.shape[-2], 160).boxes()
+    assert 0.8 < tiles.seam_ratio(photo, boxes) < 1.2  # a photo has no seams where the tiles meet
+    pasted = photo.clone()
+    for index, (left, top, right, bottom) in enumerate(boxes):  # each tile a little off in tone
+        tone = 0.08 if index % 2 else -0.08
+        pasted[..., top:bottom, left:right] = (photo[..., top:bottom, left:right] + tone).clamp(0, 1)
+    assert tiles.seam_ratio(pasted, boxes) > 1.4
+
+
 def test_memory_check_refuses_only_what_no_tile_fits(monkeypatch):
     content = Image.new("RGB", (400, 300))
     monkeypatch.setattr(hardware, "available_memory", lambda device: 2 * 2**30)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import tiles
+from . import hardware, tiles
 from .errors import PainterlyError
 from .hardware import LBFGS_HISTORY, resolve_device, resolve_precision
 from .images import fit, fitted_size, keep_colors, match_colors, style_colors, to_image, to_tensor
@@ -271,6 +271,8 @@ class Stylizer:
             if grid is None:
                 objective = self._objective(net, inputs, scaled, longest, mask, terms, generator)
                 x = run.optimise(x, objective, iters, index)
+                del objective  # its targets and activations go before the next scale builds its own
+                hardware.release_memory(self.device)
             else:  # too large for one pass: tiles against the global style targets, without terms
                 x = tiles.optimise(
                     x,

