@@ -18,11 +18,12 @@ from typing import Any
 
 from PIL import Image
 
+from . import tiles
 from .engine import Event, LossTerm, StopToken, Stylizer, StylizeResult
 from .errors import PainterlyError
 from .files import write_text_atomic
 from .hardware import resolve_device, resolve_precision
-from .images import check_output, load_image, read_metadata, resolve, save_image
+from .images import check_output, fitted_size, load_image, read_metadata, resolve, save_image
 from .settings import INIT_KINDS, Settings
 from .targets import TargetCache
 
@@ -227,8 +228,20 @@ def estimate_seconds(settings: Settings, width: int, height: int) -> float:
 
 
 def _work(settings: Settings, width: int, height: int) -> float:
-    """Megapixel-iterations of a run (the quantity run time is proportional to)."""
-    return sum(width * height * fraction**2 * iters for fraction, iters in settings.schedule()) / 1e6
+    """Megapixel-iterations of a run (the quantity run time is proportional to), tiles' overlaps included."""
+    device = resolve_device(settings.device)
+    precision = resolve_precision(settings.precision, device)
+    room = tiles.budget(settings.memory_budget, device)
+    schedule = settings.schedule()
+    work = 0.0
+    for index, (fraction, iters) in enumerate(schedule):
+        w, h = (
+            (width, height)
+            if index == len(schedule) - 1
+            else fitted_size((width, height), max(1, round(max(width, height) * fraction)))
+        )
+        work += tiles.worked_pixels(w, h, precision, room, iters) * iters
+    return work / 1e6
 
 
 def _remember_speed(settings: Settings, result: StylizeResult) -> None:

@@ -172,6 +172,21 @@ def plan(width: int, height: int, precision: str, room: float, iterations: int =
     return Grid(width, height, side)
 
 
+def worked_pixels(width: int, height: int, precision: str, room: float, iterations: int = 0) -> int:
+    """Pixels one iteration of a scale optimises: the image, or its tiles counting their overlaps
+    twice (what a time estimate must count; a size no tile fits counts as whole)."""
+    side = (
+        0
+        if fits_whole(width, height, precision, room, iterations)
+        else tile_side(width, height, precision, room, iterations)
+    )
+    if not side:
+        return width * height
+    return sum(
+        (right - left) * (bottom - top) for left, top, right, bottom in Grid(width, height, side).boxes()
+    )
+
+
 def count(width: int, height: int, precision: str, room: float, iterations: int = 0) -> int:
     grid = plan(width, height, precision, room, iterations)
     return 1 if grid is None else len(grid.boxes())
