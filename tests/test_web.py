@@ -15,7 +15,7 @@ from painterly.settings import DEFAULTS
 from painterly.web.guards import is_loopback
 from painterly.web.limits import Limits
 from painterly.web.server import create_app
-from painterly.web.store import Store
+from painterly.web.store import Store, public_record
 
 
 def upload(client, data: bytes, name: str = "image.png"):
@@ -179,8 +179,8 @@ def test_run_saves_result_inputs_and_settings(client, tmp_path):
         "record.json",
         "result.png",
     }  # inputs shared
-    record = read_metadata(folder / "result.png")
-    assert record == json.loads((folder / "record.json").read_text())
+    record = json.loads((folder / "record.json").read_text())  # the server's, with its paths
+    assert read_metadata(folder / "result.png") == public_record(record, job_id)  # the visitor's
     upload_file = tmp_path / "data" / "uploads" / (content["ref"][len("upload:") :] + ".png")
     assert record["settings"]["seed"] == 7 and record["settings"]["content"] == str(upload_file)
     result = client.get(done["result_url"] + "?download=true")

@@ -13,6 +13,7 @@ from test_web import finished, submit, upload
 from test_web_support import TINY, png_bytes, test_client, wait_for
 
 from painterly.errors import PainterlyError
+from painterly.images import read_metadata
 from painterly.web.limits import Limits
 from painterly.web.server import create_app
 from painterly.web.store import DISK_FULL, Store
@@ -248,6 +249,9 @@ def test_settings_files_show_no_server_paths(tmp_path):
         content = upload(client, png_bytes(50, 40)).json()
         job = finished(client, submit(client, content["ref"], seed=5, **TINY).json()["id"])
         assert str(data) in (data / "runs" / job["id"] / "record.json").read_text()  # kept on the server
+        embedded = json.dumps(read_metadata(data / "runs" / job["id"] / "result.png"))  # handed out
+        assert str(tmp_path) not in embedded and content["ref"][7:] not in embedded
+        assert f"job:{job['id']}:content" in embedded and json.loads(embedded)["settings"]["seed"] == 5
         answer = client.get(job["settings_url"])
         assert (
             answer.headers["content-disposition"] == f'attachment; filename="painterly-{job["id"][:8]}.json"'

@@ -104,15 +104,18 @@ class Job:
         *,
         targets: TargetCache | None = None,
         stop: StopToken | None = None,
+        embed: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         """``targets`` and ``stop`` may be shared with other jobs (a batch reuses style targets; one
-        Ctrl-C ends every run that holds the token)."""
+        Ctrl-C ends every run that holds the token). ``embed`` turns the record into what the saved
+        image carries (a server keeps its own paths out of the files it hands out)."""
         self.settings = absolute(settings.validated())
         s = self.settings
         init = "" if s.init in INIT_KINDS else s.init
         self.output = check_output(output, [resolve(p) for p in (s.content, *s.styles, s.mask, init)])
         self.token = stop if stop is not None else StopToken()
         self.stylizer = Stylizer(self.settings, targets=targets, stop=self.token)
+        self.embed = embed or (lambda record: record)
 
     def load_inputs(self) -> tuple[Image.Image, list[Image.Image], Image.Image | None, Image.Image | None]:
         s = self.settings
@@ -159,7 +162,7 @@ class Job:
         )
         target = partial_path(self.output) if result.interrupted else self.output
         record = self.record(result, target)
-        save_image(result.image, target, record.to_dict())
+        save_image(result.image, target, self.embed(record.to_dict()))
         _remember_speed(self.settings, result)
         return record
 

@@ -14,7 +14,17 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from ..errors import PainterlyError
 from .forms import DEFAULT_PREVIEW_EVERY, coerce_form, number, preview_every, settings_schema
 from .limits import Limits
-from .store import DEMO_SAMPLE, INSIDE, RECORD, SETTINGS, Store, finite, samples
+from .store import (
+    DEMO_SAMPLE,
+    INSIDE,
+    RECORD,
+    SETTINGS,
+    Store,
+    finite,
+    public_record,
+    public_settings,
+    samples,
+)
 from .uploads import receive_upload
 from .worker import Worker
 
@@ -216,29 +226,9 @@ def settings_file(request: Request, job_id: str) -> JSONResponse:
     if not path.is_file():
         raise HTTPException(404, "this job has no settings file")
     data = json.loads(path.read_text())
-    if path.name == RECORD:
-        data["settings"] = _without_paths(data["settings"], job_id)
-        data["output"] = f"painterly-{job_id[:8]}.png"
-    else:
-        data = _without_paths(data, job_id)
+    data = public_record(data, job_id) if path.name == RECORD else public_settings(data, job_id)
     disposition = f'attachment; filename="painterly-{job_id[:8]}.json"'
     return JSONResponse(finite(data), headers={"Content-Disposition": disposition})
-
-
-def _without_paths(settings: dict[str, Any], job_id: str) -> dict[str, Any]:
-    """Settings as a visitor may see them: the job's input references instead of server paths (which
-    name the data folder, the home folder and upload hashes), and only the file name of other paths."""
-    styles = settings.get("styles") or []
-    out = {
-        **settings,
-        "content": f"job:{job_id}:content",
-        "styles": [f"job:{job_id}:style-{i}" for i in range(len(styles))],
-    }
-    for key in ("mask", "init", "weights"):
-        value = out.get(key)
-        if isinstance(value, str):
-            out[key] = value.replace("\\", "/").rsplit("/", 1)[-1]
-    return out
 
 
 @router.get("/api/jobs/{job_id}/inputs/{key}")

@@ -155,6 +155,31 @@ def samples() -> dict[str, Path]:
     return {DEMO_SAMPLE: demo_content(), **builtin_styles()}
 
 
+def public_settings(settings: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """Settings as a visitor may see them: the job's input references instead of server paths (which
+    name the data folder, the home folder and upload hashes), and only the file name of other paths."""
+    styles = settings.get("styles") or []
+    out = {
+        **settings,
+        "content": f"job:{job_id}:content",
+        "styles": [f"job:{job_id}:style-{i}" for i in range(len(styles))],
+    }
+    for key in ("mask", "init", "weights"):
+        value = out.get(key)
+        if isinstance(value, str):
+            out[key] = value.replace("\\", "/").rsplit("/", 1)[-1]
+    return out
+
+
+def public_record(record: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """A run's record as a visitor may see it (a download, the metadata inside result.png)."""
+    return {
+        **record,
+        "settings": public_settings(record["settings"], job_id),
+        "output": f"painterly-{job_id[:8]}.png",
+    }
+
+
 class Store:
     """Thread-safe access to the data folder, which it locks against a second server."""
 

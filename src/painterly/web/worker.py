@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import PainterlyError, device_out_of_memory
 from ..files import write_text_atomic
 from ..queue import Status
-from .store import DISK_FULL, INSIDE, RECORD, RUN, Store, disk_full
+from .store import DISK_FULL, INSIDE, RECORD, RUN, Store, disk_full, public_record
 
 log = logging.getLogger("painterly.web")
 OUT_OF_MEMORY = "out of memory: try a smaller size"
@@ -232,7 +232,11 @@ class Worker:
         job_id, live = row["id"], self.live
         assert live is not None
         try:
-            job = Job(self.store.run_settings(row), self.store.result_path(job_id))
+            job = Job(
+                self.store.run_settings(row),
+                self.store.result_path(job_id),
+                embed=lambda record: public_record(record, job_id),
+            )
             with self._lock:
                 live.job = job
                 if live.cancelled or self._halt.is_set():
