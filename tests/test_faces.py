@@ -83,3 +83,40 @@ def test_protection_keeps_the_face_closer_to_the_photo(astronaut, cascades):
     face = torch.from_numpy(face_weights(detect_faces(astronaut), 64, 64) > 0.5)
     errors = {k: float((v - content).pow(2).mean(1)[0][face].mean()) for k, v in outputs.items()}
     assert errors[True] < 0.7 * errors[False], errors
+
+
+def test_a_tile_protects_its_share_of_the_face(astronaut):
+    term = FaceTerm(Stylizer(settings()), astronaut, [(0.35, 0.13, 0.18, 0.18)], weight=1.0)
+    size = (512, 512)
+    whole = term.for_tile((0, 0, 512, 512), size)
+    assert whole is not None and whole.weight == pytest.approx(1.0) and whole.content.size == (512, 512)
+    assert term.for_tile((256, 384, 512, 512), size) is None  # far from the face: no term
+    top = term.for_tile((0, 0, 512, 256), size)  # the whole face in half the image: twice per pixel
+    assert top is not None and top.weight == pytest.approx(2.0, rel=0.05)
+    assert top.content.size == (512, 256) and top.boxes[0][1] == pytest.approx(0.26)
+    edge = term.for_tile((0, 0, 192, 512), size)  # a sliver of the face's rim: its share, per pixel
+    face = face_weights(term.boxes, 512, 512)
+    assert edge is not None and edge.weight == pytest.approx(
+        face[:, :192].sum() / face.sum() * 512 / 192, rel=0.1
+    )
+
+
+def test_tiled_scales_keep_protecting_the_face(astronaut, monkeypatch):
+    from painterly import hardware, tiles
+    from painterly.engine import Iteration, TileStarted
+
+    monkeypatch.setattr(hardware, "memory_in_use", lambda device: 0)
+    monkeypatch.setattr(tiles, "MIN_TILE", 48)
+    stylizer = Stylizer(settings(size=96, iterations=3, memory_budget=0.01, device="cpu", precision="fp32"))
+    term = FaceTerm(stylizer, astronaut, [(0.05, 0.05, 0.12, 0.12)], weight=1.0)  # in the top-left tile
+    events: list = []
+    stylizer.run(astronaut, [load_image("starry_night")], terms=[term], on_event=events.append)
+    tile, by_tile = None, {}
+    for event in events:
+        if isinstance(event, TileStarted):
+            tile = event.box
+        elif isinstance(event, Iteration):
+            by_tile.setdefault(tile, set()).update(event.losses)
+    assert len(by_tile) > 1 and None not in by_tile  # tiled from the start
+    protected = {box for box, names in by_tile.items() if "faces" in names}
+    assert protected == {(0, 0, 62, 62)}  # the tile the face reaches, and only that one

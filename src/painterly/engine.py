@@ -101,7 +101,9 @@ class LossTerm(Protocol):
 
     ``image`` is the current iterate (1, 3, h, w) in [0, 1] at the running scale; ``features`` holds
     the activations of ``layers`` (names from ``painterly.layers.LAYERS``) for it. A term that compares
-    pixels resizes its own target to ``image``'s size, as the scales change.
+    pixels resizes its own target to ``image``'s size, as the scales change. A term may also offer
+    ``for_tile(box, size) -> LossTerm | None``, its part of one tile of a scale too large to run whole
+    (``box`` in pixels of a ``size`` scale); terms without it sit out tiled scales.
     """
 
     name: str
@@ -273,13 +275,13 @@ class Stylizer:
                 x = run.optimise(x, objective, iters, index)
                 del objective  # its targets and activations go before the next scale builds its own
                 hardware.release_memory(self.device)
-            else:  # too large for one pass: tiles against the global style targets, without terms
+            else:  # too large for one pass: tiles against the global style targets
                 x = tiles.optimise(
                     x,
                     grid,
                     scaled,
                     mask,
-                    functools.partial(self._tile_objective, net, inputs, (w, h), longest, generator),
+                    functools.partial(self._tile_objective, net, inputs, (w, h), longest, terms, generator),
                     functools.partial(run.optimise, iterations=iters, scale=index),
                     emit,
                     lambda: self.stopped,
@@ -397,14 +399,17 @@ class Stylizer:
         inputs: _Inputs,
         size: tuple[int, int],
         longest: int,
+        terms: Sequence[LossTerm],
         generator: torch.Generator,
         crop: Image.Image,
         crop_mask: Image.Image | None,
         box: tuple[int, int, int, int],
     ) -> Objective:
-        """A tile's objective: its crop's content targets, the whole scale's style targets, no terms."""
+        """A tile's objective: its crop's content targets, the whole scale's style targets, and the
+        terms' parts of this tile (see ``LossTerm``)."""
         tile = _Inputs(crop, f"{inputs.content_id}@{size}{box}", inputs.styles, inputs.style_ids)
-        return self._objective(net, tile, crop, longest, crop_mask, (), generator)
+        parts = [getattr(term, "for_tile", lambda box, size: None)(box, size) for term in terms]
+        return self._objective(net, tile, crop, longest, crop_mask, [p for p in parts if p], generator)
 
     def _style_targets(
         self, net: VGG19Features, style: Image.Image, longest: int, loss_type: type[StyleLoss]

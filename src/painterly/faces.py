@@ -85,6 +85,7 @@ class FaceTerm:
     Each layer's error is weighted by the face map at that layer's resolution and divided by the
     map's sum and the content features' mean square, so its size is that of the engine's own content
     loss restricted to the faces, whatever the image size. Content targets are computed once per scale.
+    Tiled scales (prints) get a term per tile that a face reaches (``for_tile``).
     """
 
     name = "faces"
@@ -115,6 +116,25 @@ class FaceTerm:
             mask = F.interpolate(weights, size=target.shape[-2:], mode="area")
             self._targets[layer] = (target, mask, float(mask.sum()) * float(target.pow(2).mean()) + 1e-8)
         self._size = (h, w)
+
+    def for_tile(self, box: tuple[int, int, int, int], size: tuple[int, int]) -> FaceTerm | None:
+        """This term's part of one tile (``box`` in pixels of a ``size`` scale), or None if no face
+        reaches it. Its weight is scaled by the tile's share of the faces per pixel, so a tile holding
+        a sliver of a face protects that sliver as the whole-image term would, not as a whole face."""
+        (left, top, right, bottom), (width, height) = box, size
+        tw, th = (right - left) / width, (bottom - top) / height
+        x0, y0 = left / width, top / height
+        boxes = [((x - x0) / tw, (y - y0) / th, w / tw, h / th) for x, y, w, h in self.boxes]
+        grid = (64, max(1, round(64 * th * height / (tw * width))))
+        share = float(face_weights(boxes, *grid).mean())
+        if share == 0:
+            return None
+        whole = float(face_weights(self.boxes, 64, max(1, round(64 * height / width))).mean())
+        cw, ch = self.content.size
+        crop = self.content.crop(
+            (round(x0 * cw), round(y0 * ch), round((x0 + tw) * cw), round((y0 + th) * ch))
+        )
+        return FaceTerm(self.stylizer, crop, boxes, self.weight * share / whole)
 
     def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         self._prepare(image)

@@ -13,8 +13,9 @@ The coarse scales, which fit, run whole as before: runs that fit are unchanged b
 Style targets of an image too large for one forward pass are summed over tiles too (Gram and mean/std
 statistics are averages over positions); the sliced-Wasserstein loss needs every position at once.
 
-Extra loss terms (faces, video) compare pixels at the whole image's size; they join the scales that
-run whole and sit out the tiled ones, which start from those scales' result.
+Extra loss terms join the tiles they offer a part for (``for_tile``: face protection, cropped to the
+faces a tile reaches); the others (video's temporal term) sit out the tiled scales, which start from
+the whole scales' result.
 """
 
 from __future__ import annotations
