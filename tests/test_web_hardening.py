@@ -9,14 +9,15 @@ import os
 import sqlite3
 
 import pytest
+from PIL import Image
 from test_web import finished, submit, upload
 from test_web_support import TINY, png_bytes, test_client, wait_for
 
 from painterly.errors import PainterlyError
-from painterly.images import read_metadata
+from painterly.images import read_metadata, save_image
 from painterly.web.limits import Limits
 from painterly.web.server import create_app
-from painterly.web.store import DISK_FULL, Store
+from painterly.web.store import DISK_FULL, Store, public_record
 
 
 def test_recover_reindexes_results_and_quarantines_the_rest(tmp_path, caplog):
@@ -28,6 +29,9 @@ def test_recover_reindexes_results_and_quarantines_the_rest(tmp_path, caplog):
         assert finished(client, job_id)["status"] == "done"
     for name in ("painterly.db", "painterly.db-wal", "painterly.db-shm"):
         (data / name).unlink(missing_ok=True)
+    result = data / "runs" / job_id / "result.png"  # as painterly 0.2.0 wrote it: the server's paths
+    server_record = json.loads((result.parent / "record.json").read_text())
+    save_image(Image.open(result).copy(), result, server_record)
     junk = data / "runs" / ("b" * 32)
     junk.mkdir()
     (junk / "result.png").write_bytes(b"\x89PNG not really")
@@ -41,6 +45,10 @@ def test_recover_reindexes_results_and_quarantines_the_rest(tmp_path, caplog):
     (kept,) = (data / "quarantine").iterdir()
     assert kept.name.startswith("b" * 32) and (kept / "result.png").read_bytes() == b"\x89PNG not really"
     assert "quarantine" in caplog.text and "indexed" in caplog.text
+    assert read_metadata(result) == public_record(server_record, job_id)  # no paths handed out any more
+    save_image(Image.open(result).copy(), result, server_record)  # and with the database intact
+    with test_client(create_app(data)):
+        assert read_metadata(result) == public_record(server_record, job_id)
 
 
 def test_a_failing_system_does_not_fail_finished_jobs_at_start(tmp_path, monkeypatch, caplog):

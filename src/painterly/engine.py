@@ -409,7 +409,9 @@ class Stylizer:
         terms' parts of this tile (see ``LossTerm``)."""
         tile = _Inputs(crop, f"{inputs.content_id}@{size}{box}", inputs.styles, inputs.style_ids)
         parts = [getattr(term, "for_tile", lambda box, size: None)(box, size) for term in terms]
-        return self._objective(net, tile, crop, longest, crop_mask, [p for p in parts if p], generator)
+        return self._objective(
+            net, tile, crop, longest, crop_mask, [p for p in parts if p is not None], generator
+        )
 
     def _style_targets(
         self, net: VGG19Features, style: Image.Image, longest: int, loss_type: type[StyleLoss]

@@ -95,6 +95,7 @@ class FaceTerm:
         self.stylizer, self.content, self.boxes, self.weight = stylizer, content, list(boxes), weight
         self._size: tuple[int, int] | None = None
         self._targets: dict[str, tuple[torch.Tensor, torch.Tensor, float]] = {}
+        self._map: tuple[tuple[int, int], np.ndarray] | None = None  # the faces at a tiled scale
 
     def _prepare(self, image: torch.Tensor) -> None:
         import torch
@@ -121,20 +122,25 @@ class FaceTerm:
         """This term's part of one tile (``box`` in pixels of a ``size`` scale), or None if no face
         reaches it. Its weight is scaled by the tile's share of the faces per pixel, so a tile holding
         a sliver of a face protects that sliver as the whole-image term would, not as a whole face."""
+        self._targets, self._size = {}, None  # a whole scale's targets: not needed while tiles run
         (left, top, right, bottom), (width, height) = box, size
+        step = 8  # relu4_2's stride: the map of the faces at the deeper protected layer's density
+        if self._map is None or self._map[0] != size:
+            self._map = (size, face_weights(self.boxes, -(-width // step), -(-height // step)))
+        faces = self._map[1]
+        tile = faces[top // step : -(-bottom // step), left // step : -(-right // step)]
+        if not tile.any():
+            return None
         tw, th = (right - left) / width, (bottom - top) / height
         x0, y0 = left / width, top / height
         boxes = [((x - x0) / tw, (y - y0) / th, w / tw, h / th) for x, y, w, h in self.boxes]
-        grid = (64, max(1, round(64 * th * height / (tw * width))))
-        share = float(face_weights(boxes, *grid).mean())
-        if share == 0:
-            return None
-        whole = float(face_weights(self.boxes, 64, max(1, round(64 * height / width))).mean())
-        cw, ch = self.content.size
-        crop = self.content.crop(
-            (round(x0 * cw), round(y0 * ch), round((x0 + tw) * cw), round((y0 + th) * ch))
+        cw, ch = self.content.size  # the tile's crop exactly as the engine takes it from its scale
+        crop = self.content.resize(
+            (right - left, bottom - top),
+            Image.LANCZOS,
+            box=(left * cw / width, top * ch / height, right * cw / width, bottom * ch / height),
         )
-        return FaceTerm(self.stylizer, crop, boxes, self.weight * share / whole)
+        return FaceTerm(self.stylizer, crop, boxes, self.weight * float(tile.mean() / faces.mean()))
 
     def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         self._prepare(image)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
+import sys
+from collections.abc import Callable
 
 import torch
 
@@ -88,13 +89,14 @@ def memory_in_use(device: torch.device) -> int:
 
 
 @functools.cache
-def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (Linux), else None: musl, macOS and Windows have none to call."""
+    if not sys.platform.startswith("linux"):
         return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
 
 
 def release_memory(device: torch.device) -> None:
@@ -104,5 +106,5 @@ def release_memory(device: torch.device) -> None:
     ``malloc_trim`` returns them. CUDA: the caching allocator's free blocks."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    elif (libc := _libc()) is not None:
-        libc.malloc_trim(0)
+    elif (trim := _malloc_trim()) is not None:
+        trim(0)

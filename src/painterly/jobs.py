@@ -163,7 +163,7 @@ class Job:
         target = partial_path(self.output) if result.interrupted else self.output
         record = self.record(result, target)
         save_image(result.image, target, self.embed(record.to_dict()))
-        _remember_speed(self.settings, result)
+        _remember_speed(self.settings, result, self.stylizer.memory_room())
         return record
 
     def record(self, result: StylizeResult, output: Path) -> Record:
@@ -230,11 +230,13 @@ def estimate_seconds(settings: Settings, width: int, height: int) -> float:
     return rate * _work(settings, width, height) + 2.0
 
 
-def _work(settings: Settings, width: int, height: int) -> float:
-    """Megapixel-iterations of a run (the quantity run time is proportional to), tiles' overlaps included."""
+def _work(settings: Settings, width: int, height: int, room: float | None = None) -> float:
+    """Megapixel-iterations of a run (the quantity run time is proportional to), tiles' overlaps
+    included: as planned with ``room`` bytes (a finished run's), else with what is free now."""
     device = resolve_device(settings.device)
     precision = resolve_precision(settings.precision, device)
-    room = tiles.budget(settings.memory_budget, device)
+    if room is None:
+        room = tiles.budget(settings.memory_budget, device)
     schedule = settings.schedule()
     work = 0.0
     for index, (fraction, iters) in enumerate(schedule):
@@ -247,11 +249,12 @@ def _work(settings: Settings, width: int, height: int) -> float:
     return work / 1e6
 
 
-def _remember_speed(settings: Settings, result: StylizeResult) -> None:
+def _remember_speed(settings: Settings, result: StylizeResult, room: float | None = None) -> None:
     """Fold this run's speed into the remembered rate: a geometric mean with the earlier figure, so one
-    run slowed by a busy machine (or a tiny run dominated by start-up) cannot swing every estimate."""
+    run slowed by a busy machine (or a tiny run dominated by start-up) cannot swing every estimate.
+    ``room``: the memory the run planned its tiles with."""
     width, height = result.image.size
-    work = _work(settings, width, height)
+    work = _work(settings, width, height, room)
     if result.interrupted or result.elapsed < 5 or work < 1.0:
         return
     rate = result.elapsed / work

@@ -222,18 +222,27 @@ def seam_ratio(image: torch.Tensor, boxes: Sequence[Box]) -> float:
     energy = (image[..., :, 1:] - image[..., :, :-1]).pow(2).mean((0, 1))  # (H, W-1): step x -> x+1
     across = (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean((0, 1)).T  # (W, H-1)
     height, width = image.shape[-2:]
-    ratios = []
+    found = []
     for left, top, right, bottom in boxes:
-        ratios += [_border(energy[top:bottom], x) for x in (left, right) if 0 < x < width]
-        ratios += [_border(across[left:right], y) for y in (top, bottom) if 0 < y < height]
+        found += [_border(energy[top:bottom], x) for x in (left, right) if 0 < x < width]
+        found += [_border(across[left:right], y) for y in (top, bottom) if 0 < y < height]
+    ratios = [r for r in found if r is not None]
     return sum(ratios) / len(ratios) if ratios else 1.0
 
 
-def _border(steps: torch.Tensor, at: int) -> float:
-    """``steps``: (n, length-1) energies of the steps i -> i+1 along lines crossing a border at ``at``."""
-    line = steps[:, max(0, at - 1) : at + 1].mean()
+def _border(steps: torch.Tensor, at: int) -> float | None:
+    """``steps``: (n, length-1) energies of the steps i -> i+1 along lines crossing a border at
+    ``at``; None where no band beside it lies inside the image."""
+    line = steps[:, max(0, at - 1) : at + 1]
     near = torch.cat([steps[:, max(0, at - 12) : max(0, at - 3)], steps[:, at + 3 : at + 12]], dim=1)
-    return float(line / near.mean().clamp_min(1e-12))
+    if not line.numel() or not near.numel():
+        return None
+    return float(line.mean() / near.mean().clamp_min(FLAT))
+
+
+# Below this energy a band counts as flat (a quarter of an 8-bit level per step): a border through a
+# clipped sky must not turn a rounding difference into a huge ratio.
+FLAT = (0.25 / 255) ** 2
 
 
 # --- running a tiled scale ---------------------------------------------------------------------------

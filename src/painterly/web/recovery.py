@@ -17,18 +17,24 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PainterlyError
-from ..images import READ_FORMATS, open_image
+from ..images import READ_FORMATS, open_image, read_metadata, save_image
 from ..queue import FINISHED, Status
 from ..settings import Settings
 from .forms import form_fields
-from .store import RECORD, Store, valid_id, valid_sha
+from .store import RECORD, Store, public_name, public_record, valid_id, valid_sha
 
 log = logging.getLogger("painterly.web")
 
 
 def recover(store: Store) -> dict[str, int]:
     """Bring ``store`` in line with its files; return how many jobs/files each step changed."""
-    changed = {"interrupted": store.interrupt_active(), "broken": 0, "reindexed": 0, "quarantined": 0}
+    changed = {
+        "interrupted": store.interrupt_active(),
+        "broken": 0,
+        "hidden": 0,
+        "reindexed": 0,
+        "quarantined": 0,
+    }
     for job_id in store.ids(FINISHED):
         try:
             broken = not complete(store, job_id)
@@ -37,6 +43,8 @@ def recover(store: Store) -> dict[str, int]:
             continue
         if broken and store.mark_broken(job_id):
             changed["broken"] += 1
+        elif not broken and _hide_paths(store, job_id):
+            changed["hidden"] += 1
     changed["uploads"] = _reindex_uploads(store)
     known = store.ids()
     for folder in sorted(store.runs.iterdir()):
@@ -51,6 +59,7 @@ def recover(store: Store) -> dict[str, int]:
             continue
         if reindexed:
             changed["reindexed"] += 1
+            changed["hidden"] += _hide_paths(store, folder.name)
             log.warning("painterly: indexed %s again (its result had no database entry)", folder)
         else:
             store.quarantine.mkdir(exist_ok=True, mode=0o700)
@@ -80,6 +89,24 @@ def complete(store: Store, job_id: str) -> bool:
             raise
         return False
     except Exception:  # noqa: BLE001 - any other decoding failure means the file is damaged
+        return False
+    return True
+
+
+def _hide_paths(store: Store, job_id: str) -> bool:
+    """Give a result saved by painterly < 0.2.1 (its embedded record named the server's folders and
+    upload hashes) the visitor's record that new results carry; True if it had to be rewritten."""
+    from PIL import Image
+
+    path = store.result_path(job_id)
+    try:
+        if read_metadata(path).get("output") == public_name(job_id):
+            return False
+        public = public_record(json.loads((path.parent / RECORD).read_text()), job_id)
+        with Image.open(path, formats=READ_FORMATS) as image:
+            save_image(image.copy(), path, public)
+    except (PainterlyError, OSError, ValueError, KeyError) as exc:
+        log.warning("painterly: cannot hide the server's paths in the result of job %s (%s)", job_id, exc)
         return False
     return True
 

@@ -21,6 +21,7 @@ from .store import (
     SETTINGS,
     Store,
     finite,
+    public_name,
     public_record,
     public_settings,
     samples,
@@ -214,7 +215,7 @@ def result(request: Request, job_id: str, download: bool = False) -> FileRespons
     path = _store(request).result_path(job_id)
     if not job["record"] or not path.is_file():
         raise HTTPException(404, "this job has no result")
-    name = f"painterly-{job_id[:8]}.png" if download else None
+    name = public_name(job_id) if download else None
     return FileResponse(path, media_type="image/png", filename=name, headers={"Cache-Control": "no-cache"})
 
 

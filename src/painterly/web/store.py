@@ -171,13 +171,14 @@ def public_settings(settings: dict[str, Any], job_id: str) -> dict[str, Any]:
     return out
 
 
+def public_name(job_id: str) -> str:
+    """The file name a visitor downloads a result under."""
+    return f"painterly-{job_id[:8]}.png"
+
+
 def public_record(record: dict[str, Any], job_id: str) -> dict[str, Any]:
     """A run's record as a visitor may see it (a download, the metadata inside result.png)."""
-    return {
-        **record,
-        "settings": public_settings(record["settings"], job_id),
-        "output": f"painterly-{job_id[:8]}.png",
-    }
+    return {**record, "settings": public_settings(record["settings"], job_id), "output": public_name(job_id)}
 
 
 class Store:
