@@ -70,7 +70,7 @@ def test_eight_concurrent_clients_each_get_their_own_result(tmp_path):
             record = json.loads(image.info[METADATA_KEY])
             assert record["settings"]["seed"] == 1000 + i  # ... and its own settings
             assert record["iterations"] == 2 and not record["interrupted"]
-            assert record["output"].endswith(f"{o['id']}/result.png")
+            assert record["output"] == f"painterly-{o['id'][:8]}.png"  # its own name, no server path
 
         with httpx.Client(base_url=url, timeout=10) as http:
             gallery = http.get("/api/gallery").json()["jobs"]
