@@ -214,18 +214,25 @@ def style_colors(content: Image.Image, styles: list[Image.Image], blend: list[fl
     def mix(value: Callable[[_Palette], np.ndarray]) -> np.ndarray:
         return sum(w * value(p) for w, p in palettes)
 
-    source = _srgb_to_lab(np.asarray(content.convert("RGB"), dtype=np.float64) / 255)
     sample = _lab_sample(content)
-    out = np.empty_like(source)
-    out[..., 0] = np.interp(_ranks(source[..., 0], sample[:, 0]), _QUANTILES, mix(lambda p: p.lightness))
     spread = np.maximum(sample[:, 1:].std(0), _MIN_CHROMA_SPREAD)  # grey photos: do not blow up noise
-    own = (source[..., 1:] - sample[:, 1:].mean(0)) / spread * mix(lambda p: p.std[1:]) + mix(
-        lambda p: p.mean[1:]
-    )
-    for c in (0, 1):
-        usual = mix(lambda p: np.interp(out[..., 0], p.band_lightness, p.band_chroma[:, c]))  # noqa: B023
-        out[..., c + 1] = PALETTE_SHARE * usual + (1 - PALETTE_SHARE) * own[..., c]
-    return Image.fromarray((np.clip(_lab_to_srgb(out), 0, 1) * 255 + 0.5).astype(np.uint8))
+
+    def recolour(rgb: np.ndarray) -> np.ndarray:
+        source = _srgb_to_lab(rgb.astype(np.float64) / 255)
+        out = np.empty_like(source)
+        out[..., 0] = np.interp(_ranks(source[..., 0], sample[:, 0]), _QUANTILES, mix(lambda p: p.lightness))
+        own = (source[..., 1:] - sample[:, 1:].mean(0)) / spread * mix(lambda p: p.std[1:]) + mix(
+            lambda p: p.mean[1:]
+        )
+        for c in (0, 1):
+            usual = mix(lambda p: np.interp(out[..., 0], p.band_lightness, p.band_chroma[:, c]))  # noqa: B023
+            out[..., c + 1] = PALETTE_SHARE * usual + (1 - PALETTE_SHARE) * own[..., c]
+        return (np.clip(_lab_to_srgb(out), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    # In strips of ~1 Mpx: a print-size photo's float64 Lab copies would take GBs all at once.
+    rgb = np.asarray(content.convert("RGB"))
+    rows = max(1, 2**20 // max(1, rgb.shape[1]))
+    return Image.fromarray(np.concatenate([recolour(rgb[y : y + rows]) for y in range(0, len(rgb), rows)]))
 
 
 # A chroma spread below this (Lab units) is a grey photo's JPEG noise, not its colours.
