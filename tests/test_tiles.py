@@ -57,6 +57,20 @@ def test_a_run_keeps_the_room_it_planned_with(images, monkeypatch):
     assert sum(isinstance(e, TileStarted) for e in events) == 4
 
 
+def test_style_statistics_leave_a_tiled_scales_canvas_alone(images, monkeypatch):
+    """At a tiled scale the canvas is already held: style statistics get the room beside it (an 8192
+    px run's first tile went 1.2 GiB over its budget computing them in the whole room)."""
+    monkeypatch.setattr(tiles, "MIN_TILE", TILE)
+    rooms: list[float] = []
+    check_style = tiles.check_style
+    monkeypatch.setattr(tiles, "check_style", lambda *a: rooms.append(a[3]) or check_style(*a))
+    content = fit(load_image(str(images / "tubingen.jpg"), "c"), SIZE)
+    stylizer = Stylizer(settings(memory_budget=BUDGET_GIB, iterations=1))
+    stylizer.run(content, [load_image(str(images / "starry_night.jpg"), "s")])
+    canvas = content.width * content.height * tiles.CANVAS_BYTES_PER_PIXEL
+    assert rooms[-1] == pytest.approx(BUDGET_GIB * 2**30 - canvas)
+
+
 def test_a_tile_starts_from_its_painted_neighbour_without_a_hard_edge():
     """A neighbour's paint must fade into the unpainted start: a hard edge inside a tile's start
     survives its few iterations as a seam (seen at 4096 px: lines along every tile border)."""

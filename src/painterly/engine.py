@@ -154,6 +154,7 @@ class Stylizer:
         self.targets = targets if targets is not None else TargetCache()
         self.token = stop if stop is not None else StopToken()
         self._room: float | None = None
+        self._canvas = 0.0  # bytes a tiled scale's whole-image canvas holds, beside its tiles
         self.device = resolve_device(settings.device)
         self.precision = resolve_precision(settings.precision, self.device)
         if self.device.type == "cuda":
@@ -233,7 +234,7 @@ class Stylizer:
         emit = on_event or (lambda event: None)
         width, height = self.output_size(content)
         net, weights = self.network([layer for term in terms for layer in term.layers])
-        self._room = None
+        self._room, self._canvas = None, 0.0
         self._room = room = self.memory_room()  # with the network in memory, and kept for this run
         self.check_fits(content, styles)
         if s.preserve_colors == "histogram":
@@ -270,6 +271,7 @@ class Stylizer:
                 x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
             emit(ScaleStarted(index, len(schedule), w, h, iters))
             grid = tiles.plan(w, h, self.precision, room, iters)
+            self._canvas = 0.0 if grid is None else w * h * tiles.CANVAS_BYTES_PER_PIXEL
             if grid is None:
                 objective = self._objective(net, inputs, scaled, longest, mask, terms, generator)
                 x = run.optimise(x, objective, iters, index)
@@ -290,6 +292,7 @@ class Stylizer:
             if self.stopped:
                 break
         assert x is not None
+        self._canvas = 0.0
         if x.shape[-2:] != (height, width):
             x = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
         image = to_image(x)
@@ -418,7 +421,7 @@ class Stylizer:
     ) -> dict[str, tuple]:
         image = to_tensor(fit(style, longest)).to(self.device)
         layers = self.settings.style_layers
-        room = self.memory_room()
+        room = self.memory_room() - self._canvas  # a tiled scale's canvas is already held
         if tiles.check_style(
             image.shape[-1], image.shape[-2], self.precision, room, self.settings.style_loss
         ):
