@@ -200,6 +200,23 @@ def test_temporal_term_lowers_the_warping_error(tmp_path):
     assert temporal < 0.7 * independent, errors
 
 
+def test_unreliable_pixels_start_from_the_frame_in_the_paintings_palette(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from painterly.images import style_colors, to_tensor
+    from painterly.video import flow
+
+    clip = make_clip(tmp_path / "in.mp4", frames=2, audio=False)
+    job = VideoJob(TINY.with_(content=str(clip)), tmp_path / "out.mp4", FAST)
+    content = Image.new("RGB", (48, 32), (200, 220, 255))  # a pale sky
+    nowhere = SimpleNamespace(reliable=np.zeros((32, 48), np.float32), warp=lambda a: a)
+    monkeypatch.setattr(flow, "motion", lambda a, b: nowhere)  # the flow trusts no pixel
+    start, _ = job._warm_start(content, content, content)
+    expected = to_tensor(style_colors(content, job.styles, [1.0]))
+    assert float((start - expected).abs().max()) < 1e-6
+    assert float((start - to_tensor(content)).abs().mean()) > 0.05  # not the photo's own colours
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -4,7 +4,7 @@ videos"), resumable and atomic.
 Frame 1 is an ordinary coarse-to-fine run. Each later frame starts from the previous stylised frame
 moved along the optical flow, at the final scale only, for a few iterations, with a ``TemporalLoss``
 that keeps it close to that warped frame wherever the flow is reliable; disoccluded pixels and motion
-boundaries start from the content frame and are free, so the style fills them. ``temporal_weight=0`` paints every frame independently
+boundaries start from the content frame (in the painting's palette) and are free, so the style fills them. ``temporal_weight=0`` paints every frame independently
 (from the settings' init), for comparison. Every frame goes through ``jobs.Job`` (PNG with its record)
 into a work folder beside the output; one ``TargetCache`` computes the style targets once and one
 ``StopToken`` ends the run.
@@ -26,7 +26,7 @@ from PIL import Image
 from ..engine import Event, StopToken, Stylizer
 from ..errors import PainterlyError
 from ..files import write_text_atomic
-from ..images import load_image, to_tensor
+from ..images import load_image, style_colors, to_tensor
 from ..jobs import Job, absolute, load_mask_and_init
 from ..settings import Settings
 from ..targets import TargetCache
@@ -178,14 +178,21 @@ class VideoJob:
     ) -> tuple[torch.Tensor, TemporalLoss]:
         """The start of a later frame and the temporal term that holds it to the previous stylised frame
         moved along the flow. Where the flow is unreliable (newly visible pixels behind a moving object,
-        motion boundaries) the start is the content frame: the warped value there drags the object's
-        paint along as a smear that a few iterations cannot remove (seen in benchmarks/video.py)."""
+        motion boundaries) the start is the content frame, in the painting's palette if frame 1 started
+        there: the warped value there drags the object's paint along as a smear that a few iterations
+        cannot remove, and the photo's own colours left a pale halo (both seen in benchmarks/video.py)."""
         from .flow import as_array, motion
 
         moved = motion(previous_input, content)
         warped = torch.from_numpy(moved.warp(as_array(previous_output))).permute(2, 0, 1)[None].contiguous()
         reliable = torch.from_numpy(moved.reliable)[None, None]
-        start = reliable * warped + (1 - reliable) * to_tensor(content)
+        s = self.settings
+        fill = (
+            style_colors(content, self.styles, s.blend())
+            if s.init == "style-colors" and self.mask is None and s.preserve_colors != "histogram"
+            else content
+        )
+        start = reliable * warped + (1 - reliable) * to_tensor(fill)
         return start.clamp(0, 1), TemporalLoss(warped, reliable, self.options.temporal_weight)
 
     def _identity(self) -> dict[str, Any]:
