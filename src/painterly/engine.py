@@ -26,7 +26,16 @@ from PIL import Image
 from . import hardware, tiles
 from .errors import PainterlyError
 from .hardware import LBFGS_HISTORY, resolve_device, resolve_precision
-from .images import fit, fitted_size, keep_colors, match_colors, style_colors, to_image, to_tensor
+from .images import (
+    fit,
+    fitted_size,
+    keep_colors,
+    match_colors,
+    scale_sizes,
+    style_colors,
+    to_image,
+    to_tensor,
+)
 from .layers import LAYERS
 from .losses import STYLE_LOSSES, ContentLoss, SlicedWassersteinLoss, StyleLoss, tv_loss
 from .network import VGG19Features, Weights, load_weights
@@ -243,8 +252,7 @@ class Stylizer:
         generator = torch.Generator().manual_seed(s.seed)
         schedule = s.schedule()
         first = range(len(schedule))[start_scale]
-        sizes = [fitted_size(content.size, max(1, round(max(width, height) * f))) for f, _ in schedule]
-        sizes[-1] = (width, height)
+        sizes = scale_sizes(content.size, width, height, [f for f, _ in schedule])
         if init is None and s.init == "style-colors" and mask is None:  # masks may leave regions unstyled
             # only the first scale starts from it: recolour at that size, not the photo's (prints)
             init = style_colors(content.resize(sizes[first], Image.LANCZOS), styles, s.blend())

@@ -117,6 +117,16 @@ def fitted_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
+def scale_sizes(
+    source: tuple[int, int], width: int, height: int, fractions: Sequence[float]
+) -> list[tuple[int, int]]:
+    """Each scale's (width, height) for an output of ``width`` x ``height``: a fraction of its longest
+    side, at ``source``'s aspect ratio; the last scale is the output itself."""
+    sizes = [fitted_size(source, max(1, round(max(width, height) * f))) for f in fractions]
+    sizes[-1] = (width, height)
+    return sizes
+
+
 def fit(image: Image.Image, longest: int) -> Image.Image:
     """Resize so the longer side is ``longest`` (both sides at least 1 px), keeping the aspect ratio."""
     size = fitted_size(image.size, longest)

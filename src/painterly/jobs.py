@@ -23,7 +23,7 @@ from .engine import Event, LossTerm, StopToken, Stylizer, StylizeResult
 from .errors import PainterlyError
 from .files import write_text_atomic
 from .hardware import resolve_device, resolve_precision
-from .images import check_output, fitted_size, load_image, read_metadata, resolve, save_image
+from .images import check_output, load_image, read_metadata, resolve, save_image, scale_sizes
 from .settings import INIT_KINDS, Settings
 from .targets import TargetCache
 
@@ -238,14 +238,11 @@ def _work(settings: Settings, width: int, height: int, room: float | None = None
     if room is None:
         room = tiles.budget(settings.memory_budget, device)
     schedule = settings.schedule()
-    work = 0.0
-    for index, (fraction, iters) in enumerate(schedule):
-        w, h = (
-            (width, height)
-            if index == len(schedule) - 1
-            else fitted_size((width, height), max(1, round(max(width, height) * fraction)))
-        )
-        work += tiles.worked_pixels(w, h, precision, room, iters) * iters
+    sizes = scale_sizes((width, height), width, height, [f for f, _ in schedule])
+    work = sum(
+        tiles.worked_pixels(w, h, precision, room, i) * i
+        for (w, h), (_, i) in zip(sizes, schedule, strict=True)
+    )
     return work / 1e6
 
 

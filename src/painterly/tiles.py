@@ -176,16 +176,13 @@ def plan(width: int, height: int, precision: str, room: float, iterations: int =
 def worked_pixels(width: int, height: int, precision: str, room: float, iterations: int = 0) -> int:
     """Pixels one iteration of a scale optimises: the image, or its tiles counting their overlaps
     twice (what a time estimate must count; a size no tile fits counts as whole)."""
-    side = (
-        0
-        if fits_whole(width, height, precision, room, iterations)
-        else tile_side(width, height, precision, room, iterations)
-    )
-    if not side:
+    try:
+        grid = plan(width, height, precision, room, iterations)
+    except PainterlyError:
+        grid = None
+    if grid is None:
         return width * height
-    return sum(
-        (right - left) * (bottom - top) for left, top, right, bottom in Grid(width, height, side).boxes()
-    )
+    return sum((right - left) * (bottom - top) for left, top, right, bottom in grid.boxes())
 
 
 def count(width: int, height: int, precision: str, room: float, iterations: int = 0) -> int:
