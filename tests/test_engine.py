@@ -175,3 +175,15 @@ def test_style_targets_computed_once_per_style_and_scale(pair, images, monkeypat
     assert len(calls) == 4  # another style image is never served the first one's targets
     again = Stylizer(settings(**kw), targets=cache).run(content, [style])
     assert again.image.tobytes() == first.image.tobytes()  # cached targets give the same result
+
+
+def test_precision_environment_variable_forces_every_run(monkeypatch):
+    from painterly.errors import PainterlyError
+
+    monkeypatch.setenv("PAINTERLY_PRECISION", "fp32")
+    assert Stylizer(settings(precision="bf16")).precision == "fp32"
+    monkeypatch.setenv("PAINTERLY_PRECISION", "bf16")
+    assert Stylizer(settings(precision="fp32")).precision == "bf16"
+    monkeypatch.setenv("PAINTERLY_PRECISION", "fp16")
+    with pytest.raises(PainterlyError, match="PAINTERLY_PRECISION"):
+        Stylizer(settings())

@@ -22,7 +22,7 @@ def astronaut() -> Image.Image:
 def cascades():
     cv2 = pytest.importorskip("cv2")
     if not hasattr(cv2, "CascadeClassifier"):
-        pytest.skip("this OpenCV has no Haar cascades (OpenCV 5); install the 'faces' extra")
+        pytest.skip("this OpenCV has no Haar cascades (OpenCV 5); install opencv-python-headless<5")
 
 
 def settings(**kw) -> Settings:
@@ -73,16 +73,23 @@ def test_term_is_zero_at_the_content_and_grows_inside_the_face(astronaut):
 
 @pytest.mark.slow
 def test_protection_keeps_the_face_closer_to_the_photo(astronaut, cascades):
-    style = load_image("starry_night")
-    outputs = {}
+    """Measured where the effect is large (128 px, 60 iterations: the face is 23 px across, not 11):
+    the face's drift from the photo, relative to the drift outside every face in the same run, is
+    about half with protection in bf16 and fp32 alike (0.52 / 0.49), against 0.75 here. The outside
+    is the control: it shares the run's numerics, so a precision that moves everything more or less
+    moves both."""
+    size, style = 128, load_image("starry_night")
+    content = to_tensor(astronaut.resize((size, size), Image.LANCZOS))
+    weights = face_weights(detect_faces(astronaut), size, size)
+    face, outside = torch.from_numpy(weights > 0.5), torch.from_numpy(weights == 0)
+    drift = {}
     for protect in (False, True):
         # From the content, so the face's drift is the style's doing, not the start's recolouring.
-        stylizer = Stylizer(settings(protect_faces=protect, init="content", iterations=20))
-        outputs[protect] = stylizer.run(astronaut, [style], terms=face_terms(stylizer, astronaut)).tensor
-    content = to_tensor(astronaut.resize((64, 64), Image.LANCZOS))
-    face = torch.from_numpy(face_weights(detect_faces(astronaut), 64, 64) > 0.5)
-    errors = {k: float((v - content).pow(2).mean(1)[0][face].mean()) for k, v in outputs.items()}
-    assert errors[True] < 0.7 * errors[False], errors
+        stylizer = Stylizer(settings(size=size, protect_faces=protect, init="content", iterations=60))
+        result = stylizer.run(astronaut, [style], terms=face_terms(stylizer, astronaut)).tensor
+        error = (result - content).pow(2).mean(1)[0]
+        drift[protect] = float(error[face].mean() / error[outside].mean())
+    assert drift[True] < 0.75 * drift[False], drift
 
 
 def test_a_tile_protects_its_share_of_the_face(astronaut):

@@ -32,7 +32,17 @@ def cpu_has_fast_bf16() -> bool:
     return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
 
 
+# Forces the precision of every run in the process, whatever its settings say: CI runs the
+# numerics-sensitive tests once more under fp32 on bf16 machines, so a test cannot pass on one only.
+PRECISION_ENV = "PAINTERLY_PRECISION"
+
+
 def resolve_precision(name: str, device: torch.device) -> str:
+    forced = os.environ.get(PRECISION_ENV, "").strip().lower()
+    if forced:
+        if forced not in ("auto", "fp32", "bf16"):
+            raise PainterlyError(f"{PRECISION_ENV}={forced!r}: expected auto, fp32 or bf16")
+        name = forced
     if name != "auto":
         return name
     if device.type == "cuda":
