@@ -156,14 +156,16 @@ def test_style_content_balance_is_stable_across_sizes(pair):
 def test_style_targets_computed_once_per_style_and_scale(pair, images, monkeypatch):
     content, style = pair
     other_content = load_image(images / "golden_gate.jpg")
+    from painterly.objective import ObjectiveBuilder
+
     calls = []
-    real = Stylizer._style_targets
+    real = ObjectiveBuilder.style_targets
 
-    def counting(self, net, style_image, longest, loss_type):
+    def counting(self, style_image, longest, loss_type):
         calls.append((style_image.size, longest))
-        return real(self, net, style_image, longest, loss_type)
+        return real(self, style_image, longest, loss_type)
 
-    monkeypatch.setattr(Stylizer, "_style_targets", counting)
+    monkeypatch.setattr(ObjectiveBuilder, "style_targets", counting)
     cache = TargetCache()
     kw = dict(size=64, scales=2, iterations=2, coarse_iterations=2)
     first = Stylizer(settings(**kw), targets=cache).run(content, [style])

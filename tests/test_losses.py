@@ -101,3 +101,20 @@ def test_tv_loss():
     checker = torch.zeros(1, 1, 2, 2)
     checker[..., 0, 0] = checker[..., 1, 1] = 1
     assert tv_loss(checker).item() == 2.0
+
+
+def test_gram_backward_matches_autograd_in_any_layout():
+    """The Gram's one-product backward equals autograd's two-product rule, channels-last or not."""
+    import torch
+
+    from painterly.losses import gram_matrix
+
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = torch.rand(1, 5, 6, 7).contiguous(memory_format=layout).requires_grad_(True)
+        weights = torch.rand(5, 5)
+        (gram_matrix(x) * weights).sum().backward()
+        reference = x.detach().clone().requires_grad_(True)
+        flat = reference.reshape(5, 42)
+        assert torch.allclose(gram_matrix(x.detach()), flat @ flat.T / 210)
+        ((flat @ flat.T / 210) * weights).sum().backward()
+        assert torch.allclose(x.grad, reference.grad, rtol=1e-5, atol=1e-7)

@@ -183,8 +183,8 @@ def test_a_smaller_image_never_costs_more(quality):
 
 def test_draft_schedule():
     assert Settings(size=512, quality="draft").schedule()[-1] == (1.0, PRESETS["draft"][0])
-    assert [i for _, i in Settings(size=512, quality="draft").schedule()] == [10, 7, 5, 4, 16]
-    assert Settings(size=96, quality="draft").schedule() == [(1.0, 18)]  # final + half the next scale's
+    assert [i for _, i in Settings(size=512, quality="draft").schedule()] == [8, 6, 4, 4, 10]
+    assert Settings(size=96, quality="draft").schedule() == [(1.0, 12)]  # final + half the next scale's
     assert Settings(size=96, scales=1).schedule() == [(1.0, 300)]  # asked for a single long run
 
 

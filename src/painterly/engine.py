@@ -1,8 +1,13 @@
-"""The optimisation loop: targets once per scale, coarse-to-fine schedule, L-BFGS/Adam, events.
+"""The run loop: a schedule of scales, each building its objective, optimising, handing its canvas on.
 
 The engine takes PIL images and a ``Settings`` value and returns a ``StylizeResult``. It never prints,
-reads argv or writes files: progress goes out as typed events to a callback, and a ``StopToken`` (set
-from any thread or a signal handler) makes ``run`` return the best image so far.
+reads argv or writes files: progress goes out as typed events (``painterly.events``) to a callback,
+and a ``StopToken`` (set from any thread or a signal handler) makes ``run`` return the best image so far.
+
+A run's parts: ``Stylizer.plan`` gives one ``ScalePlan`` per scale (size, iterations, tiles or not);
+a ``WholeScale`` or ``TiledScale`` step paints it, through one interface, with objectives from an
+``ObjectiveBuilder`` (``painterly.objective``) and a ``ScaleOptimiser`` (``painterly.optimise``) that
+keeps the ``RunState``.
 
 Seams for the faces built on it (grid, video, batch, explain): extra ``LossTerm``s join the objective,
 an init image can start any scale of the schedule, a ``TargetCache`` shares targets between runs, and
@@ -12,12 +17,9 @@ one ``StopToken`` can end several runs.
 from __future__ import annotations
 
 import functools
-import math
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +27,8 @@ from PIL import Image
 
 from . import hardware, tiles
 from .errors import PainterlyError
-from .hardware import LBFGS_HISTORY, resolve_device, resolve_precision
+from .events import Event, Iteration, Preview, ScaleStarted, TileStarted
+from .hardware import resolve_device, resolve_precision
 from .images import (
     fit,
     fitted_size,
@@ -37,40 +40,24 @@ from .images import (
     to_tensor,
 )
 from .layers import LAYERS
-from .losses import STYLE_LOSSES, ContentLoss, SlicedWassersteinLoss, StyleLoss, tv_loss
 from .network import VGG19Features, Weights, load_weights
+from .objective import Inputs, LossTerm, Objective, ObjectiveBuilder, check_terms
+from .optimise import RunState, ScaleOptimiser
 from .settings import Settings
-from .targets import TargetCache, fingerprint
-from .tiles import TileStarted
+from .targets import TargetCache
 
-# --- events --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScaleStarted:
-    index: int  # 0-based
-    count: int
-    width: int
-    height: int
-    iterations: int
-
-
-@dataclass(frozen=True)
-class Iteration:
-    iteration: int  # 1-based, over all scales
-    total: int  # planned iterations over all scales
-    scale: int
-    losses: dict[str, float]  # content, style, tv, each extra term (unweighted), total (weighted)
-    elapsed: float
-
-
-@dataclass(frozen=True)
-class Preview:
-    iteration: int
-    image: Image.Image
-
-
-Event = ScaleStarted | Iteration | Preview | TileStarted
+__all__ = [
+    "Event",
+    "Iteration",
+    "LossTerm",
+    "Objective",
+    "Preview",
+    "ScaleStarted",
+    "StopToken",
+    "StylizeResult",
+    "Stylizer",
+    "TileStarted",
+]
 
 
 @dataclass
@@ -87,9 +74,6 @@ class StylizeResult:
     precision: str = "fp32"
 
 
-# --- seams -------------------------------------------------------------------------------------
-
-
 class StopToken:
     """Asks runs to end early; one token can be shared by every run of a sweep, batch or video."""
 
@@ -104,42 +88,6 @@ class StopToken:
         return self._event.is_set()
 
 
-@runtime_checkable
-class LossTerm(Protocol):
-    """An extra term of the objective: ``weight * term(image, features)``.
-
-    ``image`` is the current iterate (1, 3, h, w) in [0, 1] at the running scale; ``features`` holds
-    the activations of ``layers`` (names from ``painterly.layers.LAYERS``) for it. A term that compares
-    pixels resizes its own target to ``image``'s size, as the scales change. A term may also offer
-    ``for_tile(box, size) -> LossTerm | None``, its part of one tile of a scale too large to run whole
-    (``box`` in pixels of a ``size`` scale); terms without it sit out tiled scales.
-    """
-
-    name: str
-    weight: float
-    layers: tuple[str, ...]
-
-    def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
-
-
-_BUILT_IN_TERMS = ("content", "style", "tv", "total")
-
-
-@functools.cache
-def _skip_dynamo_import() -> None:
-    """Spare ~2 s of start-up: torch.optim imports torch._dynamo on the first optimiser only to mark
-    ``add_param_group``/``zero_grad`` as never-compiled. painterly never compiles, so fill torch's own
-    per-function cache (``__dynamo_disable``) with the plain function. Harmless if torch changes."""
-    import sys
-
-    if "torch._dynamo" in sys.modules:
-        return
-    for method in (torch.optim.Optimizer.add_param_group, torch.optim.Optimizer.zero_grad):
-        raw = getattr(method, "__wrapped__", None)
-        if raw is not None and getattr(raw, "__dynamo_disable", None) is None:
-            raw.__dynamo_disable = raw
-
-
 @functools.lru_cache(maxsize=4)
 def _network(weights_spec: str, last: str, pooling: str, device: str) -> tuple[VGG19Features, Weights]:
     weights = load_weights(weights_spec)
@@ -147,7 +95,70 @@ def _network(weights_spec: str, last: str, pooling: str, device: str) -> tuple[V
     return net.to(memory_format=torch.channels_last), weights
 
 
-# --- the engine ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScalePlan:
+    """One scale of a run's schedule: where it sits, its size, its iterations, its tiles (or None)."""
+
+    index: int
+    count: int  # scales in the whole schedule
+    iterations: int
+    longest: int
+    size: tuple[int, int]  # (width, height)
+    grid: tiles.Grid | None
+
+    @property
+    def final(self) -> bool:
+        return self.index == self.count - 1
+
+    @property
+    def work(self) -> int:
+        """Evaluations the scale costs: its iterations once per tile."""
+        return self.iterations * (1 if self.grid is None else len(self.grid.boxes()))
+
+
+Optimise = Callable[[torch.Tensor, Objective], torch.Tensor]
+
+
+class WholeScale:
+    """A scale that fits in memory: one objective over the whole image."""
+
+    def __init__(self, plan: ScalePlan, builder: ObjectiveBuilder, optimise: Optimise) -> None:
+        self.plan, self.builder, self.optimise = plan, builder, optimise
+
+    def paint(self, x: torch.Tensor, scaled: Image.Image) -> torch.Tensor:
+        objective = self.builder.whole(scaled, self.plan.longest)
+        x = self.optimise(x, objective)
+        del objective  # its targets and activations go before the next scale builds its own
+        hardware.release_memory(x.device)
+        return x
+
+
+class TiledScale:
+    """A scale too large for one pass: tiles against the whole scale's style targets."""
+
+    def __init__(
+        self,
+        plan: ScalePlan,
+        builder: ObjectiveBuilder,
+        optimise: Optimise,
+        emit: Callable[[Event], None],
+        stopped: Callable[[], bool],
+    ) -> None:
+        self.plan, self.builder, self.optimise, self.emit, self.stopped = (
+            plan,
+            builder,
+            optimise,
+            emit,
+            stopped,
+        )
+
+    def paint(self, x: torch.Tensor, scaled: Image.Image) -> torch.Tensor:
+        assert self.plan.grid is not None
+        objective_for = functools.partial(self.builder.tile, self.plan.size, self.plan.longest)
+        return tiles.optimise(
+            x, self.plan.grid, scaled, self.builder.mask, objective_for, self.optimise, self.emit,
+            self.stopped, self.plan.index,
+        )  # fmt: skip
 
 
 class Stylizer:
@@ -163,9 +174,13 @@ class Stylizer:
         self.targets = targets if targets is not None else TargetCache()
         self.token = stop if stop is not None else StopToken()
         self._room: float | None = None
-        self._canvas = 0.0  # bytes a tiled scale's whole-image canvas holds, beside its tiles
+        self.canvas_bytes = 0.0  # bytes a tiled scale's whole-image canvas holds, beside its tiles
         self.device = resolve_device(settings.device)
         self.precision = resolve_precision(settings.precision, self.device)
+        if self.device.type == "cpu":
+            # Shallow layers' gradients underflow into denormals, which x86 computes ~20x slower:
+            # relu1_x's threshold backward took 50 ms of a 0.5 s iteration at 512 px, 4 ms flushed.
+            torch.set_flush_denormal(True)
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
@@ -182,6 +197,11 @@ class Stylizer:
         s = self.settings
         deepest = max((*s.content_layers, *s.style_layers, *extra_layers), key=LAYERS.index)
         return _network(s.weights, deepest, s.pooling, str(self.device))
+
+    def network_key(self) -> tuple:
+        """What targets computed by this stylizer's network depend on (part of every cache key)."""
+        s = self.settings
+        return (s.weights, s.pooling, str(self.device), self.precision)
 
     def output_size(self, content: Image.Image) -> tuple[int, int]:
         return fit(content, self.settings.size).size
@@ -215,6 +235,25 @@ class Stylizer:
             return self._room
         return tiles.budget(self.settings.memory_budget, self.device)
 
+    def plan(self, content: Image.Image, start_scale: int = 0) -> list[ScalePlan]:
+        """The scales a run of ``content`` paints, from schedule index ``start_scale`` (-1: the final)."""
+        schedule = self.settings.schedule()
+        width, height = self.output_size(content)
+        sizes = scale_sizes(content.size, width, height, [f for f, _ in schedule])
+        room = self.memory_room()
+        return [
+            ScalePlan(
+                index,
+                len(schedule),
+                iters,
+                max(1, round(max(width, height) * fraction)),
+                sizes[index],
+                tiles.plan(*sizes[index], self.precision, room, iters),
+            )  # fmt: skip
+            for index, (fraction, iters) in enumerate(schedule)
+            if index >= range(len(schedule))[start_scale]
+        ]
+
     def run(
         self,
         content: Image.Image,
@@ -239,70 +278,61 @@ class Stylizer:
         s = self.settings
         if len(styles) != len(s.styles):
             raise PainterlyError(f"{len(s.styles)} style image(s) configured but {len(styles)} given")
-        _check_terms(terms)
+        check_terms(terms)
         emit = on_event or (lambda event: None)
-        width, height = self.output_size(content)
         net, weights = self.network([layer for term in terms for layer in term.layers])
-        self._room, self._canvas = None, 0.0
-        self._room = room = self.memory_room()  # with the network in memory, and kept for this run
+        self._room, self.canvas_bytes = None, 0.0
+        self._room = self.memory_room()  # with the network in memory, and kept for this run
         self.check_fits(content, styles)
         if s.preserve_colors == "histogram":
             styles = [match_colors(style, content) for style in styles]
         torch.manual_seed(s.seed)
         generator = torch.Generator().manual_seed(s.seed)
-        schedule = s.schedule()
-        first = range(len(schedule))[start_scale]
-        sizes = scale_sizes(content.size, width, height, [f for f, _ in schedule])
+        plans = self.plan(content, start_scale)
         if init is None and s.init == "style-colors" and mask is None:  # masks may leave regions unstyled
             # only the first scale starts from it: recolour at that size, not the photo's (prints)
-            init = style_colors(content.resize(sizes[first], Image.LANCZOS), styles, s.blend())
-        total = sum(
-            iters * tiles.count(*sizes[i], self.precision, room, iters)
-            for i, (_, iters) in enumerate(schedule)
-            if i >= first
-        )
-        run = _Run(self, emit, preview_every, total)
-        inputs = _Inputs(content, fingerprint(content), styles, [fingerprint(style) for style in styles])
+            init = style_colors(content.resize(plans[0].size, Image.LANCZOS), styles, s.blend())
+        state = RunState(total=sum(plan.work for plan in plans))
+        builder = ObjectiveBuilder(self, net, Inputs.of(content, styles), mask, terms, generator)
         x: torch.Tensor | None = None
-        for index in range(first, len(schedule)):
-            fraction, iters = schedule[index]
-            longest = max(1, round(max(width, height) * fraction))
+        for plan in plans:
             scaled = (
-                fit(content, longest)
-                if index < len(schedule) - 1
-                else content.resize((width, height), Image.LANCZOS)
+                fit(content, plan.longest) if not plan.final else content.resize(plan.size, Image.LANCZOS)
             )
-            h, w = scaled.height, scaled.width
-            if x is None:
-                x = self._initial(scaled, init, generator)
-            else:
-                x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
-            emit(ScaleStarted(index, len(schedule), w, h, iters))
-            grid = tiles.plan(w, h, self.precision, room, iters)
-            self._canvas = 0.0 if grid is None else w * h * tiles.CANVAS_BYTES_PER_PIXEL
-            if grid is None:
-                objective = self._objective(net, inputs, scaled, longest, mask, terms, generator)
-                x = run.optimise(x, objective, iters, index)
-                del objective  # its targets and activations go before the next scale builds its own
-                hardware.release_memory(self.device)
-            else:  # too large for one pass: tiles against the global style targets
-                x = tiles.optimise(
-                    x,
-                    grid,
-                    scaled,
-                    mask,
-                    functools.partial(self._tile_objective, net, inputs, (w, h), longest, terms, generator),
-                    functools.partial(run.optimise, iterations=iters, scale=index),
-                    emit,
-                    lambda: self.stopped,
-                    index,
-                )
+            x = self._initial(scaled, init, generator) if x is None else _resized(x, plan.size)
+            state.scale, state.canvas = plan.index, x
+            emit(ScaleStarted(plan.index, plan.count, *plan.size, plan.iterations))
+            x = state.canvas = self._step(plan, builder, state, emit, preview_every).paint(x, scaled)
             if self.stopped:
                 break
         assert x is not None
-        self._canvas = 0.0
-        if x.shape[-2:] != (height, width):
-            x = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
+        return self._result(content, _resized(x, self.output_size(content)), state, weights)
+
+    def _step(
+        self,
+        plan: ScalePlan,
+        builder: ObjectiveBuilder,
+        state: RunState,
+        emit: Callable[[Event], None],
+        preview_every: int,
+    ) -> WholeScale | TiledScale:
+        def optimise(x: torch.Tensor, objective: Objective) -> torch.Tensor:
+            stopped = lambda: self.stopped  # noqa: E731
+            return ScaleOptimiser(
+                self.settings, state, objective, plan.iterations, emit, preview_every, stopped
+            ).run(x)
+
+        w, h = plan.size
+        self.canvas_bytes = 0.0 if plan.grid is None else w * h * tiles.CANVAS_BYTES_PER_PIXEL
+        if plan.grid is None:
+            return WholeScale(plan, builder, optimise)
+        return TiledScale(plan, builder, optimise, emit, lambda: self.stopped)
+
+    def _result(
+        self, content: Image.Image, x: torch.Tensor, state: RunState, weights: Weights
+    ) -> StylizeResult:
+        self.canvas_bytes = 0.0
+        s = self.settings
         image = to_image(x)
         if s.preserve_colors == "luminance":
             image = keep_colors(image, content, s.color_strength)
@@ -310,10 +340,10 @@ class Stylizer:
             image=image,
             tensor=x.detach().float().cpu(),
             settings=s,
-            iterations=run.done,
-            elapsed=time.perf_counter() - run.start,
+            iterations=state.done,
+            elapsed=state.elapsed,
             interrupted=self.stopped,
-            losses=run.last_losses,
+            losses=state.losses,
             weights_sha256=weights.sha256,
             device=self.device.type,
             precision=self.precision,
@@ -328,11 +358,11 @@ class Stylizer:
         terms: Sequence[LossTerm] = (),
     ) -> Objective:
         """The objective at ``content``'s own size (one scale), e.g. to time or inspect evaluations."""
-        _check_terms(terms)
+        check_terms(terms)
         net, _ = self.network([layer for term in terms for layer in term.layers])
-        inputs = _Inputs(content, fingerprint(content), list(styles), [fingerprint(s) for s in styles])
         generator = torch.Generator().manual_seed(self.settings.seed)
-        return self._objective(net, inputs, content, max(content.size), mask, terms, generator)
+        builder = ObjectiveBuilder(self, net, Inputs.of(content, styles), mask, terms, generator)
+        return builder.whole(content, max(content.size))
 
     def _initial(
         self, scaled: Image.Image, init: Image.Image | torch.Tensor | None, generator: torch.Generator
@@ -356,246 +386,9 @@ class Stylizer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             return net(image.contiguous(memory_format=torch.channels_last), wanted)
 
-    def _network_key(self) -> tuple:
-        s = self.settings
-        return (s.weights, s.pooling, str(self.device), self.precision)
 
-    @torch.no_grad()
-    def _objective(
-        self,
-        net: VGG19Features,
-        inputs: _Inputs,
-        scaled: Image.Image,
-        longest: int,
-        mask: Image.Image | None,
-        terms: Sequence[LossTerm],
-        generator: torch.Generator,
-    ) -> Objective:
-        s = self.settings
-        content = to_tensor(scaled).to(self.device)
-        content_key = (inputs.content_id, scaled.size, s.content_layers, *self._network_key())
-        content_feats = self.targets.get(
-            "content", content_key, lambda: self._features(net, content, set(s.content_layers))
-        )
-        content_losses = [ContentLoss(content_feats[name]) for name in s.content_layers]
-        style_longest = max(1, round(longest * s.style_scale))
-        loss_type = STYLE_LOSSES[s.style_loss]
-        style_stats = [
-            self.targets.get(
-                "style",
-                (style_id, style_longest, s.style_layers, s.style_loss, *self._network_key()),
-                functools.partial(self._style_targets, net, style, style_longest, loss_type),
-            )
-            for style, style_id in zip(inputs.styles, inputs.style_ids, strict=True)
-        ]
-        extra = {"generator": generator} if loss_type is SlicedWassersteinLoss else {}
-        style_losses = []
-        regions = _regions(mask, content.shape[-1], content.shape[-2], s.mask_styles, len(inputs.styles))
-        for layer, layer_weight in zip(s.style_layers, s.layer_weights(), strict=True):
-            targets = [stats[layer] for stats in style_stats]
-            if regions is None:
-                style_losses.append((layer, layer_weight, loss_type(targets, s.blend(), **extra)))
-                continue
-            for style_index, region in regions:
-                layer_h, layer_w = _layer_size(content, layer)
-                region = region.to(self.device)
-                layer_mask = F.interpolate(region, size=(layer_h, layer_w), mode="area")
-                module = loss_type([targets[style_index]], [1.0], mask=layer_mask, **extra)
-                style_losses.append((layer, layer_weight * float(region.mean()), module))
-        return Objective(self, net, content_losses, style_losses, terms)
-
-    def _tile_objective(
-        self,
-        net: VGG19Features,
-        inputs: _Inputs,
-        size: tuple[int, int],
-        longest: int,
-        terms: Sequence[LossTerm],
-        generator: torch.Generator,
-        crop: Image.Image,
-        crop_mask: Image.Image | None,
-        box: tuple[int, int, int, int],
-    ) -> Objective:
-        """A tile's objective: its crop's content targets, the whole scale's style targets, and the
-        terms' parts of this tile (see ``LossTerm``)."""
-        tile = _Inputs(crop, f"{inputs.content_id}@{size}{box}", inputs.styles, inputs.style_ids)
-        parts = [getattr(term, "for_tile", lambda box, size: None)(box, size) for term in terms]
-        return self._objective(
-            net, tile, crop, longest, crop_mask, [p for p in parts if p is not None], generator
-        )
-
-    def _style_targets(
-        self, net: VGG19Features, style: Image.Image, longest: int, loss_type: type[StyleLoss]
-    ) -> dict[str, tuple]:
-        image = to_tensor(fit(style, longest)).to(self.device)
-        layers = self.settings.style_layers
-        room = self.memory_room() - self._canvas  # a tiled scale's canvas is already held
-        if tiles.check_style(
-            image.shape[-1], image.shape[-2], self.precision, room, self.settings.style_loss
-        ):
-            side = tiles.style_tile_side(self.precision, room)
-            features = functools.partial(self._features, net)
-            return tiles.style_statistics(features, image, layers, loss_type.statistics, side)
-        feats = self._features(net, image, set(layers))
-        return {layer: loss_type.target(feats[layer]) for layer in self.settings.style_layers}
-
-
-@dataclass
-class _Inputs:
-    """A run's images with their fingerprints (computed once, used in every scale's cache keys)."""
-
-    content: Image.Image
-    content_id: str
-    styles: Sequence[Image.Image]
-    style_ids: list[str]
-
-
-def _check_terms(terms: Sequence[LossTerm]) -> None:
-    names = [term.name for term in terms]
-    clash = set(names) & set(_BUILT_IN_TERMS) or {n for n in names if names.count(n) > 1}
-    if clash:
-        raise PainterlyError(f"loss term name(s) already taken: {', '.join(sorted(clash))}")
-    for term in terms:
-        if not isinstance(term, LossTerm):
-            raise TypeError(f"{term!r} is not a LossTerm (name, weight, layers, __call__)")
-
-
-def _layer_size(content: torch.Tensor, layer: str) -> tuple[int, int]:
-    h, w = content.shape[-2:]
-    for name in LAYERS[: LAYERS.index(layer) + 1]:
-        if name.startswith("pool"):
-            h, w = math.ceil(h / 2), math.ceil(w / 2)
-    return h, w
-
-
-def _regions(
-    mask: Image.Image | None, width: int, height: int, mapping: tuple[int, ...], n_styles: int
-) -> list[tuple[int, torch.Tensor]] | None:
-    """Per styled region: (style index, (1, 1, H, W) float mask). Colours count in order of first appearance."""
-    if mask is None:
-        return None
-    import numpy as np
-
-    pixels = np.asarray(mask.convert("RGB").resize((width, height), Image.NEAREST)).reshape(-1, 3)
-    codes = pixels[:, 0].astype(np.int64) << 16 | pixels[:, 1].astype(np.int64) << 8 | pixels[:, 2]
-    colours, first = np.unique(codes, return_index=True)
-    colours = colours[np.argsort(first)]
-    out = []
-    for i, colour in enumerate(colours):
-        style = mapping[i] if i < len(mapping) else (i if i < n_styles else -1)
-        if style < 0:
-            continue
-        out.append(
-            (style, torch.from_numpy((codes == colour).reshape(1, 1, height, width).astype(np.float32)))
-        )
-    return out
-
-
-class Objective:
-    """Weighted total loss of an image against fixed targets, with its parts for reporting.
-
-    Calling it on an image (1, 3, h, w) at the objective's scale returns ``(total, parts)``: the
-    weighted total to minimise and each unweighted part by name (content, style, tv, extra terms).
-    """
-
-    def __init__(self, stylizer: Stylizer, net, content_losses, style_losses, terms=()) -> None:
-        s = stylizer.settings
-        self.stylizer, self.net, self.terms = stylizer, net, tuple(terms)
-        self.content_losses, self.style_losses = content_losses, style_losses
-        self.wanted = set(s.content_layers) | set(s.style_layers) | {name for t in terms for name in t.layers}
-
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        s = self.stylizer.settings
-        feats = self.stylizer._features(self.net, x, self.wanted)
-        content = sum(
-            (loss(feats[name]) for name, loss in zip(s.content_layers, self.content_losses, strict=True)),
-            x.new_zeros(()),
-        )
-        content = content / max(1, len(self.content_losses))
-        style = sum(
-            (weight * loss(feats[layer]) for layer, weight, loss in self.style_losses), x.new_zeros(())
-        )
-        tv = tv_loss(x) if s.tv_weight else x.new_zeros(())
-        parts = {"content": content, "style": style, "tv": tv}
-        total = s.content_weight * content + s.style_weight * style + s.tv_weight * tv
-        for term in self.terms:
-            parts[term.name] = term(x, feats)
-            total = total + term.weight * parts[term.name]
-        return total, parts
-
-
-class _Run:
-    """State of one run across scales: counters, the latest losses, the event sink."""
-
-    def __init__(self, stylizer: Stylizer, emit, preview_every: int, total: int) -> None:
-        self.stylizer, self.emit, self.preview_every, self.total = stylizer, emit, preview_every, total
-        self.done = 0
-        self.start = time.perf_counter()
-        self.last_losses: dict[str, float] = {}
-
-    def optimise(self, x: torch.Tensor, objective: Objective, iterations: int, scale: int) -> torch.Tensor:
-        """Spend ``iterations`` objective evaluations from ``x``; return the best iterate (or the EMA).
-
-        L-BFGS runs with a strong-Wolfe line search, so it never accepts a step that raises the
-        objective (a fixed step overshoots after a change of scale); each evaluation counts as one
-        iteration, so costs are what the progress bar shows.
-        """
-        s = self.stylizer.settings
-        x = x.detach().clone().requires_grad_(True)
-        best: list = [math.inf, x.detach().clone()]
-        decay = s.ema_decay()
-        ema = x.detach().clone() if decay else None
-        budget = [iterations]
-
-        def closure() -> torch.Tensor:
-            if self.stylizer.stopped or budget[0] <= 0:
-                raise _Stop
-            budget[0] -= 1
-            optimizer.zero_grad(set_to_none=True)
-            total, parts = objective(x)
-            total.backward()
-            value = float(total.detach())
-            losses = {k: float(v.detach()) for k, v in parts.items()} | {"total": value}
-            if value < best[0]:
-                best[0], best[1] = value, x.detach().clone()
-            if ema is not None:
-                ema.mul_(decay).add_(x.detach(), alpha=1 - decay)
-            self.done += 1
-            elapsed = time.perf_counter() - self.start
-            self.last_losses = losses
-            self.emit(Iteration(self.done, self.total, scale, losses, elapsed))
-            if self.preview_every and self.done % self.preview_every == 0:
-                self.emit(Preview(self.done, to_image(x)))
-            return total
-
-        _skip_dynamo_import()
-        if s.optimizer == "adam":
-            optimizer: torch.optim.Optimizer = torch.optim.Adam([x], lr=s.learning_rate or 0.02)
-        else:
-            optimizer = torch.optim.LBFGS(
-                [x],
-                lr=s.learning_rate or 1.0,
-                max_iter=iterations,
-                max_eval=iterations,
-                history_size=LBFGS_HISTORY,
-                tolerance_grad=0.0,
-                tolerance_change=0.0,
-                line_search_fn="strong_wolfe",
-            )
-        try:
-            while budget[0] > 0:
-                optimizer.step(closure)
-        except _Stop:
-            pass
-        if ema is not None:
-            # Asked-for averaging is the output: it trades a little objective for less noise.
-            return ema.clamp(0, 1)
-        # The last accepted step may not have been evaluated: score it against the best seen.
-        with torch.no_grad():
-            if float(objective(x.detach())[0]) < best[0]:
-                best[1] = x.detach().clone()
-        return best[1].clamp(0, 1)
-
-
-class _Stop(Exception):
-    """Raised inside the optimiser's closure to end a scale (budget spent or stop requested)."""
+def _resized(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``x`` at (width, height) ``size``: the warm start of the next scale (bicubic, clamped)."""
+    if x.shape[-2:] == (size[1], size[0]):
+        return x
+    return F.interpolate(x, size=(size[1], size[0]), mode="bicubic", align_corners=False).clamp(0, 1)

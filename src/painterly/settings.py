@@ -27,12 +27,14 @@ MAX_STYLE_SCALE = 4.0
 # quality preset -> (iterations at the final scale, at the scale PEAK_STEP below it); scales further
 # from that peak get fewer, by COARSE_DECAY per step. Most of the time goes to the final scale, where
 # the strokes form; the coarse scales only settle layout and colour.
-# Measured at 512x384 (bf16, 2 cores, the five classic pairs of benchmarks/quality.py, objective at
-# 512 px): (6, 20) took 16-20 s to 1.75-2.96 and looked unfinished; (16, 10) 21-24 s to 0.78-1.08, on
-# a par with (16, 30) (29-34 s, 0.70-1.13); (40, 20) 46-53 s to 0.50-0.77. best: not measured here.
+# Measured at 512x384 (bf16, 2-core AVX-512-bf16 EPYC, benchmarks/quality.py's pairs, fp32 objective of
+# the saved image at 512 px) once each scale's first L-BFGS step was sized (optimise.FIRST_STEP_RMS)
+# and the Gram products ran in bf16: (16, 10) 0.93 / 0.72 (Tubingen + Starry Night / + Scream) in
+# ~12.5 s of run; (12, 8) 1.01 / 0.79; (10, 10) 1.09 / 0.81 in ~9.5 s; the old draft (16, 10) before
+# those fixes 1.20 / 0.93 in ~15 s. Draft (10, 8) keeps the whole command near 12 s.
 PRESETS: dict[str, tuple[int, int]] = {
-    "draft": (16, 10),
-    "balanced": (40, 20),
+    "draft": (10, 8),
+    "balanced": (32, 16),
     "best": (100, 40),
 }
 # Automatic EMA decay per optimiser: Adam's iterates jitter and averaging removes measurable noise;

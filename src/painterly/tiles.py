@@ -29,6 +29,7 @@ from PIL import Image
 
 from . import hardware
 from .errors import PainterlyError
+from .events import TileStarted
 from .hardware import bytes_per_pixel, optimiser_bytes_per_pixel
 from .layers import LAYERS
 
@@ -41,16 +42,6 @@ OVERLAP = 128
 CANVAS_BYTES_PER_PIXEL = 48
 # Style targets take a forward pass only (no activations kept for backward): ~1/3 of a training pass.
 FORWARD_FRACTION = 0.35
-
-
-@dataclass(frozen=True)
-class TileStarted:
-    """A tile of a tiled scale begins (``index`` 0-based of ``count``); box = (left, top, right, bottom)."""
-
-    scale: int
-    index: int
-    count: int
-    box: tuple[int, int, int, int]
 
 
 Box = tuple[int, int, int, int]
