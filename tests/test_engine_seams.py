@@ -174,3 +174,39 @@ def test_result_tensor_is_the_image(pair):
     result = Stylizer(settings(iterations=3)).run(content, [style])
     assert result.tensor.shape == (1, 3, 48, 64)
     assert torch.allclose(to_tensor(result.image), result.tensor, atol=1 / 255)
+
+
+def test_steering_applies_records_and_replays(pair):
+    from painterly.engine import Change
+    from painterly.errors import PainterlyError
+
+    content, style = pair
+    base = Settings(content="c", styles=("s",), size=64, scales=1, iterations=12)
+    plain = Stylizer(base).run(content, [style])
+    stylizer = Stylizer(base)
+    weights: dict[int, tuple[float, float]] = {}  # iteration -> the weights its total was made with
+
+    def on_event(event):
+        if isinstance(event, Iteration):
+            losses = event.losses
+            for cw, sw in ((1.0, 5.0), (0.5, 50.0)):
+                if (
+                    abs(losses["total"] - cw * losses["content"] - sw * losses["style"])
+                    < 1e-4 * losses["total"]
+                ):
+                    weights[event.iteration] = (cw, sw)
+            if event.iteration == 4:  # from another thread in the web app; here from the callback
+                stylizer.update(style_weight=50.0, content_weight=0.5)
+
+    steered = stylizer.run(content, [style], on_event=on_event)
+    assert steered.changes == (Change(4, "style_weight", 50.0), Change(4, "content_weight", 0.5))
+    assert steered.settings == base  # the record keeps the start; the changes say what followed
+    assert steered.iterations == 12
+    assert steered.image.tobytes() != plain.image.tobytes()
+    assert weights[4] == (1.0, 5.0) and weights[5] == (0.5, 50.0)  # from the next evaluation on
+    replayed = Stylizer(base, steering=steered.changes).run(content, [style])
+    assert replayed.image.tobytes() == steered.image.tobytes()
+    with pytest.raises(PainterlyError, match="cannot change size"):
+        stylizer.update(size=128)
+    with pytest.raises(PainterlyError):
+        stylizer.update(style_weight=-1.0)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +48,8 @@ from .settings import Settings
 from .targets import TargetCache
 
 __all__ = [
+    "STEERABLE",
+    "Change",
     "Event",
     "Iteration",
     "LossTerm",
@@ -58,6 +61,20 @@ __all__ = [
     "Stylizer",
     "TileStarted",
 ]
+
+
+# Settings a run takes while it paints (``Stylizer.update``): weights of the objective and colour
+# strength (applied at the end). Layers, sizes and schedules would invalidate targets and plans.
+STEERABLE = ("content_weight", "style_weight", "tv_weight", "style_blend", "color_strength")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A setting changed while a run painted, before evaluation ``iteration`` (0: before the first)."""
+
+    iteration: int
+    field: str
+    value: Any
 
 
 @dataclass
@@ -72,6 +89,7 @@ class StylizeResult:
     weights_sha256: str = ""
     device: str = "cpu"
     precision: str = "fp32"
+    changes: tuple[Change, ...] = field(default=())  # steering, in order; ``settings`` is the start
 
 
 class StopToken:
@@ -165,12 +183,23 @@ class Stylizer:
     """Runs stylisations with one ``Settings``. Create, then ``run``; ``stop()`` ends a run early."""
 
     def __init__(
-        self, settings: Settings, *, targets: TargetCache | None = None, stop: StopToken | None = None
+        self,
+        settings: Settings,
+        *,
+        targets: TargetCache | None = None,
+        stop: StopToken | None = None,
+        steering: Sequence[Change] = (),
     ) -> None:
         """``targets``: a cache shared by runs that reuse input images (a sweep of weights, a batch with
         one style, a video), so their targets are computed once. ``stop``: a token shared by runs that
-        one request must end together."""
-        self.settings = settings.validated()
+        one request must end together. ``steering``: recorded changes to replay at their iterations
+        (a steered run's ``StylizeResult.changes``), so a rerun repeats it."""
+        self.settings = self.start_settings = settings.validated()
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, Any]] = []
+        self.steering = sorted(steering, key=lambda change: change.iteration)
+        self._due: list[Change] = []
+        self.changes: list[Change] = []
         self.targets = targets if targets is not None else TargetCache()
         self.token = stop if stop is not None else StopToken()
         self._room: float | None = None
@@ -192,6 +221,32 @@ class Stylizer:
     @property
     def stopped(self) -> bool:
         return self.token.stopped
+
+    def update(self, **changes: Any) -> None:
+        """Steer a run while it paints (from any thread): ``update(style_weight=20)``.
+
+        Only ``STEERABLE`` settings; checked like ``Settings`` here, in the caller's thread. They apply
+        before the next evaluation, where the optimiser starts afresh (its history describes the old
+        objective), and are recorded in the result's ``changes``."""
+        unknown = sorted(set(changes) - set(STEERABLE))
+        if unknown:
+            raise PainterlyError(
+                f"cannot change {', '.join(unknown)} while a run paints; only {', '.join(STEERABLE)}"
+            )
+        with self._lock:
+            self.settings.with_(**changes).validated()
+            self._pending.extend(changes.items())
+
+    def steer(self, done: int) -> bool:
+        """Apply the changes due before evaluation ``done + 1``; True when the objective changed."""
+        with self._lock:
+            due = [(c.field, c.value) for c in self._due if c.iteration <= done]
+            self._due = [c for c in self._due if c.iteration > done]
+            due, self._pending = due + self._pending, []
+            for name, value in due:
+                self.settings = self.settings.with_(**{name: value}).validated()
+                self.changes.append(Change(done, name, value))
+        return any(name != "color_strength" for name, _ in due)
 
     def network(self, extra_layers: Sequence[str] = ()) -> tuple[VGG19Features, Weights]:
         s = self.settings
@@ -275,7 +330,8 @@ class Stylizer:
         ``mask`` assigns regions to styles. Events go to ``on_event``; a Preview every
         ``preview_every`` iterations (0: never).
         """
-        s = self.settings
+        s = self.settings = self.start_settings
+        self.changes, self._due = [], list(self.steering)
         if len(styles) != len(s.styles):
             raise PainterlyError(f"{len(s.styles)} style image(s) configured but {len(styles)} given")
         check_terms(terms)
@@ -319,7 +375,7 @@ class Stylizer:
         def optimise(x: torch.Tensor, objective: Objective) -> torch.Tensor:
             stopped = lambda: self.stopped  # noqa: E731
             return ScaleOptimiser(
-                self.settings, state, objective, plan.iterations, emit, preview_every, stopped
+                self.settings, state, objective, plan.iterations, emit, preview_every, stopped, self.steer
             ).run(x)
 
         w, h = plan.size
@@ -339,7 +395,7 @@ class Stylizer:
         return StylizeResult(
             image=image,
             tensor=x.detach().float().cpu(),
-            settings=s,
+            settings=self.start_settings,
             iterations=state.done,
             elapsed=state.elapsed,
             interrupted=self.stopped,
@@ -347,6 +403,7 @@ class Stylizer:
             weights_sha256=weights.sha256,
             device=self.device.type,
             precision=self.precision,
+            changes=tuple(self.changes),
         )
 
     def objective(

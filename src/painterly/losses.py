@@ -74,10 +74,14 @@ class StyleLoss(nn.Module):
         """``targets``: per style image, ``target(features)`` of its feature map at this layer (computed
         once and reusable by any number of losses, masked or not)."""
         super().__init__()
-        self.blend = blend
         # mask: (1, 1, H, W) in [0, 1] at this layer's resolution, or None for the whole image.
         self.mask = mask
         self.stats = targets
+        self.reblend(blend)
+
+    def reblend(self, blend: list[float]) -> None:
+        """Weigh the styles anew (steering); the scale follows the blended targets' size."""
+        self.blend = blend
         self.scale = sum(w * float(t[-1]) for w, t in zip(blend, self.stats, strict=True)) + _EPS
 
     @classmethod

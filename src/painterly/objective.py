@@ -85,10 +85,16 @@ class Objective:
         s = stylizer.settings
         self.stylizer, self.net, self.terms = stylizer, net, tuple(terms)
         self.content_losses, self.style_losses = content_losses, style_losses
+        self._blend = s.style_blend
         self.wanted = set(s.content_layers) | set(s.style_layers) | {name for t in terms for name in t.layers}
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         s = self.stylizer.settings
+        if s.style_blend != self._blend:  # steered while the run paints
+            self._blend = s.style_blend
+            for _, _, loss in self.style_losses:
+                if len(loss.stats) == len(s.styles):
+                    loss.reblend(s.blend())
         feats = self.stylizer._features(self.net, x, self.wanted)
         content = sum(
             (loss(feats[name]) for name, loss in zip(s.content_layers, self.content_losses, strict=True)),

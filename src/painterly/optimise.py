@@ -49,6 +49,10 @@ class _Stop(Exception):
     """Raised inside the optimiser's closure to end a scale (budget spent or stop requested)."""
 
 
+class _Restart(Exception):
+    """Raised inside the closure when steering changed the objective: the optimiser starts afresh."""
+
+
 @functools.cache
 def _skip_dynamo_import() -> None:
     """Spare ~2 s of start-up: torch.optim imports torch._dynamo on the first optimiser only to mark
@@ -84,8 +88,10 @@ class ScaleOptimiser:
         emit: Callable[[Event], None],
         preview_every: int,
         stopped: Callable[[], bool],
+        steer: Callable[[int], bool] = lambda done: False,
     ) -> None:
-        self.settings, self.state, self.objective = settings, state, objective
+        """``steer(done)`` applies changes due before the next evaluation; True if the objective changed."""
+        self.settings, self.state, self.objective, self.steer = settings, state, objective, steer
         self.iterations, self.budget = iterations, iterations
         self.emit, self.preview_every, self.stopped = emit, preview_every, stopped
         self._last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
@@ -98,15 +104,23 @@ class ScaleOptimiser:
         decay = s.ema_decay()
         self.ema = (self.x.detach().clone(), decay) if decay else None
         _skip_dynamo_import()
-        self.optimizer = self._optimizer()
-        try:
-            if s.optimizer == "lbfgs":
-                self._first_step()
-            while self.budget > 0:
-                self.optimizer.step(self._closure)
-        except _Stop:
-            pass
-        return self._result()
+        while True:
+            self.optimizer = self._optimizer()
+            try:
+                if s.optimizer == "lbfgs":
+                    self._first_step()
+                while self.budget > 0:
+                    self.optimizer.step(self._closure)
+            except _Stop:
+                pass
+            except _Restart:
+                # Values of the old objective say nothing of the new one: best and memo start again.
+                # Restart from the best point so far (not a line-search trial).
+                with torch.no_grad():
+                    self.x.copy_(self.state.best_image)
+                self._last, self.state.best = None, math.inf
+                continue
+            return self._result()
 
     def _optimizer(self) -> torch.optim.Optimizer:
         s = self.settings
@@ -115,8 +129,8 @@ class ScaleOptimiser:
         return torch.optim.LBFGS(
             [self.x],
             lr=s.learning_rate or 1.0,
-            max_iter=self.iterations,
-            max_eval=self.iterations,
+            max_iter=self.budget,
+            max_eval=self.budget,
             history_size=LBFGS_HISTORY,
             tolerance_grad=0.0,
             tolerance_change=0.0,
@@ -136,7 +150,7 @@ class ScaleOptimiser:
         group["lr"] = lr * FIRST_STEP_RMS / rms * max(1.0, float(grad.abs().sum()))
         group["max_iter"] = 1
         self.optimizer.step(self._closure)
-        group["lr"], group["max_iter"] = lr, self.iterations
+        group["lr"], group["max_iter"] = lr, self.budget
 
     def _closure(self) -> torch.Tensor:
         x = self.x
@@ -145,6 +159,8 @@ class ScaleOptimiser:
             return self._last[1]
         if self.stopped() or self.budget <= 0:
             raise _Stop
+        if self.steer(self.state.done):
+            raise _Restart
         self.budget -= 1
         self.optimizer.zero_grad(set_to_none=True)
         total, parts = self.objective(x)
