@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import painterly_version
+
+__version__ = painterly_version()
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -30,29 +32,21 @@ def stylize(
     """Stylise ``content`` after ``style`` (paths, built-in style names, PIL images or arrays).
 
     ``options`` are ``Settings`` fields (size, style_weight, quality, ...). For step-by-step control,
-    progress events and stopping, use ``painterly.engine.Stylizer`` directly.
+    progress events and stopping, use ``painterly.jobs.Job`` (the setup every face runs through).
     """
-    from .engine import Stylizer
-    from .faces import face_terms
     from .images import load_image
-    from .jobs import load_mask_and_init
+    from .jobs import Job, load_mask_and_init
     from .settings import Settings
 
     styles = style if isinstance(style, list) else [style]
     names = tuple(s if isinstance(s, str) else f"<style {i}>" for i, s in enumerate(styles))
-    settings = Settings(content=content if isinstance(content, str) else "<content>", styles=names, **options)
-    stylizer = Stylizer(settings)
-    mask, init = load_mask_and_init(settings)
-    content_image = load_image(content, "content image")
-    result = stylizer.run(
-        content_image,
+    job = Job(Settings(content=content if isinstance(content, str) else "<content>", styles=names, **options))
+    inputs = (
+        load_image(content, "content image"),
         [load_image(s, "style image") for s in styles],
-        mask=mask,
-        init=init,
-        terms=face_terms(stylizer, content_image),
-        on_event=on_event,
+        *load_mask_and_init(job.settings),
     )
-    return result.image
+    return job.stylise(on_event, inputs=inputs).image
 
 
 def explain(content: ImageSource, style: ImageSource | None = None, **options: Any) -> list[Panel]:

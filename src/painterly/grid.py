@@ -1,7 +1,8 @@
 """Content/style trade-off explorer: one run per weight (and style scale), laid out as a labelled sheet.
 
 All variants share the feature targets of each scale (they depend on the images, not on the weights),
-so a sweep of N weights costs N optimisations but only one set of target passes.
+so a sweep of N weights costs N optimisations but only one set of target passes. Each variant runs
+as a ``Job`` of its own, so it gets what every run gets (face protection among it).
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from .engine import Event, Stylizer
+from .engine import Event
 from .images import contact_sheet
 from .jobs import Job
-from .settings import Settings
 from .targets import TargetCache
 
 
@@ -26,7 +26,7 @@ def sweep(
     """Render every (style scale, style weight) variant of ``job``'s settings; return the sheet and labels.
 
     After ``job.stop()`` the sheet holds the variants finished so far (the stopped one at its best)."""
-    content, styles, mask, init = job.load_inputs()
+    inputs = job.load_inputs()
     scales = style_scales or [job.settings.style_scale]
     targets = TargetCache()
     tiles, labels = [], []
@@ -34,9 +34,10 @@ def sweep(
         for weight in style_weights:
             if job.stopped:
                 break
-            variant: Settings = job.settings.with_(style_weight=weight, style_scale=scale)
-            stylizer = Stylizer(variant, targets=targets, stop=job.token)
-            result = stylizer.run(content, styles, mask=mask, init=init, on_event=on_event)
+            variant = Job(
+                job.settings.with_(style_weight=weight, style_scale=scale), targets=targets, stop=job.token
+            )
+            result = variant.stylise(on_event, inputs=inputs)
             tiles.append(result.image)
             labels.append(
                 f"style weight {weight:g}" + (f", style scale {scale:g}" if len(scales) > 1 else "")

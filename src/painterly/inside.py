@@ -4,7 +4,8 @@ Four rows of panels, each an image with a one-line caption: what each layer's co
 (images optimised from noise to match only them), what Gram matrices of growing sets of layers keep
 (the same for style), the strongest feature maps, and the style's Gram matrices (plus, given a finished
 stylisation, how well it matches each layer). A face over the engine: every reconstruction is an
-ordinary ``Stylizer.run`` with one loss switched off.
+ordinary run (``jobs.Job``, as every face makes them) with one loss switched off, and face
+protection off: a panel shows what its layers alone keep.
 
 The paper's layer names (conv1_2, ...) denote Caffe blobs that its in-place ReLUs overwrite, so its
 figures show ReLU outputs: the defaults here are the matching ``relu`` layers, the kind the
@@ -28,9 +29,10 @@ from .engine import Event, StopToken, Stylizer
 from .errors import PainterlyError
 from .files import write_text_atomic
 from .images import ImageSource, fit, load_image, save_image, to_tensor
+from .jobs import Job
 from .layers import FIGURE1_CONTENT_LAYERS, check_layers
 from .losses import GramLoss, gram_matrix
-from .settings import DEFAULT_STYLE_LAYERS, MAX_SIZE, Settings
+from .settings import DEFAULT_STYLE_LAYERS, MAX_SIZE, Settings, check_between
 from .targets import TargetCache
 
 CHANNELS_SHOWN = 4  # strongest channels per feature-map mosaic (a 2x2 grid)
@@ -39,6 +41,7 @@ GRAM_CHANNELS = 64  # strongest channels per Gram heat map: more would be sub-pi
 # coarse-to-fine finds the layout of deep layers at low resolution, where iterations are cheap.
 EFFORT = {"full": (10, 40), "quick": (8, 24)}
 DEFAULT_SIZE = {"full": 512, "quick": 256}
+MIN_SIZE = 16  # the smallest reconstruction whose deepest layers still have pixels
 
 ROW_CONTENT = "content reconstructions"
 ROW_STYLE = "style reconstructions"
@@ -70,6 +73,11 @@ class PanelDone:
     panel: Panel
 
 
+def check_size(size: float, largest: int = MAX_SIZE) -> None:
+    """Refuse a panel size outside MIN_SIZE..``largest`` (the CLI's MAX_SIZE, a server's own limit)."""
+    check_between("size", size, MIN_SIZE, largest, unit=" pixels")
+
+
 def explain(
     content: ImageSource,
     style: ImageSource | None = None,
@@ -94,8 +102,7 @@ def explain(
     """
     mode = "quick" if quick else "full"
     size = DEFAULT_SIZE[mode] if size is None else size
-    if not 16 <= size <= MAX_SIZE:
-        raise PainterlyError(f"size must be between 16 and {MAX_SIZE} pixels, not {size}")
+    check_size(size)
     layers, style_layers = tuple(layers), tuple(style_layers)
     if not layers or not style_layers:
         raise PainterlyError("give at least one layer and one style layer")
@@ -113,6 +120,7 @@ def explain(
         seed=seed,
         iterations=EFFORT[mode][0],
         coarse_iterations=EFFORT[mode][1],
+        protect_faces=False,
     )
     if len(base.schedule()) == 1:  # small sizes run one scale: give it the coarse scale's budget
         base = base.with_(iterations=EFFORT[mode][1])
@@ -178,8 +186,8 @@ def _plan(inputs: _Inputs, layers: tuple[str, ...], style_layers: tuple[str, ...
 
 
 def _reconstruct(inputs: _Inputs, settings: Settings, style: Image.Image) -> Image.Image:
-    stylizer = Stylizer(settings, targets=inputs.targets, stop=inputs.token)
-    return stylizer.run(inputs.photo, [style], on_event=inputs.emit).image
+    job = Job(settings, targets=inputs.targets, stop=inputs.token)
+    return job.stylise(inputs.emit, inputs=(inputs.photo, [style], None, None)).image
 
 
 def _content_panel(inputs: _Inputs, layer: str) -> Panel:

@@ -1,7 +1,8 @@
 """One job model for every face: ``Settings`` in, an image file and a ``Record`` out.
 
-The CLI, the web queue, ``rerun`` and later batch/cluster runners all go through ``Job``; the record is
-the JSON embedded in the output and stored by the web gallery.
+Every face (the CLI, ``stylize``, grid, the web queue, batch and cluster runners, video, explain's
+reconstructions) prepares its runs through ``Job``, so face protection and every later default apply
+everywhere; the record is the JSON embedded in the output and stored by the web gallery.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from .errors import PainterlyError
 from .files import write_text_atomic
 from .hardware import resolve_device, resolve_precision
 from .images import check_output, load_image, read_metadata, resolve, save_image, scale_sizes
-from .settings import INIT_KINDS, Settings
+from .settings import INIT_KINDS, Settings, fields_of, named_files, path_fields, repathed
 from .targets import TargetCache
+from .version import painterly_version
 
 SPEED_FILE = "speed.json"
 
@@ -61,18 +63,12 @@ class Record:
 
 
 def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     import numpy
     import PIL
     import torch
 
-    try:
-        painterly_version = version("painterly")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        painterly_version = "unknown"
     return {
-        "painterly": painterly_version,
+        "painterly": painterly_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "pillow": PIL.__version__,
@@ -81,17 +77,20 @@ def versions() -> dict[str, str]:
 
 
 def absolute(settings: Settings) -> Settings:
-    """Input paths made absolute (built-in style names kept) so a record replays from anywhere."""
+    """Every file the settings name made absolute (built-in names kept) so a record replays from anywhere."""
 
     def fix(path: str) -> str:
-        return str(Path(path).expanduser().resolve()) if path and os.path.exists(path) else path
+        return str(Path(path).expanduser().resolve()) if os.path.exists(path) else path
 
-    return settings.with_(
-        content=fix(settings.content),
-        styles=tuple(fix(s) for s in settings.styles),
-        mask=fix(settings.mask),
-        init=settings.init if settings.init in INIT_KINDS else fix(settings.init),
-    )
+    return settings.with_(**repathed(fields_of(settings), fix, type(settings)))
+
+
+def input_files(settings: Settings) -> list[str]:
+    """Every file (or built-in name) the settings read, whatever the field."""
+    values = fields_of(settings)
+    return [
+        path for name in path_fields(type(settings)) for path in named_files(values, name, type(settings))
+    ]
 
 
 class Job:
@@ -100,19 +99,20 @@ class Job:
     def __init__(
         self,
         settings: Settings,
-        output: str | os.PathLike,
+        output: str | os.PathLike | None = None,
         *,
         targets: TargetCache | None = None,
         stop: StopToken | None = None,
         embed: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
-        """``targets`` and ``stop`` may be shared with other jobs (a batch reuses style targets; one
+        """``output`` None: a run that only ``stylise``s (the library's ``stylize``, a grid's variants).
+        ``targets`` and ``stop`` may be shared with other jobs (a batch reuses style targets; one
         Ctrl-C ends every run that holds the token). ``embed`` turns the record into what the saved
         image carries (a server keeps its own paths out of the files it hands out)."""
         self.settings = absolute(settings.validated())
-        s = self.settings
-        init = "" if s.init in INIT_KINDS else s.init
-        self.output = check_output(output, [resolve(p) for p in (s.content, *s.styles, s.mask, init)])
+        self.output = (
+            None if output is None else check_output(output, list(map(resolve, input_files(self.settings))))
+        )
         self.token = stop if stop is not None else StopToken()
         self.stylizer = Stylizer(self.settings, targets=targets, stop=self.token)
         self.embed = embed or (lambda record: record)
@@ -139,19 +139,20 @@ class Job:
     def stopped(self) -> bool:
         return self.token.stopped
 
-    def run(
+    def stylise(
         self,
         on_event: Callable[[Event], None] | None = None,
         preview_every: int = 0,
         inputs: tuple | None = None,
         terms: Sequence[LossTerm] = (),
-    ) -> Record:
-        """``terms``: extra loss terms for this run (e.g. video's temporal loss); face protection adds
-        its own where the settings ask for it and a face is found."""
+    ) -> StylizeResult:
+        """The engine run every face makes: ``inputs`` (content, styles, mask, init; default: loaded
+        from the settings) with ``terms`` (e.g. video's temporal loss) and the terms the settings ask
+        for (face protection, where a face is found). Nothing is saved."""
         from .faces import face_terms
 
         content, styles, mask, init = inputs or self.load_inputs()
-        result = self.stylizer.run(
+        return self.stylizer.run(
             content,
             styles,
             mask=mask,
@@ -160,6 +161,18 @@ class Job:
             on_event=on_event,
             preview_every=preview_every,
         )
+
+    def run(
+        self,
+        on_event: Callable[[Event], None] | None = None,
+        preview_every: int = 0,
+        inputs: tuple | None = None,
+        terms: Sequence[LossTerm] = (),
+    ) -> Record:
+        """``stylise``, then save the image (a run cut short beside the output) with its record."""
+        if self.output is None:
+            raise PainterlyError("this job has no output to save to")
+        result = self.stylise(on_event, preview_every, inputs, terms)
         target = partial_path(self.output) if result.interrupted else self.output
         record = self.record(result, target)
         save_image(result.image, target, self.embed(record.to_dict()))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from .errors import PainterlyError
-from .settings import CHOICES, Settings
+from .settings import Settings
 
 # Fields that are inputs of a run, given positionally by each face rather than as options.
 INPUTS = ("content", "styles")
@@ -30,7 +30,7 @@ class Option:
     help: str
     choices: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # extra command-line spellings, e.g. "-s"
-    bounds: tuple[float, float] | None = None  # inclusive, checked by Settings.validated
+    bounds: tuple[float, float | None] | None = None  # inclusive (None: no upper), checked by validated
     form: str | None = None  # web page section ("main", "advanced"), None: not on the page
     form_choices: tuple[str, ...] = ()  # the page's choices where the full set names paths
 
@@ -97,11 +97,11 @@ def options(declared: type = Settings) -> tuple[Option, ...]:
                 many=many,
                 default=f.default,
                 help=f.metadata["help"],
-                choices=CHOICES.get(f.name, ()),
+                choices=tuple(f.metadata.get("choices") or ()),
                 aliases=tuple(f.metadata.get("aliases", ())),
                 bounds=f.metadata.get("bounds"),
                 form=f.metadata.get("form"),
-                form_choices=tuple(f.metadata.get("form_choices") or ()) or CHOICES.get(f.name, ()),
+                form_choices=tuple(f.metadata.get("form_choices") or f.metadata.get("choices") or ()),
             )
         )
     return tuple(out)

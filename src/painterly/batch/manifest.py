@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PainterlyError
+from ..images import resolve
 from ..options import INPUTS, option, options
-from ..settings import INIT_KINDS, Settings
+from ..settings import Settings, fields_of, named_files, path_fields, repathed
 from .plan import resolve_relative
 
-PATH_FIELDS = ("content", "mask", "init")
 
-
-def columns() -> list[str]:
+def columns(declared: type[Settings] = Settings) -> list[str]:
     """Every column name: the run's inputs, then each option, in Settings' order."""
-    return [*INPUTS, *(opt.name for opt in options())]
+    return [*INPUTS, *(opt.name for opt in options(declared))]
 
 
 def describe_columns() -> str:
@@ -40,10 +39,13 @@ def describe_columns() -> str:
     return "\n".join(lines)
 
 
-def read_manifest(path: str | os.PathLike, defaults: dict[str, Any]) -> list[tuple[int, Settings]]:
-    """(line number, validated settings) per row; ``defaults`` (the command-line options) fill gaps.
+def read_manifest(
+    path: str | os.PathLike, defaults: dict[str, Any], declared: type[Settings] = Settings
+) -> list[tuple[int, Settings]]:
+    """(line number, validated ``declared`` settings) per row; ``defaults`` (the command-line options)
+    fill gaps.
 
-    Relative input paths are taken relative to the manifest's folder.
+    Relative paths (in every path-valued field) are taken relative to the manifest's folder.
     """
     path = Path(path)
     try:
@@ -56,7 +58,7 @@ def read_manifest(path: str | os.PathLike, defaults: dict[str, Any]) -> list[tup
     jobs = []
     for line, row in rows:
         try:
-            jobs.append((line, _settings(row, defaults, path.parent)))
+            jobs.append((line, _settings(row, defaults, path.parent, declared)))
         except PainterlyError as exc:
             raise PainterlyError(f"{path} line {line}: {exc}") from None
     if not jobs:
@@ -64,27 +66,25 @@ def read_manifest(path: str | os.PathLike, defaults: dict[str, Any]) -> list[tup
     return jobs
 
 
-def _settings(row: dict[str, Any], defaults: dict[str, Any], folder: Path) -> Settings:
-    unknown = sorted(set(row) - set(columns()))
+def _settings(
+    row: dict[str, Any], defaults: dict[str, Any], folder: Path, declared: type[Settings]
+) -> Settings:
+    unknown = sorted(set(row) - set(columns(declared)))
     if unknown:
         raise PainterlyError(
             f"unknown column(s) {', '.join(map(str, unknown))} (columns are Settings fields; "
             "see painterly batch --manifest-columns)"
         )
     values = {**defaults, **row}
-    for name in PATH_FIELDS:
-        if isinstance(values.get(name), str) and values[name] not in INIT_KINDS:
-            values[name] = resolve_relative(values[name], folder)
-    if isinstance(values.get("styles"), list | tuple):
-        values["styles"] = [
-            resolve_relative(s, folder) if isinstance(s, str) else s for s in values["styles"]
-        ]
-    settings = Settings.from_dict(values).validated()
+    values.update(repathed(values, lambda value: resolve_relative(value, folder), declared))
+    settings = declared.from_dict(values).validated()
     if not settings.content:
         raise PainterlyError("no content image (give a content column)")
-    for source in (settings.content, settings.mask):
-        if source and not os.path.exists(source):
-            raise PainterlyError(f"image not found: {source}")
+    values = fields_of(settings)
+    for name, paths in path_fields(declared).items():
+        for source in named_files(values, name, declared):
+            if not os.path.exists(resolve(source)):
+                raise PainterlyError(f"{paths.label} not found: {source}")
     return settings
 
 

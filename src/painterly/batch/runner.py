@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 
 from ..errors import PainterlyError
 from ..files import write_text_atomic
+from ..interrupts import on_ctrl_c
 from ..queue import FINISHED, RETRYABLE, Status, check_transition, recovered
 from .plan import JobSpec
 
@@ -238,22 +238,16 @@ class Interrupts:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[Interrupts]:
-        previous = signal.getsignal(signal.SIGINT)
-
-        def handler(signum, frame) -> None:
-            if not self.draining:
-                self.draining = True
-                self._say("stopping after the running job(s); Ctrl-C again to stop them now")
-                return
-            self.aborted = True
-            signal.signal(signal.SIGINT, previous)
-            self._on_stop_now()
-
-        signal.signal(signal.SIGINT, handler)
-        try:
+        with on_ctrl_c(self._drain, self._stop_now):
             yield self
-        finally:
-            signal.signal(signal.SIGINT, previous)
+
+    def _drain(self) -> None:
+        self.draining = True
+        self._say("stopping after the running job(s); Ctrl-C again to stop them now")
+
+    def _stop_now(self) -> None:
+        self.aborted = True
+        self._on_stop_now()
 
 
 class Display(Protocol):

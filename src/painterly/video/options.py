@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..errors import PainterlyError
-from ..settings import described
+from ..settings import check_declared, described
 
 
 @dataclass(frozen=True)
@@ -20,23 +19,19 @@ class VideoOptions:
         "weight of the temporal loss that keeps each frame close to the previous one moved by the "
         "optical flow (0: independent frames)",
         default=1000.0,
+        bounds=(0, None),
     )
     frame_iterations: int = described(
-        "iterations for each frame after the first (which gets the image options' full schedule)", default=20
+        "iterations for each frame after the first (which gets the image options' full schedule)",
+        default=20,
+        bounds=(1, None),
     )
-    start: float = described("first frame to paint, in seconds", default=0.0)
-    end: float = described("stop at this time, in seconds (0: the end)", default=0.0)
-    max_frames: int = described("paint at most N frames (0: all)", default=0)
+    start: float = described("first frame to paint, in seconds", default=0.0, bounds=(0, None))
+    end: float = described("stop at this time, in seconds (0: the end)", default=0.0, bounds=(0, None))
+    max_frames: int = described("paint at most N frames (0: all)", default=0, bounds=(0, None))
 
     def validated(self) -> VideoOptions:
-        if not math.isfinite(self.temporal_weight) or self.temporal_weight < 0:
-            raise PainterlyError(f"temporal-weight must be a finite number >= 0, not {self.temporal_weight}")
-        if self.frame_iterations < 1:
-            raise PainterlyError("frame-iterations must be at least 1")
-        if not (math.isfinite(self.start) and math.isfinite(self.end)) or self.start < 0 or self.end < 0:
-            raise PainterlyError("start and end are seconds >= 0")
+        check_declared(self)
         if self.end and self.end <= self.start:
             raise PainterlyError("end must come after start")
-        if self.max_frames < 0:
-            raise PainterlyError("max-frames must be >= 0")
         return self

@@ -1,8 +1,9 @@
 """The settings form of the web page, generated from ``Settings``' field metadata (the one home).
 
 A field appears on the page when its metadata names a ``form`` section; its default, help text, choices
-and bounds come from the same ``painterly.options`` declarations the CLI and batch manifests read. Path-valued settings (mask, weights file) have no
-section and the init image is limited to its path-free choices: the server reads no path a client names.
+and bounds come from the same ``painterly.options`` declarations the CLI and batch manifests read.
+Path-valued settings (mask, weights file) have no section and the init image is limited to its
+path-free choices: the server reads no path a client names.
 """
 
 from __future__ import annotations

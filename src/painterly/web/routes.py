@@ -331,9 +331,10 @@ def see_inside(request: Request, job_id: str, body: dict[str, Any] | None = None
     body, limits = body or {}, _limits(request)
     size = min(int(job["settings"]["size"]), limits.inside_default_size)
     if body.get("size") is not None:
+        from ..inside import check_size
+
         size = number(body["size"], "size", whole=True)
-        if not 16 <= size <= limits.inside_size:
-            raise PainterlyError(f"size must be between 16 and {limits.inside_size} pixels")
+        check_size(size, limits.inside_size)
     options = {"quick": True, "size": size}
     queued = _store(request).request_inside(
         job_id,

@@ -29,12 +29,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ..errors import PainterlyError
+from ..errors import PainterlyError, disk_full
 from .guards import LOOPBACK_HOSTS, BodyLimit, SameOrigin, SecurityHeaders, allowed_hosts, is_loopback
 from .limits import Limits
 from .recovery import recover
 from .routes import router
-from .store import DISK_FULL, QueueFull, Store, disk_full
+from .store import DISK_FULL, QueueFull, Store
 from .worker import Worker
 
 log = logging.getLogger("painterly.web")

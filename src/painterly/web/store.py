@@ -23,7 +23,6 @@ the same life cycle) that the worker takes in turn with the runs, ordered by one
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import math
@@ -41,7 +40,7 @@ from typing import Any
 from ..errors import PainterlyError
 from ..files import write_text_atomic
 from ..queue import ACTIVE, Status, check_transition, recovered, sources
-from ..settings import Settings
+from ..settings import Settings, public_paths
 from .limits import Limits
 
 DB_NAME = "painterly.db"
@@ -130,13 +129,6 @@ def valid_sha(sha: str) -> bool:
     return bool(_SHA.match(sha))
 
 
-def disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` says the disk (or quota) is full: OSError ENOSPC/EDQUOT or SQLITE_FULL."""
-    if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
-
-
 def finite(value: Any) -> Any:
     """JSON-safe copy: NaN and infinities become None (browsers reject them in JSON)."""
     if isinstance(value, float):
@@ -157,18 +149,14 @@ def samples() -> dict[str, Path]:
 
 def public_settings(settings: dict[str, Any], job_id: str) -> dict[str, Any]:
     """Settings as a visitor may see them: the job's input references instead of server paths (which
-    name the data folder, the home folder and upload hashes), and only the file name of other paths."""
+    name the data folder, the home folder and upload hashes), and only the file name of other paths
+    (``settings.public_paths``: every field not declared public)."""
     styles = settings.get("styles") or []
-    out = {
-        **settings,
+    return {
+        **public_paths(settings),
         "content": f"job:{job_id}:content",
         "styles": [f"job:{job_id}:style-{i}" for i in range(len(styles))],
     }
-    for key in ("mask", "init", "weights"):
-        value = out.get(key)
-        if isinstance(value, str):
-            out[key] = value.replace("\\", "/").rsplit("/", 1)[-1]
-    return out
 
 
 def public_name(job_id: str) -> str:

@@ -16,13 +16,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import PainterlyError, device_out_of_memory
+from ..errors import PainterlyError, disk_full, user_message
 from ..files import write_text_atomic
 from ..queue import Status
-from .store import DISK_FULL, INSIDE, RECORD, RUN, Store, disk_full, public_record
+from .store import DISK_FULL, INSIDE, RECORD, RUN, Store, public_record
 
 log = logging.getLogger("painterly.web")
-OUT_OF_MEMORY = "out of memory: try a smaller size"
 MAX_HISTORY = 1000  # loss points kept per run (and sent with each poll): thinned by 2 when full
 
 
@@ -246,22 +245,8 @@ class Worker:
             live.total = sum(iters for _, iters in job.settings.schedule())
             record = job.run(live.on_event, preview_every=row["preview_every"], inputs=inputs)
             write_text_atomic(self.store.run_dir(job_id) / RECORD, json.dumps(record.to_dict(), indent=2))
-        except PainterlyError as exc:
-            self._finish(job_id, Status.FAILED, history=live.history, error=str(exc))
-            return
-        except MemoryError:
-            self._finish(job_id, Status.FAILED, error=OUT_OF_MEMORY)
-            return
-        except Exception as exc:
-            if disk_full(exc):
-                self._finish(job_id, Status.FAILED, history=live.history, error=DISK_FULL)
-                return
-            if device_out_of_memory(exc):
-                log.warning("job %s: %s", job_id, exc)
-                self._finish(job_id, Status.FAILED, history=live.history, error=OUT_OF_MEMORY)
-                return
-            log.exception("job %s failed", job_id)
-            self._finish(job_id, Status.FAILED, history=live.history, error=f"internal error: {exc}")
+        except Exception as exc:  # noqa: BLE001 - any failure ends the task; _failure tells bugs apart
+            self._finish(job_id, Status.FAILED, history=live.history, error=_failure(f"job {job_id}", exc))
             return
         if not record.interrupted:
             status = Status.DONE
@@ -299,18 +284,8 @@ class Worker:
             )
             if not token.stopped:
                 save_panels(panels, self.store.inside_dir(job_id))
-        except PainterlyError as exc:
-            self._finish(job_id, Status.FAILED, INSIDE, error=str(exc))
-            return
-        except MemoryError:
-            self._finish(job_id, Status.FAILED, INSIDE, error="out of memory: try a smaller size")
-            return
-        except Exception as exc:
-            if disk_full(exc):
-                self._finish(job_id, Status.FAILED, INSIDE, error=DISK_FULL)
-                return
-            log.exception("See inside %s failed", job_id)
-            self._finish(job_id, Status.FAILED, INSIDE, error=f"internal error: {exc}")
+        except Exception as exc:  # noqa: BLE001 - any failure ends the task; _failure tells bugs apart
+            self._finish(job_id, Status.FAILED, INSIDE, error=_failure(f"See inside {job_id}", exc))
             return
         if not token.stopped:
             self._finish(job_id, Status.DONE, INSIDE)
@@ -320,3 +295,15 @@ class Worker:
             self._finish(
                 job_id, Status.INTERRUPTED, INSIDE, error="the server stopped while computing the panels"
             )
+
+
+def _failure(task: str, exc: Exception) -> str:
+    """What a failed task tells its visitor (``errors.user_message``); the log gets any bug's traceback
+    and one line for a resource that ran out."""
+    message = user_message(exc, disk=DISK_FULL)
+    if message is None:
+        log.exception("%s failed", task)
+        return f"internal error: {exc}"
+    if not isinstance(exc, PainterlyError):
+        log.warning("%s: %s", task, exc)
+    return message
