@@ -19,7 +19,9 @@ from typing import Any
 from ..errors import PainterlyError, device_out_of_memory
 from ..files import write_text_atomic
 from ..queue import Status
-from .store import DISK_FULL, INSIDE, RECORD, RUN, Store, disk_full, public_record
+from .results import RECORD, public_record
+from .schema import INSIDE, RUN
+from .store import DISK_FULL, Store, disk_full
 
 log = logging.getLogger("painterly.web")
 OUT_OF_MEMORY = "out of memory: try a smaller size"
@@ -173,7 +175,9 @@ class Worker:
         with self._lock:
             if self.live is not None and self.live.id == job_id:
                 return False
-            return self.store.finish(job_id, Status.FAILED, error="the end of this run could not be recorded")
+            return self.store.jobs.finish(
+                job_id, Status.FAILED, error="the end of this run could not be recorded"
+            )
 
     # --- the thread ----------------------------------------------------------------------------
 
@@ -182,7 +186,7 @@ class Worker:
             row = None
             try:
                 with self._lock:
-                    row = None if self._halt.is_set() else self.store.claim_next()
+                    row = None if self._halt.is_set() else self.store.jobs.claim_next()
                     if row is not None:
                         self.live = Live(row["id"], row["kind"])
                 if row is None:
@@ -207,9 +211,9 @@ class Worker:
     ) -> None:
         try:
             if kind == INSIDE:
-                self.store.finish_inside(job_id, Status.FAILED, error=error)
+                self.store.insides.finish(job_id, Status.FAILED, error=error)
             else:
-                self.store.finish(job_id, Status.FAILED, error=error)
+                self.store.jobs.finish(job_id, Status.FAILED, error=error)
         except Exception:  # noqa: BLE001 - the database itself is failing; the restart recovery handles it
             log.exception("cannot mark job %s failed", job_id)
 
@@ -217,9 +221,9 @@ class Worker:
         """Record how a task ended; if the disk is full the task still ends, as failed with that message."""
         try:
             if kind == INSIDE:
-                self.store.finish_inside(job_id, status, **outcome)
+                self.store.insides.finish(job_id, status, **outcome)
             else:
-                self.store.finish(job_id, status, **outcome)
+                self.store.jobs.finish(job_id, status, **outcome)
         except Exception as exc:
             if not disk_full(exc):
                 raise
@@ -233,8 +237,8 @@ class Worker:
         assert live is not None
         try:
             job = Job(
-                self.store.run_settings(row),
-                self.store.result_path(job_id),
+                self.store.inputs.run_settings(row),
+                self.store.results.result_path(job_id),
                 embed=lambda record: public_record(record, job_id),
             )
             with self._lock:
@@ -245,7 +249,9 @@ class Worker:
             live.estimate = job.estimate_seconds(inputs[0])
             live.total = sum(iters for _, iters in job.settings.schedule())
             record = job.run(live.on_event, preview_every=row["preview_every"], inputs=inputs)
-            write_text_atomic(self.store.run_dir(job_id) / RECORD, json.dumps(record.to_dict(), indent=2))
+            write_text_atomic(
+                self.store.results.run_dir(job_id) / RECORD, json.dumps(record.to_dict(), indent=2)
+            )
         except PainterlyError as exc:
             self._finish(job_id, Status.FAILED, history=live.history, error=str(exc))
             return
@@ -285,20 +291,20 @@ class Worker:
             if live.cancelled or self._halt.is_set():
                 token.stop()
         try:
-            settings = self.store.run_settings(row["job"])
+            settings = self.store.inputs.run_settings(row["job"])
             weights = settings.blend()
             style = settings.styles[weights.index(max(weights))]  # the most weighted one
             panels = explain(
                 settings.content,
                 style,
                 style_layers=settings.style_layers,
-                result=self.store.result_path(job_id),
+                result=self.store.results.result_path(job_id),
                 on_event=live.on_inside_event,
                 stop=token,
                 **row["options"],
             )
             if not token.stopped:
-                save_panels(panels, self.store.inside_dir(job_id))
+                save_panels(panels, self.store.results.inside_dir(job_id))
         except PainterlyError as exc:
             self._finish(job_id, Status.FAILED, INSIDE, error=str(exc))
             return
