@@ -90,7 +90,7 @@ def test_rerun_refuses_to_follow_a_new_path_field(images, sketch):
 
 def test_a_web_visitor_sees_only_the_file_name_of_a_new_path_field(monkeypatch):
     import painterly.settings
-    from painterly.web.store import public_settings
+    from painterly.web.results import public_settings
 
     monkeypatch.setattr(painterly.settings, "Settings", Sketched)
     shown = public_settings(

@@ -14,8 +14,9 @@ from painterly.options import option
 from painterly.settings import DEFAULTS
 from painterly.web.guards import is_loopback
 from painterly.web.limits import Limits
+from painterly.web.results import public_record
 from painterly.web.server import create_app
-from painterly.web.store import Store, public_record
+from painterly.web.store import Store
 
 
 def upload(client, data: bytes, name: str = "image.png"):
@@ -250,12 +251,12 @@ def test_restart_keeps_the_gallery_and_interrupts_unfinished_jobs(tmp_path):
         submit(client, "sample:astronaut", seed=s, **TINY).json()["id"] for s in (2, 3, 4)
     )
     store: Store = app.state.store
-    assert store.claim_next()["id"] == running_id
-    (store.run_dir(running_id) / ".result.png.x1y2.tmp").write_bytes(b"\x89PNG half")
-    with store._db:  # the index got ahead of the file
-        store._db.execute("UPDATE jobs SET status='done', record='{}' WHERE id=?", (half_id,))
-    (store.run_dir(half_id) / "result.png").write_bytes(png_bytes()[:50])
-    (store.run_dir(half_id) / "record.json").write_text("{}")
+    assert store.jobs.claim_next()["id"] == running_id
+    (store.results.run_dir(running_id) / ".result.png.x1y2.tmp").write_bytes(b"\x89PNG half")
+    with store.db.transaction() as db:  # the index got ahead of the file
+        db.execute("UPDATE jobs SET status='done', record='{}' WHERE id=?", (half_id,))
+    (store.results.run_dir(half_id) / "result.png").write_bytes(png_bytes()[:50])
+    (store.results.run_dir(half_id) / "record.json").write_text("{}")
     orphan = data / "runs" / ("a" * 32)
     orphan.mkdir()
     store.close()

@@ -152,7 +152,7 @@ def test_gallery_shows_older_runs_past_the_largest_page(browser, tmp_path):
     app = create_app(tmp_path / "data", start_worker=False)
     with test_client(app) as client:
         ids = [submit(client, "sample:astronaut", seed=s, **TINY).json()["id"] for s in range(7)]
-        with app.state.store._db as db:
+        with app.state.store.db.transaction() as db:
             db.execute("UPDATE jobs SET status='failed', error='old run'")
     limits = Limits(gallery_page=2, gallery_page_max=3)
     with live_server(tmp_path / "data", limits=limits, start_worker=False) as url:

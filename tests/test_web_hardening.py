@@ -16,8 +16,9 @@ from test_web_support import TINY, png_bytes, test_client, wait_for
 from painterly.errors import PainterlyError
 from painterly.images import read_metadata, save_image
 from painterly.web.limits import Limits
+from painterly.web.results import public_record
 from painterly.web.server import create_app
-from painterly.web.store import DISK_FULL, Store, public_record
+from painterly.web.store import DISK_FULL, Store
 
 
 def test_recover_reindexes_results_and_quarantines_the_rest(tmp_path, caplog):
@@ -67,13 +68,13 @@ def test_a_failing_system_does_not_fail_finished_jobs_at_start(tmp_path, monkeyp
 
             patch.setattr(Image, "open", failing)
             app = create_app(data, start_worker=False)
-            assert app.state.store.get(job_id)["status"] == "done"
+            assert app.state.store.jobs.get(job_id)["status"] == "done"
             app.state.store.close()
     assert f"cannot check the result of job {job_id}" in caplog.text
     result = data / "runs" / job_id / "result.png"
     result.write_bytes(result.read_bytes()[:200])  # truncated: damaged for real
     app = create_app(data, start_worker=False)
-    assert app.state.store.get(job_id)["status"] == "failed"
+    assert app.state.store.jobs.get(job_id)["status"] == "failed"
     app.state.store.close()
 
 
@@ -105,31 +106,31 @@ def test_claim_never_hands_out_a_job_twice(tmp_path, monkeypatch):
     app = create_app(tmp_path / "data", start_worker=False)
     client, store = test_client(app), app.state.store
     first, second = (submit(client, "sample:astronaut", seed=s, **TINY).json()["id"] for s in (1, 2))
-    move, raced = store._move, []
+    move, raced = store.db.move, []
 
     def racing(job_id, new, *rest):
         if new == "running" and not raced:  # another worker claims the job between SELECT and UPDATE
             raced.append(job_id)
-            store._db.execute("UPDATE jobs SET status='running' WHERE id=?", (job_id,))
+            store.db.conn.execute("UPDATE jobs SET status='running' WHERE id=?", (job_id,))
         return move(job_id, new, *rest)
 
-    monkeypatch.setattr(store, "_move", racing)
-    assert raced == [] and store.claim_next()["id"] == second
-    assert raced == [first] and store.claim_next() is None
+    monkeypatch.setattr(store.db, "move", racing)
+    assert raced == [] and store.jobs.claim_next()["id"] == second
+    assert raced == [first] and store.jobs.claim_next() is None
     store.close()
 
 
 def test_full_disk_at_the_end_of_a_run_fails_the_job_with_a_message(tmp_path, monkeypatch):
     app = create_app(tmp_path / "data")
-    store = app.state.store
-    finish = store.finish
+    jobs = app.state.store.jobs
+    finish = jobs.finish
 
     def full(job_id, status, **kw):
         if status == "done":
             raise sqlite3.OperationalError("database or disk is full")
         return finish(job_id, status, **kw)
 
-    monkeypatch.setattr(store, "finish", full)
+    monkeypatch.setattr(jobs, "finish", full)
     with test_client(app) as client:
         job = finished(client, submit(client, "sample:astronaut", **TINY).json()["id"])
         assert job["status"] == "failed" and job["error"] == DISK_FULL
@@ -162,15 +163,15 @@ def test_device_out_of_memory_fails_the_job_with_advice_not_a_traceback(tmp_path
 
 def test_a_run_whose_end_could_not_be_recorded_can_still_be_cancelled(tmp_path, monkeypatch):
     app = create_app(tmp_path / "data")
-    store, disk = app.state.store, {"full": True}
-    finish = store.finish
+    jobs, disk = app.state.store.jobs, {"full": True}
+    finish = jobs.finish
 
     def full(*args, **kw):
         if disk["full"]:
             raise sqlite3.OperationalError("database or disk is full")
         return finish(*args, **kw)
 
-    monkeypatch.setattr(store, "finish", full)
+    monkeypatch.setattr(jobs, "finish", full)
     with test_client(app) as client:
         job_id = submit(client, "sample:astronaut", **TINY).json()["id"]
         wait_for(
@@ -191,9 +192,9 @@ def test_a_run_whose_end_could_not_be_recorded_can_still_be_cancelled(tmp_path, 
 @pytest.mark.parametrize(
     "target, exc, status",
     [
-        ("add_upload", sqlite3.OperationalError("database or disk is full"), 507),
-        ("add_upload", OSError(errno.ENOSPC, "No space left on device"), 507),
-        ("add_upload", RuntimeError("a bug"), 500),
+        ("add", sqlite3.OperationalError("database or disk is full"), 507),
+        ("add", OSError(errno.ENOSPC, "No space left on device"), 507),
+        ("add", RuntimeError("a bug"), 500),
     ],
 )
 def test_full_disk_is_507_and_no_error_is_a_bare_500(tmp_path, monkeypatch, target, exc, status):
@@ -202,7 +203,7 @@ def test_full_disk_is_507_and_no_error_is_a_bare_500(tmp_path, monkeypatch, targ
     def fail(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(app.state.store, target, fail)
+    monkeypatch.setattr(app.state.store.uploads, target, fail)
     with test_client(app, raise_server_exceptions=False) as client:  # as a browser sees it
         answer = client.post("/api/uploads", files={"file": ("a.png", png_bytes(), "image/png")})
         assert answer.status_code == status
@@ -282,33 +283,33 @@ def test_settings_files_show_no_server_paths(tmp_path):
 
 def test_inputs_are_shared_and_unused_uploads_collected(tmp_path):
     app = create_app(tmp_path / "data", start_worker=False)
-    store = app.state.store
+    uploads = app.state.store.uploads
     with test_client(app) as client:
         used, unused = (upload(client, png_bytes(20 + i, 20)).json()["ref"] for i in range(2))
         jobs = [submit(client, used, seed=s, **TINY).json()["id"] for s in (1, 2)]
         again = submit(client, f"job:{jobs[0]}:content", **TINY).json()["id"]
-        assert len(list(store.uploads.iterdir())) == 2  # three jobs, one stored copy
-        assert store.collect_uploads(grace=0) == 1
+        assert len(list(uploads.folder.iterdir())) == 2  # three jobs, one stored copy
+        assert uploads.collect(grace=0) == 1
         assert client.get(f"/api/uploads/{unused[7:]}").status_code == 404
         for job_id in (*jobs, again):
             assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 200
-        assert store.collect_uploads(grace=0) == 1
-        assert not list(store.uploads.iterdir())
+        assert uploads.collect(grace=0) == 1
+        assert not list(uploads.folder.iterdir())
 
 
 def test_upload_again_while_it_is_being_collected_keeps_its_file(tmp_path, monkeypatch):
-    """collect_uploads deletes an old upload's row and file; the same image uploaded meanwhile must end
+    """Collecting deletes an old upload's row and file; the same image uploaded meanwhile must end
     with both (it waits for the collection rather than losing its file to it)."""
     import pathlib
     import threading
     import time
 
     app = create_app(tmp_path / "data", start_worker=False)
-    store, image = app.state.store, png_bytes(33, 22)
+    uploads, image = app.state.store.uploads, png_bytes(33, 22)
     unlinking, unlink = threading.Event(), pathlib.Path.unlink
 
     def slow_unlink(path, *args, **kwargs):
-        if path.parent == store.uploads and not path.name.startswith("."):
+        if path.parent == uploads.folder and not path.name.startswith("."):
             unlinking.set()
             time.sleep(1.0)  # the upload below runs meanwhile (or waits, as it should)
         return unlink(path, *args, **kwargs)
@@ -316,7 +317,7 @@ def test_upload_again_while_it_is_being_collected_keeps_its_file(tmp_path, monke
     with test_client(app) as client:
         sha = upload(client, image).json()["ref"][7:]
         monkeypatch.setattr(pathlib.Path, "unlink", slow_unlink)
-        collector = threading.Thread(target=store.collect_uploads, kwargs={"grace": 0})
+        collector = threading.Thread(target=uploads.collect, kwargs={"grace": 0})
         collector.start()
         assert unlinking.wait(10)
         assert upload(client, image).status_code == 200
@@ -334,7 +335,7 @@ def test_a_bmp_upload_is_kept_as_png(tmp_path):
     app = create_app(tmp_path / "data", start_worker=False)
     with test_client(app) as client:
         answer = upload(client, buffer.getvalue(), "a.bmp").json()
-        (stored,) = app.state.store.uploads.iterdir()
+        (stored,) = app.state.store.uploads.folder.iterdir()
         assert stored.name == answer["ref"][7:] + ".png"
         with Image.open(stored) as image:
             assert (image.format, image.size, image.getpixel((0, 0))) == ("PNG", (30, 20), (10, 200, 30))
@@ -354,7 +355,7 @@ def test_uploads_are_capped_in_total_and_decoded_two_at_a_time(tmp_path, monkeyp
         assert kept.status_code == 200
         full = upload(client, second)
         assert full.status_code == 507 and "upload space is full" in full.json()["detail"]
-        assert [p.name for p in app.state.store.uploads.iterdir()] == [kept.json()["ref"][7:] + ".png"]
+        assert [p.name for p in app.state.store.uploads.folder.iterdir()] == [kept.json()["ref"][7:] + ".png"]
 
     decode, busy, most = uploads.load_image, [0], [0]
     lock = threading.Lock()
@@ -383,8 +384,8 @@ def test_gallery_is_paged_and_light(tmp_path):
     store = app.state.store
     with test_client(app) as client:
         ids = [submit(client, "sample:astronaut", seed=s, **TINY).json()["id"] for s in range(5)]
-        with store._db:
-            store._db.execute("UPDATE jobs SET status='failed', history='[[1, 2, 3, 4]]'")
+        with store.db.transaction() as db:
+            db.execute("UPDATE jobs SET status='failed', history='[[1, 2, 3, 4]]'")
         seen, cursor = [], None
         while True:
             page = client.get(

@@ -10,8 +10,8 @@ from test_web import finished, submit
 from test_web_support import TINY, settled, test_client, wait_for
 
 from painterly import inside
+from painterly.web.results import PANEL_MANIFEST
 from painterly.web.server import create_app
-from painterly.web.store import PANEL_MANIFEST
 
 PANELS = 1 + 5 + 1 + 5 + 5 + 5 + 1  # photo, content, painting, style, features, grams, loss per layer
 
@@ -113,7 +113,7 @@ def test_tasks_share_the_queue_with_runs_and_survive_a_restart(tmp_path):
 
         client.post(f"/api/jobs/{job_id}/inside", json={"size": 32})
         client.delete(f"/api/jobs/{run['id']}")
-        claimed = app.state.store.claim_next()  # as if the worker had started it, then the server died
+        claimed = app.state.store.jobs.claim_next()  # as if the worker had started it, then the server died
         assert claimed["kind"] == "inside" and claimed["id"] == job_id and claimed["options"]["size"] == 32
         assert client.delete(f"/api/jobs/{job_id}").status_code == 409  # its panels are being computed
     with test_client(create_app(data)) as client:
@@ -141,10 +141,10 @@ def test_size_is_bounded_and_guards_apply(tmp_path):
         url = f"/api/jobs/{job_id}/inside"
         for size, status in ((8, 400), (100_000, 400), ("big", 400), (48, 200)):
             assert client.post(url, json={"size": size}).status_code == status
-        assert app.state.store.inside(job_id)["options"] == {"quick": True, "size": 48}
+        assert app.state.store.insides.get(job_id)["options"] == {"quick": True, "size": 48}
         assert client.post(f"{url}/cancel").json()["status"] == "cancelled"
         assert client.post(url).status_code == 200  # no size: the run's own (32 px), at most 256
-        assert app.state.store.inside(job_id)["options"] == {"quick": True, "size": 32}
+        assert app.state.store.insides.get(job_id)["options"] == {"quick": True, "size": 32}
         assert client.post(f"{url}/cancel").json()["status"] == "cancelled"
         for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
             assert client.post(url, headers=headers).status_code == 403

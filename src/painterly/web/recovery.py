@@ -18,10 +18,12 @@ from typing import Any
 
 from ..errors import PainterlyError
 from ..images import READ_FORMATS, open_image, read_metadata, save_image
-from ..queue import FINISHED, Status
+from ..queue import ACTIVE, FINISHED, Status, check_transition, recovered
 from ..settings import Settings
 from .forms import form_fields
-from .store import RECORD, Store, public_name, public_record, valid_id, valid_sha
+from .results import RECORD, finite, public_name, public_record
+from .schema import Database, valid_id, valid_sha
+from .store import Store
 
 log = logging.getLogger("painterly.web")
 
@@ -29,25 +31,25 @@ log = logging.getLogger("painterly.web")
 def recover(store: Store) -> dict[str, int]:
     """Bring ``store`` in line with its files; return how many jobs/files each step changed."""
     changed = {
-        "interrupted": store.interrupt_active(),
+        "interrupted": _interrupt_active(store.db),
         "broken": 0,
         "hidden": 0,
         "reindexed": 0,
         "quarantined": 0,
     }
-    for job_id in store.ids(FINISHED):
+    for job_id in store.jobs.ids(FINISHED):
         try:
             broken = not complete(store, job_id)
         except OSError as exc:  # the system failed, not the file: check again at the next start
             log.warning("painterly: cannot check the result of job %s (%s); left as it is", job_id, exc)
             continue
-        if broken and store.mark_broken(job_id):
+        if broken and store.jobs.mark_broken(job_id):
             changed["broken"] += 1
         elif not broken and _hide_paths(store, job_id):
             changed["hidden"] += 1
     changed["uploads"] = _reindex_uploads(store)
-    known = store.ids()
-    for folder in sorted(store.runs.iterdir()):
+    known = store.jobs.ids()
+    for folder in sorted(store.results.runs.iterdir()):
         for tmp in [*folder.glob(".*.tmp"), *folder.glob("inside/.*.tmp")] if folder.is_dir() else ():
             tmp.unlink(missing_ok=True)  # half-written files of an atomic save (result, panels)
         if folder.name in known:
@@ -62,15 +64,30 @@ def recover(store: Store) -> dict[str, int]:
             changed["hidden"] += _hide_paths(store, folder.name)
             log.warning("painterly: indexed %s again (its result had no database entry)", folder)
         else:
-            store.quarantine.mkdir(exist_ok=True, mode=0o700)
-            target = store.quarantine / f"{folder.name}-{int(time.time())}"
+            store.results.quarantine.mkdir(exist_ok=True, mode=0o700)
+            target = store.results.quarantine / f"{folder.name}-{int(time.time())}"
             os.replace(folder, target)
             changed["quarantined"] += 1
             log.warning("painterly: moved %s (no database entry, no complete result) to %s", folder, target)
-    for tmp in store.uploads.glob(".*.tmp"):
+    for tmp in store.uploads.folder.glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
-    store.collect_uploads()
+    store.uploads.collect()
     return changed
+
+
+def _interrupt_active(db: Database) -> int:
+    """Tasks running when the server stopped become interrupted; queued ones wait for the worker
+    (``queue.recovered``). Returns how many moved."""
+    moved = 0
+    with db.transaction() as conn:
+        for state in (s for s in ACTIVE if recovered(s) != s):
+            for table in ("jobs", "insides"):
+                cursor = conn.execute(
+                    f"UPDATE {table} SET status=?, error=? WHERE status=?",
+                    (recovered(state), "the server stopped before this run finished", state),
+                )
+                moved += cursor.rowcount
+    return moved
 
 
 def complete(store: Store, job_id: str) -> bool:
@@ -78,7 +95,7 @@ def complete(store: Store, job_id: str) -> bool:
     cannot tell (EMFILE, EIO, EACCES...): that says nothing about the file, which must not be given up."""
     from PIL import Image
 
-    path = store.result_path(job_id)
+    path = store.results.result_path(job_id)
     if not path.is_file() or not (path.parent / RECORD).is_file():
         return False
     try:
@@ -98,7 +115,7 @@ def _hide_paths(store: Store, job_id: str) -> bool:
     upload hashes) the visitor's record that new results carry; True if it had to be rewritten."""
     from PIL import Image
 
-    path = store.result_path(job_id)
+    path = store.results.result_path(job_id)
     try:
         if read_metadata(path).get("output") == public_name(job_id):
             return False
@@ -128,7 +145,8 @@ def _reindex(store: Store, folder: Path) -> bool:
         ],
     }
     created = record.get("created")
-    store.add_finished(
+    _add_finished(
+        store.db,
         folder.name,
         Status.STOPPED if record.get("interrupted") else Status.DONE,
         created=created if isinstance(created, float) else time.time(),
@@ -140,10 +158,39 @@ def _reindex(store: Store, folder: Path) -> bool:
     return True
 
 
+def _add_finished(
+    db: Database,
+    job_id: str,
+    status: Status,
+    *,
+    created: float,
+    inputs: dict,
+    form: dict,
+    settings: Settings,
+    record: dict,
+) -> None:
+    """Index a finished run found on disk without a row."""
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, status, qseq, created, finished, inputs, form, settings, record)"
+            " VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)",
+            (
+                job_id,
+                check_transition(Status.RUNNING, status),
+                created,
+                created,
+                json.dumps(inputs),
+                json.dumps(form),
+                settings.to_json(),
+                json.dumps(finite(record)),
+            ),
+        )
+
+
 def _found_input(store: Store, folder: Path, path: str) -> dict[str, Any]:
     """The input item of a re-indexed run for the file its settings name, if still here."""
     source = Path(path)
-    if source.parent == store.uploads and store.upload(source.stem):
+    if source.parent == store.uploads.folder and store.uploads.get(source.stem):
         return {"ref": f"upload:{source.stem}", "label": source.name}
     if source.parent == folder:  # inputs copied into the run folder by earlier versions
         return {"file": source.name, "label": source.name}
@@ -152,8 +199,8 @@ def _found_input(store: Store, folder: Path, path: str) -> dict[str, Any]:
 
 def _reindex_uploads(store: Store) -> int:
     """Rows for upload files that have none (a lost database); returns how many were added."""
-    known, added = store.upload_shas(), 0
-    for path in store.uploads.iterdir():
+    known, added = store.uploads.shas(), 0
+    for path in store.uploads.folder.iterdir():
         if not valid_sha(path.stem) or path.stem in known or not path.is_file():
             continue
         try:
@@ -161,6 +208,6 @@ def _reindex_uploads(store: Store) -> int:
                 width, height = image.size
         except (OSError, ValueError, SyntaxError, PainterlyError):
             continue
-        store.add_upload(path.stem, path.name, path.name, width, height)
+        store.uploads.add(path.stem, path.name, path.name, width, height)
         added += 1
     return added

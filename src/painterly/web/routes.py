@@ -5,7 +5,6 @@ Jobs are presented without server paths: inputs as ``job:<id>:<key>`` references
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -13,19 +12,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from ..errors import PainterlyError
 from .forms import DEFAULT_PREVIEW_EVERY, coerce_form, number, preview_every, settings_schema
+from .inputs import DEMO_SAMPLE, samples
+from .inputs import job_input as input_item
 from .limits import Limits
-from .store import (
-    DEMO_SAMPLE,
-    INSIDE,
-    RECORD,
-    SETTINGS,
-    Store,
-    finite,
-    public_name,
-    public_record,
-    public_settings,
-    samples,
-)
+from .results import finite, public_name
+from .schema import INSIDE
+from .store import Store
 from .uploads import receive_upload
 from .worker import Worker
 
@@ -45,7 +37,7 @@ def _limits(request: Request) -> Limits:
 
 
 def _job(request: Request, job_id: str) -> dict[str, Any]:
-    job = _store(request).get(job_id)
+    job = _store(request).jobs.get(job_id)
     if job is None:
         raise HTTPException(404, "no such job")
     return job
@@ -91,7 +83,7 @@ def describe(request: Request, job: dict[str, Any], *, full: bool = True) -> dic
         }
         out["size"] = record.get("settings", {}).get("size")
     if job["status"] == "queued":
-        out["position"] = _store(request).position(job_id)
+        out["position"] = _store(request).jobs.position(job_id)
     if full:
         out["history"] = job["history"] or []
         live = _worker(request).current(job_id) if job["status"] == "running" else None
@@ -135,12 +127,12 @@ def sample(name: str) -> FileResponse:
 
 @router.post("/api/uploads")
 async def upload(request: Request) -> dict[str, Any]:
-    return await receive_upload(request, _store(request), _limits(request))
+    return await receive_upload(request, _store(request).uploads, _limits(request))
 
 
 @router.get("/api/uploads/{sha}")
 def uploaded(request: Request, sha: str) -> FileResponse:
-    info = _store(request).upload(sha)
+    info = _store(request).uploads.get(sha)
     if info is None:
         raise HTTPException(404, "no such upload")
     return FileResponse(info["path"], headers={"Cache-Control": "max-age=86400"})
@@ -162,16 +154,12 @@ def submit(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     blend = body.get("style_blend") or []
     if not isinstance(blend, list) or (blend and len(blend) != len(styles)):
         raise PainterlyError("give one blend weight per style image")
+    weights = [number(w, "blend weights") for w in blend]
+    form, every = coerce_form(body.get("settings") or {}), preview_every(body.get("preview_every"))
     store = _store(request)
-    job_id = store.create_job(
-        content,
-        styles,
-        [number(w, "blend weights") for w in blend],
-        coerce_form(body.get("settings") or {}),
-        preview_every=preview_every(body.get("preview_every")),
-        client=request.client.host if request.client else "",
-        limits=limits,
-    )
+    inputs, settings = store.inputs.submission(content, styles, weights, form)
+    client = request.client.host if request.client else ""
+    job_id = store.jobs.create(inputs, form, settings, preview_every=every, client=client, limits=limits)
     _worker(request).notify()
     return describe(request, _job(request, job_id), full=False)
 
@@ -185,7 +173,7 @@ def job_detail(request: Request, job_id: str) -> dict[str, Any]:
 def queue(request: Request) -> list[dict[str, Any]]:
     return [
         {"id": job["id"], "kind": job["kind"], "status": job["status"], "position": i}
-        for i, job in enumerate(_store(request).active())
+        for i, job in enumerate(_store(request).jobs.active())
     ]
 
 
@@ -196,7 +184,7 @@ def gallery(
     """A page of finished jobs, newest first; ``next`` is the ``before`` of the following page."""
     limits = _limits(request)
     size = min(limit or limits.gallery_page, limits.gallery_page_max)
-    jobs = _store(request).gallery(size + 1, before)
+    jobs = _store(request).jobs.gallery(size + 1, before)
     page = [describe(request, job, full=False) for job in jobs[:size]]
     return {"jobs": page, "next": page[-1]["cursor"] if len(jobs) > size else None}
 
@@ -212,7 +200,7 @@ def preview(request: Request, job_id: str) -> Response:
 @router.get("/api/jobs/{job_id}/result")
 def result(request: Request, job_id: str, download: bool = False) -> FileResponse:
     job = _job(request, job_id)
-    path = _store(request).result_path(job_id)
+    path = _store(request).results.result_path(job_id)
     if not job["record"] or not path.is_file():
         raise HTTPException(404, "this job has no result")
     name = public_name(job_id) if download else None
@@ -222,21 +210,17 @@ def result(request: Request, job_id: str, download: bool = False) -> FileRespons
 @router.get("/api/jobs/{job_id}/settings.json")
 def settings_file(request: Request, job_id: str) -> JSONResponse:
     _job(request, job_id)
-    folder = _store(request).run_dir(job_id)
-    path = folder / RECORD if (folder / RECORD).is_file() else folder / SETTINGS
-    if not path.is_file():
+    data = _store(request).results.public_file(job_id)
+    if data is None:
         raise HTTPException(404, "this job has no settings file")
-    data = json.loads(path.read_text())
-    data = public_record(data, job_id) if path.name == RECORD else public_settings(data, job_id)
     disposition = f'attachment; filename="painterly-{job_id[:8]}.json"'
-    return JSONResponse(finite(data), headers={"Content-Disposition": disposition})
+    return JSONResponse(data, headers={"Content-Disposition": disposition})
 
 
 @router.get("/api/jobs/{job_id}/inputs/{key}")
 def job_input(request: Request, job_id: str, key: str) -> FileResponse:
-    store = _store(request)
-    item = store.job_input(_job(request, job_id), key)
-    path = store.input_path(item, job_id) if item else None
+    item = input_item(_job(request, job_id), key)
+    path = _store(request).inputs.path(item, job_id) if item else None
     if path is None:
         raise HTTPException(404, "no such input")
     return FileResponse(path, headers={"Cache-Control": "max-age=86400"})
@@ -248,7 +232,7 @@ def cancel(request: Request, job_id: str) -> dict[str, Any]:
     job = _job(request, job_id)
     if worker.cancel(job_id):
         return {"id": job_id, "status": "cancelling"}
-    if job["status"] == "queued" and store.cancel_queued(job_id):
+    if job["status"] == "queued" and store.jobs.cancel_queued(job_id):
         return {"id": job_id, "status": "cancelled"}
     job = _job(request, job_id)
     if job["status"] == "running" and worker.cancel(job_id):  # it started meanwhile
@@ -261,7 +245,7 @@ def cancel(request: Request, job_id: str) -> dict[str, Any]:
 @router.post("/api/jobs/{job_id}/resume")
 def resume(request: Request, job_id: str) -> dict[str, Any]:
     job = _job(request, job_id)
-    if not _store(request).resume(job_id):
+    if not _store(request).jobs.resume(job_id):
         raise HTTPException(
             409, f"only interrupted or failed jobs can be resumed; this one is {job['status']}"
         )
@@ -272,7 +256,7 @@ def resume(request: Request, job_id: str) -> dict[str, Any]:
 @router.delete("/api/jobs/{job_id}")
 def delete(request: Request, job_id: str) -> dict[str, Any]:
     job = _job(request, job_id)
-    if not _store(request).delete(job_id):
+    if not _store(request).jobs.delete(job_id):
         what = (
             f"the job is {job['status']}" if job["status"] == "running" else "its panels are being computed"
         )
@@ -293,18 +277,18 @@ def _done_job(request: Request, job_id: str) -> dict[str, Any]:
 def describe_inside(request: Request, job_id: str) -> dict[str, Any]:
     """The See inside task of a job as the page sees it: status, progress, panels with image URLs."""
     store = _store(request)
-    task = store.inside(job_id)
+    task = store.insides.get(job_id)
     out: dict[str, Any] = {"id": job_id, "status": "none", "error": None, "panels": []}
     if task is None:
         return out
     out.update(status=task["status"], error=task["error"])
     if task["status"] == "queued":
-        out["position"] = store.position(job_id, INSIDE)
+        out["position"] = store.jobs.position(job_id, INSIDE)
     elif task["status"] == "running":
         live = _worker(request).current(job_id, INSIDE)
         out["live"] = live.inside_snapshot() if live else None
     elif task["status"] == "done":
-        panels = store.inside_panels(job_id)
+        panels = store.results.inside_panels(job_id)
         if panels is None:
             out.update(status="none", error="the panels' files are gone; ask again to compute them")
         else:
@@ -336,7 +320,7 @@ def see_inside(request: Request, job_id: str, body: dict[str, Any] | None = None
         size = number(body["size"], "size", whole=True)
         check_size(size, limits.inside_size)
     options = {"quick": True, "size": size}
-    queued = _store(request).request_inside(
+    queued = _store(request).insides.request(
         job_id,
         options,
         client=request.client.host if request.client else "",
@@ -355,10 +339,10 @@ def inside_panel(request: Request, job_id: str, index: int = Path(ge=0, le=999))
     """A cached panel's image, by its place in the list (never by a file name)."""
     _job(request, job_id)
     store = _store(request)
-    panels = store.inside_panels(job_id) or []
+    panels = store.results.inside_panels(job_id) or []
     if index >= len(panels):
         raise HTTPException(404, "no such panel")
-    path = store.inside_dir(job_id) / panels[index]["file"]
+    path = store.results.inside_dir(job_id) / panels[index]["file"]
     return FileResponse(path, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
 
@@ -369,11 +353,11 @@ def cancel_inside(request: Request, job_id: str) -> dict[str, Any]:
     _job(request, job_id)
     if worker.cancel(job_id, INSIDE):
         return {"id": job_id, "status": "cancelling"}
-    if store.cancel_queued_inside(job_id):
+    if store.insides.cancel_queued(job_id):
         return {"id": job_id, "status": "cancelled"}
     if worker.cancel(job_id, INSIDE):  # it started meanwhile
         return {"id": job_id, "status": "cancelling"}
-    task = store.inside(job_id)
+    task = store.insides.get(job_id)
     raise HTTPException(
         409, f"its panels are {task['status'] if task else 'not asked for'}, not queued or being computed"
     )

@@ -31,10 +31,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ..errors import PainterlyError, disk_full
 from .guards import LOOPBACK_HOSTS, BodyLimit, SameOrigin, SecurityHeaders, allowed_hosts, is_loopback
+from .jobstore import QueueFull
 from .limits import Limits
 from .recovery import recover
 from .routes import router
-from .store import DISK_FULL, QueueFull, Store
+from .store import DISK_FULL, Store
 from .worker import Worker
 
 log = logging.getLogger("painterly.web")

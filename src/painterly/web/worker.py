@@ -19,7 +19,9 @@ from typing import Any
 from ..errors import PainterlyError, disk_full, user_message
 from ..files import write_text_atomic
 from ..queue import Status
-from .store import DISK_FULL, INSIDE, RECORD, RUN, Store, public_record
+from .results import RECORD, public_record
+from .schema import INSIDE, RUN
+from .store import DISK_FULL, Store
 
 log = logging.getLogger("painterly.web")
 MAX_HISTORY = 1000  # loss points kept per run (and sent with each poll): thinned by 2 when full
@@ -172,7 +174,9 @@ class Worker:
         with self._lock:
             if self.live is not None and self.live.id == job_id:
                 return False
-            return self.store.finish(job_id, Status.FAILED, error="the end of this run could not be recorded")
+            return self.store.jobs.finish(
+                job_id, Status.FAILED, error="the end of this run could not be recorded"
+            )
 
     # --- the thread ----------------------------------------------------------------------------
 
@@ -181,7 +185,7 @@ class Worker:
             row = None
             try:
                 with self._lock:
-                    row = None if self._halt.is_set() else self.store.claim_next()
+                    row = None if self._halt.is_set() else self.store.jobs.claim_next()
                     if row is not None:
                         self.live = Live(row["id"], row["kind"])
                 if row is None:
@@ -206,9 +210,9 @@ class Worker:
     ) -> None:
         try:
             if kind == INSIDE:
-                self.store.finish_inside(job_id, Status.FAILED, error=error)
+                self.store.insides.finish(job_id, Status.FAILED, error=error)
             else:
-                self.store.finish(job_id, Status.FAILED, error=error)
+                self.store.jobs.finish(job_id, Status.FAILED, error=error)
         except Exception:  # noqa: BLE001 - the database itself is failing; the restart recovery handles it
             log.exception("cannot mark job %s failed", job_id)
 
@@ -216,9 +220,9 @@ class Worker:
         """Record how a task ended; if the disk is full the task still ends, as failed with that message."""
         try:
             if kind == INSIDE:
-                self.store.finish_inside(job_id, status, **outcome)
+                self.store.insides.finish(job_id, status, **outcome)
             else:
-                self.store.finish(job_id, status, **outcome)
+                self.store.jobs.finish(job_id, status, **outcome)
         except Exception as exc:
             if not disk_full(exc):
                 raise
@@ -232,8 +236,8 @@ class Worker:
         assert live is not None
         try:
             job = Job(
-                self.store.run_settings(row),
-                self.store.result_path(job_id),
+                self.store.inputs.run_settings(row),
+                self.store.results.result_path(job_id),
                 embed=lambda record: public_record(record, job_id),
             )
             with self._lock:
@@ -244,7 +248,9 @@ class Worker:
             live.estimate = job.estimate_seconds(inputs[0])
             live.total = sum(iters for _, iters in job.settings.schedule())
             record = job.run(live.on_event, preview_every=row["preview_every"], inputs=inputs)
-            write_text_atomic(self.store.run_dir(job_id) / RECORD, json.dumps(record.to_dict(), indent=2))
+            write_text_atomic(
+                self.store.results.run_dir(job_id) / RECORD, json.dumps(record.to_dict(), indent=2)
+            )
         except Exception as exc:  # noqa: BLE001 - any failure ends the task; _failure tells bugs apart
             self._finish(job_id, Status.FAILED, history=live.history, error=_failure(f"job {job_id}", exc))
             return
@@ -270,20 +276,20 @@ class Worker:
             if live.cancelled or self._halt.is_set():
                 token.stop()
         try:
-            settings = self.store.run_settings(row["job"])
+            settings = self.store.inputs.run_settings(row["job"])
             weights = settings.blend()
             style = settings.styles[weights.index(max(weights))]  # the most weighted one
             panels = explain(
                 settings.content,
                 style,
                 style_layers=settings.style_layers,
-                result=self.store.result_path(job_id),
+                result=self.store.results.result_path(job_id),
                 on_event=live.on_inside_event,
                 stop=token,
                 **row["options"],
             )
             if not token.stopped:
-                save_panels(panels, self.store.inside_dir(job_id))
+                save_panels(panels, self.store.results.inside_dir(job_id))
         except Exception as exc:  # noqa: BLE001 - any failure ends the task; _failure tells bugs apart
             self._finish(job_id, Status.FAILED, INSIDE, error=_failure(f"See inside {job_id}", exc))
             return
