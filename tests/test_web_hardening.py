@@ -17,6 +17,7 @@ from painterly.errors import PainterlyError
 from painterly.images import read_metadata, save_image
 from painterly.web.limits import Limits
 from painterly.web.results import public_record
+from painterly.web.schema import MIGRATIONS
 from painterly.web.server import create_app
 from painterly.web.store import DISK_FULL, Store
 
@@ -100,6 +101,27 @@ def test_one_server_per_data_folder(tmp_path):
     store.close()
     create_app(tmp_path / "data", start_worker=False).state.store.close()  # free again once closed
     assert oct((tmp_path / "data").stat().st_mode & 0o777) == "0o700"
+
+
+def test_an_unversioned_database_is_migrated_and_keeps_its_jobs(tmp_path):
+    """A database of painterly < 0.2 (no See inside table or queue view, no user_version) opens as the
+    current schema with its gallery intact; opening it again changes nothing."""
+    data = tmp_path / "data"
+    data.mkdir()
+    old = sqlite3.connect(data / "painterly.db")
+    old.executescript(MIGRATIONS[0] + "DROP VIEW queue; DROP TABLE insides; PRAGMA user_version = 0;")
+    old.execute(
+        "INSERT INTO jobs (id, status, qseq, created, inputs, form, settings) VALUES (?, 'failed', 1, 0, ?, '{}', '{}')",
+        ("a" * 32, json.dumps({"content": {"label": "photo"}, "styles": []})),
+    )
+    old.commit()
+    old.close()
+    for _ in range(2):
+        app = create_app(data, start_worker=False)
+        with test_client(app) as client:
+            assert [job["id"] for job in client.get("/api/gallery").json()["jobs"]] == ["a" * 32]
+            assert client.get("/api/queue").json() == []
+            assert app.state.store.db.row("PRAGMA user_version")[0] == len(MIGRATIONS)
 
 
 def test_claim_never_hands_out_a_job_twice(tmp_path, monkeypatch):

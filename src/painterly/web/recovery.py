@@ -3,7 +3,9 @@
 Never deletes a user's result: a run folder the database does not know is indexed again when it holds a
 complete result (an older or lost ``painterly.db``), and moved to ``quarantine/`` otherwise; both are
 logged. A job (or See inside task) that was running becomes interrupted; queued ones stay queued and
-run as the worker takes them (``painterly.queue.recovered``).
+run as the worker takes them (``painterly.queue.recovered``). The index writes only recovery makes (the
+bulk interruption, rows for folders and uploads found on disk) are here; the rest go through the store's
+parts.
 """
 
 from __future__ import annotations

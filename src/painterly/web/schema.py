@@ -26,17 +26,20 @@ DB_NAME = "painterly.db"
 RUN = "run"  # the kinds of task in the ``queue`` view
 INSIDE = "inside"
 
-_VERSION_1 = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    status TEXT NOT NULL,
+# The columns of a queued task, run or See inside (the ``queue`` view reads them). Part of version 1 as
+# it stands: a later schema change is a new migration, never an edit here.
+_TASK_COLUMNS = """    status TEXT NOT NULL,
     qseq INTEGER NOT NULL,
     created REAL NOT NULL,
     started REAL,
     finished REAL,
     client TEXT NOT NULL DEFAULT '',
-    inputs TEXT NOT NULL,
+"""
+_VERSION_1 = f"""
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+{_TASK_COLUMNS}    inputs TEXT NOT NULL,
     form TEXT NOT NULL,
     settings TEXT NOT NULL,
     preview_every INTEGER NOT NULL DEFAULT 0,
@@ -47,13 +50,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, qseq);
 CREATE TABLE IF NOT EXISTS insides (
     job_id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    qseq INTEGER NOT NULL,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    client TEXT NOT NULL DEFAULT '',
-    options TEXT NOT NULL,
+{_TASK_COLUMNS}    options TEXT NOT NULL,
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS insides_status ON insides (status, qseq);
