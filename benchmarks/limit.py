@@ -57,7 +57,9 @@ def _sync(device) -> callable:
     return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
 
-def plain_pass(h: int, w: int, precision: str, channels_last: bool, reps: int, last: str = "relu5_1", device="cpu") -> float:
+def plain_pass(
+    h: int, w: int, precision: str, channels_last: bool, reps: int, last: str = "relu5_1", device="cpu"
+) -> float:
     """Best seconds of one forward + backward (to the pixels) of the plain stack."""
     import torch
 
