@@ -77,9 +77,9 @@ def plain_pass(
     return best_of(step, reps, sync=_sync(device))
 
 
-def painterly_pass(content: Path, style: Path, h: int, w: int, reps: int) -> tuple[float, str, str, object]:
+def painterly_pass(content: Path, style: Path, h: int, w: int, reps: int) -> tuple:
     """Best seconds of one objective evaluation + backward (the engine's closure), its precision,
-    its deepest layer and its device."""
+    its deepest layer, its device and the seconds of its network alone."""
     from PIL import Image
 
     from painterly.engine import Stylizer
@@ -101,13 +101,29 @@ def painterly_pass(content: Path, style: Path, h: int, w: int, reps: int) -> tup
 
     seconds = best_of(step, reps, sync=_sync(stylizer.device))
     deepest = max((*settings.content_layers, *settings.style_layers), key=LAYERS.index)
-    return seconds, stylizer.precision, deepest, stylizer.device
+    return seconds, stylizer.precision, deepest, stylizer.device, network_pass(stylizer, x, deepest, reps)
+
+
+def network_pass(stylizer, x, last: str, reps: int) -> float:
+    """Best seconds of painterly's own network alone (no losses) to ``last`` and back: where the gap
+    between the plain pass and an iteration lies, in the network or in the losses."""
+    import torch
+
+    net, _ = stylizer.network()
+
+    def step() -> None:
+        x.grad = None
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=stylizer.precision == "bf16"):
+            y = net(x.contiguous(memory_format=torch.channels_last), {last})[last]
+        y.float().sum().backward()
+
+    return best_of(step, reps, sync=_sync(stylizer.device))
 
 
 def measure(content: Path, style: Path, h: int = 384, w: int = 512, reps: int = 5) -> dict:
-    p, precision, last, device = painterly_pass(content, style, h, w, reps)
+    p, precision, last, device, network = painterly_pass(content, style, h, w, reps)
     plain = plain_pass(h, w, precision, True, reps, last, device)
-    return {"plain": plain, "painterly": p, "share": ratio(plain, p), "precision": precision, "last": last,
+    return {"plain": plain, "painterly": p, "share": ratio(plain, p), "network": network, "precision": precision, "last": last,
             "device": device.type, "h": h, "w": w, "gflop": vgg_flops(h, w, last) / 1e9}  # fmt: skip
 
 
@@ -118,6 +134,7 @@ def report(m: dict) -> None:
         ["pass", "s/pass", "GFLOP/s"],
         [
             ["plain PyTorch (nn.Conv2d/ReLU/MaxPool, channels-last)", m["plain"], m["gflop"] / m["plain"]],
+            ["painterly's network alone (no losses)", m["network"], m["gflop"] / m["network"]],
             ["painterly objective + backward (one iteration)", m["painterly"], m["gflop"] / m["painterly"]],
         ],
     )
