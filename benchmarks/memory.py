@@ -28,6 +28,8 @@ def add_options(ap) -> None:
         help="skip pastiche's memory run (quick mode skips it)",
     )
     ap.add_argument("--oom-size", type=int, default=8000)
+    # tiling runs 8000 px in bounded memory, so only a budget that leaves no room for one tile refuses it
+    ap.add_argument("--oom-budget", type=float, default=0.5, help="--memory-budget of the refused run, GiB")
     ap.add_argument("--tiled-size", type=int, help="tiled run's size (default 4096, ~40 min; quick: none)")
     ap.add_argument("--tiled-budget", type=float, default=5.5, help="tiled run's --memory-budget, GiB")
 
@@ -83,12 +85,14 @@ def memory(args, work: Path, per_iter: dict) -> None:
 
 
 def refused(args, work: Path) -> None:
-    """painterly at a size that cannot fit: its one-line refusal."""
-    big = args.oom_size
+    """painterly at a size that cannot fit its budget: its one-line refusal."""
+    big, budget = args.oom_size, args.oom_budget
     cmd = [sys.executable, "-m", "painterly.cli", str(args.content), str(args.style), "--scales", "1",
-           "--iterations", "1", "--size", str(big), "-o", str(work / "too-big.png"), "--quiet"]  # fmt: skip
+           "--iterations", "1", "--size", str(big), "--memory-budget", f"{budget:g}",
+           "-o", str(work / "too-big.png"), "--quiet"]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True)
-    print(f"painterly at {big} px (exit {res.returncode}): {res.stderr.strip().splitlines()[-1:] or ['']}")
+    last = res.stderr.strip().splitlines()[-1:] or [""]
+    print(f"painterly at {big} px under a {budget:g} GiB budget (exit {res.returncode}): {last[0]}")
 
 
 def tiled(args) -> None:
