@@ -13,6 +13,7 @@ does. Both at the same size, best of several passes after a warm-up; share = pla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from common import best_of, machine, parser, ratio, table
@@ -51,7 +52,7 @@ def vgg_flops(h: int, w: int, last: str = "relu5_1") -> float:
     return flops
 
 
-def _sync(device) -> callable:
+def _sync(device) -> Callable[[], None]:
     import torch
 
     return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
