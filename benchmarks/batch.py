@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from dataclasses import asdict
 from pathlib import Path
+
+from common import IMAGES, stopwatch
 
 from painterly.batch.command import build_plan, run_batch
 from painterly.batch.local import InlineExecutor
@@ -42,15 +43,15 @@ class _FreshCache(InlineExecutor):
 def _local(specs, executor) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         batch = Batch(specs, Path(tmp), "")
-        start = time.perf_counter()
-        drive(batch, executor, Interrupts(executor.abort, print), _Silent())
+        with stopwatch() as sw:
+            drive(batch, executor, Interrupts(executor.abort, print), _Silent())
         assert all(e.status == "done" for e in batch.entries)
-        return time.perf_counter() - start
+        return sw.seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--images", default=str(Path(__file__).resolve().parents[2] / "shared" / "images"))
+    parser.add_argument("--images", default=str(IMAGES))
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
     images = Path(args.images)
@@ -71,13 +72,12 @@ def main() -> None:
 
     import ray
 
-    start = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-    figures["ray_init_s"] = time.perf_counter() - start
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
+    with stopwatch() as sw:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    figures["ray_init_s"] = sw.seconds
+    with tempfile.TemporaryDirectory() as tmp, stopwatch() as sw:
         assert run_batch(specs, tmp, ray="local", cpus_per_job=2, quiet=True) == 0
-        figures["ray_batch_s"] = time.perf_counter() - start
+    figures["ray_batch_s"] = sw.seconds
     ray.shutdown()
     figures["ray_overhead_per_job_s"] = (figures["ray_batch_s"] - figures["local_shared_targets_s"]) / len(
         specs

@@ -11,12 +11,12 @@ the content loss. Writes the face crops (content | off | on) and both outputs un
 from __future__ import annotations
 
 import argparse
-import time
-from pathlib import Path
 
 import numpy as np
+from common import RESULTS as ALL_RESULTS
+from common import stopwatch
 
-RESULTS = Path(__file__).resolve().parent.parent / "results" / "faces"
+RESULTS = ALL_RESULTS / "faces"
 
 
 def ssim(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> float:
@@ -85,9 +85,9 @@ def main() -> None:
         protect = weight > 0
         faces_module.FACE_WEIGHT_PER_STYLE = weight
         stylizer = Stylizer(base.with_(protect_faces=protect))
-        started = time.perf_counter()
-        result = stylizer.run(content, [style], terms=face_terms(stylizer, content))
-        seconds = time.perf_counter() - started
+        with stopwatch() as sw:
+            result = stylizer.run(content, [style], terms=face_terms(stylizer, content))
+        seconds = sw.seconds
         out = result.image
         name = f"on {weight:g}" if protect else "off"
         out.save(RESULTS / f"astronaut-{args.style}-{args.size}-{name.replace(' ', '-')}.png")

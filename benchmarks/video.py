@@ -27,6 +27,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from common import IMAGES, RESULTS
 from PIL import Image, ImageDraw
 
 from painterly.engine import Stylizer
@@ -37,9 +38,6 @@ from painterly.video.flow import dis_flow, farneback_flow, motion, warping_error
 from painterly.video.job import FrameDone, VideoJob
 from painterly.video.options import VideoOptions
 from painterly.video.videoio import probe, read_frames, write_video
-
-IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
-RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def make_clip(path: Path, frames: int, size: int, photo: str = "golden_gate.jpg") -> None:
