@@ -76,7 +76,7 @@ def test_ray_ships_and_localises_a_new_path_field(images, sketch, tmp_path):
 
 
 def test_rerun_refuses_to_follow_a_new_path_field(images, sketch):
-    from painterly.cli import _record_paths, unfollowed
+    from painterly.cli.run import _record_paths, unfollowed
 
     settings = sketched(images, sketch=str(sketch))
     given = {"content": settings.content}

@@ -1,0 +1,5 @@
+"""``python -m painterly.cli``."""
+
+from . import main
+
+main()

@@ -1,0 +1,110 @@
+"""Running a job from the terminal: progress bar, Ctrl-C, intermediate saves, default output names."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..settings import Settings
+from .app import EXIT_INTERRUPTED
+
+
+def unused(base: Path) -> Path:
+    """``base.png``, or ``base-N.png`` with the first N that names no existing file."""
+    candidate = base.with_name(f"{base.name}.png")
+    n = 1
+    while candidate.exists():
+        candidate = base.with_name(f"{base.name}-{n}.png")
+        n += 1
+    return candidate
+
+
+def execute(settings: Settings, output: str | os.PathLike, *, quiet: bool, save_every: int = 0) -> None:
+    """Run a job with a progress bar, Ctrl-C handling and intermediate saves; exit non-zero on failure."""
+    from ..jobs import Job
+
+    job = Job(settings, output)
+    inputs = job.load_inputs()
+    say = (lambda *a, **k: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    estimate = job.estimate_seconds(inputs[0])
+    width, height = job.stylizer.output_size(inputs[0])
+    say(
+        f"painterly: {width}x{height}, {len(settings.schedule())} scale(s), "
+        f"{sum(i for _, i in settings.schedule())} iterations on {job.stylizer.device.type} "
+        f"({job.stylizer.precision}); estimated {_duration(estimate)}"
+    )
+    on_event = Progress(job, quiet, save_every)
+    with stop_on_ctrl_c(job, quiet):
+        try:
+            record = job.run(on_event, preview_every=save_every, inputs=inputs)
+        finally:
+            on_event.close()
+    if record.interrupted:
+        kept = f" ({job.output} kept as it was)" if record.output != str(job.output) else ""
+        say(
+            f"painterly: interrupted after {record.iterations} iterations; best image so far saved to "
+            f"{record.output}{kept}"
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    say(f"painterly: wrote {job.output} in {_duration(record.elapsed)} (estimated {_duration(estimate)})")
+
+
+def stop_on_ctrl_c(job, quiet: bool):
+    """First Ctrl-C asks the job (or token) to stop, so its best image is saved; a second one aborts."""
+    from ..interrupts import on_ctrl_c
+
+    def stop() -> None:
+        job.stop()
+        if not quiet:
+            click.echo(
+                "\npainterly: stopping; saving the best image so far (Ctrl-C again to abort)", err=True
+            )
+
+    return on_ctrl_c(stop)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+class Progress:
+    """Turns engine events into a tqdm bar and intermediate files."""
+
+    def __init__(self, job, quiet: bool, save_every: int, total: int = 0) -> None:
+        from tqdm import tqdm
+
+        total = total or sum(i for _, i in job.settings.schedule())
+        self.bar = tqdm(total=total, disable=quiet, unit="it", dynamic_ncols=True, file=sys.stderr)
+        self.job, self.save_every = job, save_every
+        self.tile: dict[str, str] = {}
+
+    def __call__(self, event) -> None:
+        from ..engine import Iteration, Preview, ScaleStarted, TileStarted
+        from ..images import save_image
+
+        if isinstance(event, ScaleStarted):
+            self.bar.set_description(f"scale {event.index + 1}/{event.count} {event.width}x{event.height}")
+            self.tile = {}
+        elif isinstance(event, TileStarted):
+            self.tile = {"tile": f"{event.index + 1}/{event.count}"}
+        elif isinstance(event, Iteration):
+            if event.total > self.bar.total:  # tiled scales spend their iterations once per tile
+                self.bar.total = event.total
+            losses = event.losses
+            self.bar.set_postfix(
+                **self.tile,
+                content=f"{losses['content']:.3g}",
+                style=f"{losses['style']:.3g}",
+                tv=f"{losses['tv']:.3g}",
+                refresh=False,
+            )
+            self.bar.update(1)
+        elif isinstance(event, Preview) and self.save_every:
+            out = self.job.output
+            save_image(event.image, out.with_name(f"{out.stem}-{event.iteration:05d}{out.suffix}"))
+
+    def close(self) -> None:
+        self.bar.close()

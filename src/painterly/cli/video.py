@@ -1,0 +1,34 @@
+"""``painterly video``: a clip stylised frame by frame without flicker."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..options import options
+from ..video.options import VideoOptions
+from .app import EXIT_INTERRUPTED, cli
+from .generated import build_settings, click_options, settings_options
+
+video_options = click_options(VideoOptions)  # what a video adds
+
+
+@cli.command()
+@click.argument("video_in", metavar="IN")
+@click.argument("styles", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="output video (.mp4, .mov, .mkv, .webm)")
+@video_options
+@click.option("--quiet", is_flag=True, help="no progress bars or messages")
+@settings_options
+def video(video_in: str, styles: tuple[str, ...], output: str, quiet: bool, **opts: Any) -> None:
+    """Stylise the video IN after STYLE images, frame by frame without flicker (needs painterly[video]).
+
+    Finished frames stay in OUT.frames/ beside the output: the same command again continues there.
+    """
+    from ..video.progress import run_video
+
+    video_opts = VideoOptions(**{opt.name: opts.pop(opt.name) for opt in options(VideoOptions)})
+    if run_video(build_settings(video_in, styles, **opts), output, video_opts, quiet).interrupted:
+        sys.exit(EXIT_INTERRUPTED)
