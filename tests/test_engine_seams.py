@@ -103,7 +103,8 @@ def test_returns_the_best_iterate_seen(pair, options):
     stylizer = Stylizer(settings(iterations=12, init="noise", **options))
     result = stylizer.run(content, [style], terms=[recorder], on_event=events.append)
     totals = [e.losses["total"] for e in events if isinstance(e, Iteration)]
-    assert len(recorder.seen) == len(totals) + 1  # every iteration, then the last accepted step
+    # every iteration, then the last accepted step unless it was the last evaluated (then it is known)
+    assert len(recorder.seen) - len(totals) in (0, 1)
     objective = stylizer.objective(content.resize((64, 48), 1), [style])
     with torch.no_grad():
         last_step = float(objective(recorder.seen[-1])[0])
