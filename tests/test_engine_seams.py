@@ -211,3 +211,14 @@ def test_steering_applies_records_and_replays(pair):
         stylizer.update(size=128)
     with pytest.raises(PainterlyError):
         stylizer.update(style_weight=-1.0)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_a_zero_gradient_ends_the_scale_instead_of_spinning(pair, optimizer):
+    """From the content with no style weight the gradient is exactly zero: the run must end."""
+    content, style = pair
+    stylizer = Stylizer(
+        settings(iterations=5, init="content", style_weight=0.0, optimizer=optimizer, ema=0.0)
+    )
+    result = stylizer.run(content, [style])
+    assert 1 <= result.iterations <= 5

@@ -214,6 +214,8 @@ class Stylizer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = True
+            # bf16 Gram products sum over every pixel: keep cuBLAS's split-K partial sums in float32.
+            torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
 
     def stop(self) -> None:
         self.token.stop()
@@ -233,6 +235,7 @@ class Stylizer:
             raise PainterlyError(
                 f"cannot change {', '.join(unknown)} while a run paints; only {', '.join(STEERABLE)}"
             )
+        changes = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}  # JSON lists
         with self._lock:
             self.settings.with_(**changes).validated()
             self._pending.extend(changes.items())
@@ -330,8 +333,9 @@ class Stylizer:
         ``mask`` assigns regions to styles. Events go to ``on_event``; a Preview every
         ``preview_every`` iterations (0: never).
         """
-        s = self.settings = self.start_settings
-        self.changes, self._due = [], list(self.steering)
+        with self._lock:  # updates meant for an earlier run do not leak into this one
+            s = self.settings = self.start_settings
+            self.changes, self._due, self._pending = [], list(self.steering), []
         if len(styles) != len(s.styles):
             raise PainterlyError(f"{len(s.styles)} style image(s) configured but {len(styles)} given")
         check_terms(terms)

@@ -110,7 +110,10 @@ class ScaleOptimiser:
                 if s.optimizer == "lbfgs":
                     self._first_step()
                 while self.budget > 0:
+                    before = self.budget
                     self.optimizer.step(self._closure)
+                    if self.budget == before:  # a step that evaluated nothing: a zero gradient, done
+                        break
             except _Stop:
                 pass
             except _Restart:
@@ -154,10 +157,12 @@ class ScaleOptimiser:
 
     def _closure(self) -> torch.Tensor:
         x = self.x
+        if self.stopped():
+            raise _Stop
         if self._last is not None and torch.equal(self._last[0], x.detach()):
             x.grad = self._last[2].clone()
             return self._last[1]
-        if self.stopped() or self.budget <= 0:
+        if self.budget <= 0:
             raise _Stop
         if self.steer(self.state.done):
             raise _Restart
