@@ -83,7 +83,7 @@ def test_a_tile_starts_from_its_painted_neighbour_without_a_hard_edge():
         return start + 1
 
     canvas = tiles.optimise(torch.zeros(1, 3, 100, 300), grid, Image.new("RGB", (300, 100)), None,
-                            lambda *crops: None, paint, lambda e: None, lambda: False, 0)  # fmt: skip
+                            lambda *crops: None, paint, lambda e: None, lambda: False, 0, lambda c, p: None, None)  # fmt: skip
     second = starts[1]
     assert float(second[..., 0].mean()) > 0.95  # the neighbour's paint, deep in the overlap ...
     assert float((second[..., 1:] - second[..., :-1]).abs().max()) < 0.1  # ... fading out smoothly

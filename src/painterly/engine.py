@@ -6,8 +6,9 @@ and a ``StopToken`` (set from any thread or a signal handler) makes ``run`` retu
 
 A run's parts: ``Stylizer.plan`` gives one ``ScalePlan`` per scale (size, iterations, tiles or not);
 a ``WholeScale`` or ``TiledScale`` step paints it, through one interface, with objectives from an
-``ObjectiveBuilder`` (``painterly.objective``) and a ``ScaleOptimiser`` (``painterly.optimise``) that
-keeps the ``RunState``.
+``ObjectiveBuilder`` (``painterly.objective``) and a ``ScaleOptimiser`` (``painterly.optimise``). The
+run itself is one value, a ``RunState`` (``painterly.state``): a stopped run returns it, checkpoints
+save it, and ``run(..., state=...)`` continues from it without repeating a finished scale or tile.
 
 Seams for the faces built on it (grid, video, batch, explain): extra ``LossTerm``s join the objective,
 an init image can start any scale of the schedule, a ``TargetCache`` shares targets between runs, and
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -42,9 +44,10 @@ from .images import (
 )
 from .layers import LAYERS
 from .network import VGG19Features, Weights, load_weights
-from .objective import Inputs, LossTerm, Objective, ObjectiveBuilder, check_terms
-from .optimise import RunState, ScaleOptimiser
+from .objective import Context, Inputs, LossTerm, Objective, ObjectiveBuilder, check_terms
+from .optimise import ScaleOptimiser
 from .settings import Settings
+from .state import STEERABLE, Change, RunState
 from .targets import TargetCache
 
 __all__ = [
@@ -55,26 +58,13 @@ __all__ = [
     "LossTerm",
     "Objective",
     "Preview",
+    "RunState",
     "ScaleStarted",
     "StopToken",
     "StylizeResult",
     "Stylizer",
     "TileStarted",
 ]
-
-
-# Settings a run takes while it paints (``Stylizer.update``): weights of the objective and colour
-# strength (applied at the end). Layers, sizes and schedules would invalidate targets and plans.
-STEERABLE = ("content_weight", "style_weight", "tv_weight", "style_blend", "color_strength")
-
-
-@dataclass(frozen=True)
-class Change:
-    """A setting changed while a run painted, before evaluation ``iteration`` (0: before the first)."""
-
-    iteration: int
-    field: str
-    value: Any
 
 
 @dataclass
@@ -90,6 +80,15 @@ class StylizeResult:
     device: str = "cpu"
     precision: str = "fp32"
     changes: tuple[Change, ...] = field(default=())  # steering, in order; ``settings`` is the start
+    state: RunState | None = None  # a stopped run's: ``Stylizer.run(..., state=)`` continues it
+
+
+class Saver(Protocol):
+    """Where a run's checkpoints go (``painterly.checkpoints.Checkpoints``): asked between steps."""
+
+    def due(self) -> bool: ...
+
+    def save(self, state: RunState) -> None: ...
 
 
 class StopToken:
@@ -161,7 +160,11 @@ class TiledScale:
         optimise: Optimise,
         emit: Callable[[Event], None],
         stopped: Callable[[], bool],
+        between: Callable[[torch.Tensor, dict[str, Any]], None],
+        resume: dict[str, Any] | None,
     ) -> None:
+        """``between(canvas, progress)`` follows every tile (checkpoints, stops); ``resume``: such a
+        progress to continue from."""
         self.plan, self.builder, self.optimise, self.emit, self.stopped = (
             plan,
             builder,
@@ -169,14 +172,38 @@ class TiledScale:
             emit,
             stopped,
         )
+        self.between, self.resume = between, resume
 
     def paint(self, x: torch.Tensor, scaled: Image.Image) -> torch.Tensor:
         assert self.plan.grid is not None
         objective_for = functools.partial(self.builder.tile, self.plan.size, self.plan.longest)
         return tiles.optimise(
             x, self.plan.grid, scaled, self.builder.mask, objective_for, self.optimise, self.emit,
-            self.stopped, self.plan.index,
+            self.stopped, self.plan.index, self.between, self.resume,
         )  # fmt: skip
+
+
+@dataclass
+class _Run:
+    """What the scales of one run share: its state, where events and checkpoints go."""
+
+    builder: ObjectiveBuilder
+    state: RunState
+    emit: Callable[[Event], None]
+    preview_every: int
+    checkpoints: Saver | None
+
+    def checkpoint(self, canvas: torch.Tensor, *, optimiser: Any = None, tiles: Any = None) -> None:
+        """Save the state with this position inside the scale, if one is due."""
+        if self.checkpoints is None or not self.checkpoints.due():
+            return
+        self.hold(canvas, optimiser=optimiser, tiles=tiles)
+        self.checkpoints.save(self.state)
+        self.state.optimiser = self.state.tiles = None  # the live run does not keep the copies
+
+    def hold(self, canvas: torch.Tensor, *, optimiser: Any = None, tiles: Any = None) -> None:
+        """Put this position inside the running scale into the state (a stop keeps it there)."""
+        self.state.canvas, self.state.optimiser, self.state.tiles = canvas, optimiser, tiles
 
 
 class Stylizer:
@@ -194,12 +221,11 @@ class Stylizer:
         one style, a video), so their targets are computed once. ``stop``: a token shared by runs that
         one request must end together. ``steering``: recorded changes to replay at their iterations
         (a steered run's ``StylizeResult.changes``), so a rerun repeats it."""
-        self.settings = self.start_settings = settings.validated()
+        self.start_settings = settings.validated()
         self._lock = threading.Lock()
-        self._pending: list[tuple[str, Any]] = []
+        self._pending: list[tuple[str, Any]] = []  # updates not yet applied to the running state
         self.steering = sorted(steering, key=lambda change: change.iteration)
-        self._due: list[Change] = []
-        self.changes: list[Change] = []
+        self.state: RunState | None = None  # the latest run's, live while it paints
         self.targets = targets if targets is not None else TargetCache()
         self.token = stop if stop is not None else StopToken()
         self._room: float | None = None
@@ -216,6 +242,11 @@ class Stylizer:
             torch.backends.cudnn.benchmark = True
             # bf16 Gram products sum over every pixel: keep cuBLAS's split-K partial sums in float32.
             torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force: the latest run's (steering included), else the start settings."""
+        return self.state.settings if self.state is not None else self.start_settings
 
     def stop(self) -> None:
         self.token.stop()
@@ -242,19 +273,26 @@ class Stylizer:
 
     def steer(self, done: int) -> bool:
         """Apply the changes due before evaluation ``done + 1``; True when the objective changed."""
+        state = self.state
+        assert state is not None
         with self._lock:
-            due = [(c.field, c.value) for c in self._due if c.iteration <= done]
-            self._due = [c for c in self._due if c.iteration > done]
+            due = [(c.field, c.value) for c in state.due if c.iteration <= done]
+            state.due = [c for c in state.due if c.iteration > done]
             due, self._pending = due + self._pending, []
             for name, value in due:
-                self.settings = self.settings.with_(**{name: value}).validated()
-                self.changes.append(Change(done, name, value))
+                state.settings = state.settings.with_(**{name: value}).validated()
+                state.changes.append(Change(done, name, value))
         return any(name != "color_strength" for name, _ in due)
 
     def network(self, extra_layers: Sequence[str] = ()) -> tuple[VGG19Features, Weights]:
         s = self.settings
         deepest = max((*s.content_layers, *s.style_layers, *extra_layers), key=LAYERS.index)
         return _network(s.weights, deepest, s.pooling, str(self.device))
+
+    def features(self, image: torch.Tensor, wanted: set[str]) -> dict[str, torch.Tensor]:
+        """The activations of the ``wanted`` layers for ``image``, as a run's objective sees them."""
+        net, _ = self.network(tuple(wanted))
+        return self._features(net, image, wanted)
 
     def network_key(self) -> tuple:
         """What targets computed by this stylizer's network depend on (part of every cache key)."""
@@ -323,6 +361,8 @@ class Stylizer:
         terms: Sequence[LossTerm] = (),
         on_event: Callable[[Event], None] | None = None,
         preview_every: int = 0,
+        state: RunState | None = None,
+        checkpoints: Saver | None = None,
     ) -> StylizeResult:
         """Stylise ``content`` with ``styles`` (blended by the settings' weights) and return the result.
 
@@ -331,67 +371,101 @@ class Stylizer:
         ``start_scale`` is the schedule index the run starts at (-1: only the final scale, as for a
         warped previous video frame); earlier scales are skipped. ``terms`` join the objective.
         ``mask`` assigns regions to styles. Events go to ``on_event``; a Preview every
-        ``preview_every`` iterations (0: never).
+        ``preview_every`` iterations (0: never). ``checkpoints`` is handed the run's state between
+        steps when it wants one. ``state`` (a stopped run's ``result.state``, or a checkpoint's, with
+        the same inputs and arguments) continues that run where it stood: ``init`` and
+        ``start_scale`` are then its own, and no finished scale or tile is painted again.
         """
-        with self._lock:  # updates meant for an earlier run do not leak into this one
-            s = self.settings = self.start_settings
-            self.changes, self._due, self._pending = [], list(self.steering), []
+        s = self.start_settings
         if len(styles) != len(s.styles):
             raise PainterlyError(f"{len(s.styles)} style image(s) configured but {len(styles)} given")
         check_terms(terms)
-        emit = on_event or (lambda event: None)
         net, weights = self.network([layer for term in terms for layer in term.layers])
-        self._room, self.canvas_bytes = None, 0.0
+        self.canvas_bytes = 0.0
+        self._room = None if state is None else state.room
         self._room = self.memory_room()  # with the network in memory, and kept for this run
         self.check_fits(content, styles)
         if s.preserve_colors == "histogram":
             styles = [match_colors(style, content) for style in styles]
-        torch.manual_seed(s.seed)
-        generator = torch.Generator().manual_seed(s.seed)
-        plans = self.plan(content, start_scale)
-        if init is None and s.init == "style-colors" and mask is None:  # masks may leave regions unstyled
-            # only the first scale starts from it: recolour at that size, not the photo's (prints)
-            init = style_colors(content.resize(plans[0].size, Image.LANCZOS), styles, s.blend())
-        state = RunState(total=sum(plan.work for plan in plans))
-        builder = ObjectiveBuilder(self, net, Inputs.of(content, styles), mask, terms, generator)
-        x: torch.Tensor | None = None
+        if state is None:
+            torch.manual_seed(s.seed)
+            plans = self.plan(content, start_scale)
+            state = RunState(
+                total=sum(plan.work for plan in plans),
+                settings=s,
+                due=list(self.steering),
+                generator=torch.Generator().manual_seed(s.seed),
+                room=self._room,
+            )
+            if init is None and s.init == "style-colors" and mask is None:  # masks may leave regions unstyled
+                # only the first scale starts from it: recolour at that size, not the photo's (prints)
+                init = style_colors(content.resize(plans[0].size, Image.LANCZOS), styles, s.blend())
+        else:
+            plans = self.plan(content, state.scale) if state.scale < len(s.schedule()) else []
+            if state.rng is not None:
+                torch.set_rng_state(state.rng)
+            state.started = time.perf_counter()  # ``earlier`` holds what it painted before
+        with self._lock:  # updates meant for an earlier run do not leak into this one
+            self.state, self._pending = state, []
+        context = Context(
+            functools.partial(self._features, net), self.targets, self.device, self.precision,
+            self.network_key(), lambda: self.memory_room() - self.canvas_bytes,
+        )  # fmt: skip
+        builder = ObjectiveBuilder(context, state, Inputs.of(content, styles), mask, terms)
+        run = _Run(builder, state, on_event or (lambda event: None), preview_every, checkpoints)
+        x = None if state.canvas is None else state.canvas.to(self.device)
         for plan in plans:
             scaled = (
                 fit(content, plan.longest) if not plan.final else content.resize(plan.size, Image.LANCZOS)
             )
-            x = self._initial(scaled, init, generator) if x is None else _resized(x, plan.size)
+            x = self._initial(scaled, init, state.generator) if x is None else _resized(x, plan.size)
             state.scale, state.canvas = plan.index, x
-            emit(ScaleStarted(plan.index, plan.count, *plan.size, plan.iterations))
-            x = state.canvas = self._step(plan, builder, state, emit, preview_every).paint(x, scaled)
+            run.emit(ScaleStarted(plan.index, plan.count, *plan.size, plan.iterations))
+            x = self._step(plan, run).paint(x, scaled)
+            if state.optimiser is None and state.tiles is None:  # the scale is finished
+                state.scale, state.canvas = plan.index + 1, x
             if self.stopped:
                 break
         assert x is not None
         return self._result(content, _resized(x, self.output_size(content)), state, weights)
 
-    def _step(
-        self,
-        plan: ScalePlan,
-        builder: ObjectiveBuilder,
-        state: RunState,
-        emit: Callable[[Event], None],
-        preview_every: int,
-    ) -> WholeScale | TiledScale:
+    def _step(self, plan: ScalePlan, run: _Run) -> WholeScale | TiledScale:
+        state = run.state
+        resume, tiled = (state.optimiser, state.tiles), plan.grid is not None
+        state.optimiser = state.tiles = None  # consumed by this scale, put back where a stop leaves it
+
         def optimise(x: torch.Tensor, objective: Objective) -> torch.Tensor:
-            stopped = lambda: self.stopped  # noqa: E731
-            return ScaleOptimiser(
-                self.settings, state, objective, plan.iterations, emit, preview_every, stopped, self.steer
-            ).run(x)
+            optimiser = ScaleOptimiser(
+                state, objective, plan.iterations, run.emit, run.preview_every, lambda: self.stopped,
+                self.steer, (lambda o: None) if tiled else lambda o: run.checkpoint(o.x, optimiser=o.state_dict()),
+            )  # fmt: skip
+            x = optimiser.run(x, None if tiled else resume[0])
+            if self.stopped and not tiled:
+                saved = optimiser.after_stop()  # the best image so far, the scale's budget left
+                run.hold(saved["x"], optimiser=saved)
+            return x
 
         w, h = plan.size
         self.canvas_bytes = 0.0 if plan.grid is None else w * h * tiles.CANVAS_BYTES_PER_PIXEL
         if plan.grid is None:
-            return WholeScale(plan, builder, optimise)
-        return TiledScale(plan, builder, optimise, emit, lambda: self.stopped)
+            return WholeScale(plan, builder=run.builder, optimise=optimise)
+
+        def between_tiles(canvas: torch.Tensor, progress: dict[str, Any]) -> None:
+            if self.stopped:
+                run.hold(canvas, tiles=progress)
+            elif progress["next"] < len(plan.grid.boxes()):
+                run.checkpoint(canvas, tiles=progress)
+
+        return TiledScale(
+            plan, run.builder, optimise, run.emit, lambda: self.stopped, between_tiles, resume[1]
+        )
 
     def _result(
         self, content: Image.Image, x: torch.Tensor, state: RunState, weights: Weights
     ) -> StylizeResult:
         self.canvas_bytes = 0.0
+        if self.stopped:  # a state handed back later does not count the time it waited
+            state.earlier, state.started = state.elapsed, time.perf_counter()
         s = self.settings
         image = to_image(x)
         if s.preserve_colors == "luminance":
@@ -407,7 +481,8 @@ class Stylizer:
             weights_sha256=weights.sha256,
             device=self.device.type,
             precision=self.precision,
-            changes=tuple(self.changes),
+            changes=tuple(state.changes),
+            state=state if self.stopped else None,
         )
 
     def objective(
@@ -420,10 +495,16 @@ class Stylizer:
     ) -> Objective:
         """The objective at ``content``'s own size (one scale), e.g. to time or inspect evaluations."""
         check_terms(terms)
+        s = self.settings
         net, _ = self.network([layer for term in terms for layer in term.layers])
-        generator = torch.Generator().manual_seed(self.settings.seed)
-        builder = ObjectiveBuilder(self, net, Inputs.of(content, styles), mask, terms, generator)
-        return builder.whole(content, max(content.size))
+        state = RunState(total=0, settings=s, generator=torch.Generator().manual_seed(s.seed))
+        context = Context(
+            functools.partial(self._features, net), self.targets, self.device, self.precision,
+            self.network_key(), self.memory_room,
+        )  # fmt: skip
+        return ObjectiveBuilder(context, state, Inputs.of(content, styles), mask, terms).whole(
+            content, max(content.size)
+        )
 
     def _initial(
         self, scaled: Image.Image, init: Image.Image | torch.Tensor | None, generator: torch.Generator

@@ -13,7 +13,7 @@ that never needed it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -92,8 +92,15 @@ class FaceTerm:
     name = "faces"
     layers = FACE_LAYERS
 
-    def __init__(self, stylizer: Stylizer, content: Image.Image, boxes: Sequence[Box], weight: float) -> None:
-        self.stylizer, self.content, self.boxes, self.weight = stylizer, content, list(boxes), weight
+    def __init__(
+        self,
+        features: Callable[[torch.Tensor, set[str]], dict[str, torch.Tensor]],
+        content: Image.Image,
+        boxes: Sequence[Box],
+        weight: float,
+    ) -> None:
+        """``features``: the run's network (``Stylizer.features``), for the content's own targets."""
+        self.features, self.content, self.boxes, self.weight = features, content, list(boxes), weight
         self._size: tuple[int, int] | None = None
         self._targets: dict[str, tuple[torch.Tensor, torch.Tensor, float]] = {}
         self._map: tuple[tuple[int, int], np.ndarray] | None = None  # the faces at a tiled scale
@@ -107,10 +114,9 @@ class FaceTerm:
         h, w = image.shape[-2:]
         if self._size == (h, w):
             return
-        net, _ = self.stylizer.network(self.layers)
         scaled = to_tensor(self.content.convert("RGB").resize((w, h), Image.LANCZOS)).to(image.device)
         with torch.no_grad():
-            feats = self.stylizer._features(net, scaled, set(self.layers))
+            feats = self.features(scaled, set(self.layers))
         weights = torch.from_numpy(face_weights(self.boxes, w, h))[None, None].to(image.device)
         self._targets = {}
         for layer in self.layers:
@@ -141,7 +147,7 @@ class FaceTerm:
             Image.LANCZOS,
             box=(left * cw / width, top * ch / height, right * cw / width, bottom * ch / height),
         )
-        return FaceTerm(self.stylizer, crop, boxes, self.weight * float(tile.mean() / faces.mean()))
+        return FaceTerm(self.features, crop, boxes, self.weight * float(tile.mean() / faces.mean()))
 
     def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         self._prepare(image)
@@ -160,4 +166,4 @@ def face_terms(stylizer: Stylizer, content: Image.Image) -> list[LossTerm]:
     boxes = detect_faces(content)
     if not boxes:
         return []
-    return [FaceTerm(stylizer, content, boxes, FACE_WEIGHT_PER_STYLE * settings.style_weight)]
+    return [FaceTerm(stylizer.features, content, boxes, FACE_WEIGHT_PER_STYLE * settings.style_weight)]

@@ -13,23 +13,26 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from . import tiles
-from .engine import Event, LossTerm, StopToken, Stylizer, StylizeResult
+from . import checkpoints, tiles
+from .checkpoints import DEFAULT_EVERY, Checkpoints
+from .engine import Change, Event, LossTerm, StopToken, Stylizer, StylizeResult
 from .errors import PainterlyError
 from .files import write_text_atomic
 from .hardware import resolve_device, resolve_precision
 from .images import check_output, load_image, read_metadata, resolve, save_image, scale_sizes
 from .settings import INIT_KINDS, Settings, fields_of, named_files, path_fields, repathed
+from .state import RunState
 from .targets import TargetCache
 from .version import painterly_version
 
 SPEED_FILE = "speed.json"
+RECORD_FORMAT = 2  # 2: steering ``changes``, ``format``; readers take fields of later formats
 
 
 @dataclass
@@ -47,19 +50,34 @@ class Record:
     precision: str
     versions: dict[str, str] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+    changes: list[list[Any]] = field(default_factory=list)  # steering: [iteration, field, value]
+    format: int = RECORD_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Record:
+    def from_dict(cls, data: Any) -> Record:
+        """A record from its JSON; fields a later painterly added are left out, not refused."""
+        if not isinstance(data, dict):
+            raise PainterlyError("not a painterly record")
+        known = {f.name for f in fields(cls)}
         try:
-            return cls(**data)
+            return cls(**{k: v for k, v in data.items() if k in known})
         except TypeError:
-            raise PainterlyError("not a painterly record (unexpected fields)") from None
+            raise PainterlyError("not a painterly record (fields missing)") from None
 
     def settings_value(self) -> Settings:
         return Settings.from_dict(self.settings)
+
+    def steering(self) -> list[Change]:
+        """The recorded changes, as ``Stylizer(steering=...)`` replays them."""
+        try:
+            return [
+                Change(int(i), str(f), tuple(v) if isinstance(v, list) else v) for i, f, v in self.changes
+            ]
+        except (TypeError, ValueError):
+            raise PainterlyError("the record's steering changes are damaged") from None
 
 
 def versions() -> dict[str, str]:
@@ -104,17 +122,27 @@ class Job:
         targets: TargetCache | None = None,
         stop: StopToken | None = None,
         embed: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        checkpoint_every: float = DEFAULT_EVERY,
+        steering: Sequence[Change] = (),
     ) -> None:
         """``output`` None: a run that only ``stylise``s (the library's ``stylize``, a grid's variants).
         ``targets`` and ``stop`` may be shared with other jobs (a batch reuses style targets; one
         Ctrl-C ends every run that holds the token). ``embed`` turns the record into what the saved
-        image carries (a server keeps its own paths out of the files it hands out)."""
+        image carries (a server keeps its own paths out of the files it hands out). A run with an
+        output saves a checkpoint beside it every ``checkpoint_every`` seconds (0: never) and when
+        it is stopped, which ``run(resume=True)`` continues from and a finished run removes.
+        ``steering``: a steered run's recorded changes, replayed (``rerun``)."""
         self.settings = absolute(settings.validated())
         self.output = (
             None if output is None else check_output(output, list(map(resolve, input_files(self.settings))))
         )
+        self.checkpoint = (
+            None if self.output is None or checkpoint_every <= 0 else checkpoints.path_for(self.output)
+        )
+        self.checkpoint_every = checkpoint_every
+        self._resumed: RunState | None = None
         self.token = stop if stop is not None else StopToken()
-        self.stylizer = Stylizer(self.settings, targets=targets, stop=self.token)
+        self.stylizer = Stylizer(self.settings, targets=targets, stop=self.token, steering=steering)
         self.embed = embed or (lambda record: record)
 
     def load_inputs(self) -> tuple[Image.Image, list[Image.Image], Image.Image | None, Image.Image | None]:
@@ -145,10 +173,13 @@ class Job:
         preview_every: int = 0,
         inputs: tuple | None = None,
         terms: Sequence[LossTerm] = (),
+        checkpoints: Checkpoints | None = None,
+        state: RunState | None = None,
     ) -> StylizeResult:
         """The engine run every face makes: ``inputs`` (content, styles, mask, init; default: loaded
         from the settings) with ``terms`` (e.g. video's temporal loss) and the terms the settings ask
-        for (face protection, where a face is found). Nothing is saved."""
+        for (face protection, where a face is found). ``state`` continues a stopped run; nothing is
+        saved but ``checkpoints``."""
         from .faces import face_terms
 
         content, styles, mask, init = inputs or self.load_inputs()
@@ -160,6 +191,8 @@ class Job:
             terms=[*terms, *face_terms(self.stylizer, content)],
             on_event=on_event,
             preview_every=preview_every,
+            checkpoints=checkpoints,
+            state=state,
         )
 
     def run(
@@ -168,16 +201,48 @@ class Job:
         preview_every: int = 0,
         inputs: tuple | None = None,
         terms: Sequence[LossTerm] = (),
+        resume: bool = False,
     ) -> Record:
-        """``stylise``, then save the image (a run cut short beside the output) with its record."""
+        """``stylise``, then save the image (a run cut short beside the output) with its record.
+
+        With ``resume`` the run continues from its checkpoint; without, an existing checkpoint is
+        an error (it is an unfinished run's, not to be replaced by surprise)."""
         if self.output is None:
             raise PainterlyError("this job has no output to save to")
-        result = self.stylise(on_event, preview_every, inputs, terms)
+        state = self.resumable() if resume else None
+        if not resume and self.checkpoint is not None and self.checkpoint.exists():
+            raise PainterlyError(
+                f"{self.checkpoint} holds an unfinished run of {self.output.name}; continue it with "
+                f"`painterly resume {self.output}`, or remove it to start afresh"
+            )
+        saver = None
+        if self.checkpoint is not None:
+            owner, path = self._owner(), self.checkpoint
+            saver = Checkpoints(lambda state: checkpoints.save(path, owner, state), self.checkpoint_every)
+        result = self.stylise(on_event, preview_every, inputs, terms, saver, state)
+        if saver is not None and result.state is not None:
+            saver.save(result.state)  # a stopped run can be finished later
         target = partial_path(self.output) if result.interrupted else self.output
         record = self.record(result, target)
         save_image(result.image, target, self.embed(record.to_dict()))
+        if not result.interrupted and self.checkpoint is not None:
+            self.checkpoint.unlink(missing_ok=True)
         _remember_speed(self.settings, result, self.stylizer.memory_room())
         return record
+
+    def resumable(self) -> RunState:
+        """This job's checkpoint, checked to be this run's (settings, input bytes, version)."""
+        if self.checkpoint is None:
+            raise PainterlyError("this job keeps no checkpoint to resume from")
+        if self._resumed is None:
+            state = checkpoints.load(self.checkpoint, self._owner())
+            if not 0 <= state.scale <= len(self.settings.schedule()) or state.done > state.total:
+                raise PainterlyError(f"{self.checkpoint} is damaged (scale {state.scale}); remove it")
+            self._resumed = state
+        return self._resumed
+
+    def _owner(self) -> dict[str, Any]:
+        return checkpoints.identity(self.settings, [resolve(path) for path in input_files(self.settings)])
 
     def record(self, result: StylizeResult, output: Path) -> Record:
         return Record(
@@ -191,6 +256,7 @@ class Job:
             device=result.device,
             precision=result.precision,
             versions=versions(),
+            changes=[[c.iteration, c.field, c.value] for c in result.changes],
         )
 
 

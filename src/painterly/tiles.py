@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from PIL import Image
@@ -246,22 +247,32 @@ def optimise(
     emit: Callable[[TileStarted], None],
     stopped: Callable[[], bool],
     scale: int,
+    between: Callable[[torch.Tensor, dict[str, Any]], None],
+    resume: dict[str, Any] | None,
 ) -> torch.Tensor:
     """Optimise ``x`` (1, 3, H, W) tile by tile; return the blended canvas on ``x``'s device.
 
     ``objective_for(content_crop, mask_crop, box)`` builds a tile's objective (content targets of the
     crop, the run's global style targets); ``optimise_tile(start, objective)`` spends the scale's
-    iterations on one tile.
+    iterations on one tile. After each tile, ``between(canvas, progress)`` may keep the scale's
+    progress (the next tile, the unpainted start, what is painted; a tile cut short by a stop is
+    next again); ``resume`` continues from one.
     """
     device = x.device
     canvas = x.detach().float().cpu()
     base = canvas.clone()  # the scale's unpainted start, for the fades below
     painted = torch.zeros_like(canvas[:, :1])
+    first = 0
+    if resume is not None:
+        first, base, painted = int(resume["next"]), resume["base"].float(), resume["painted"].float()
     if mask is not None:
         mask = mask.convert("RGB").resize((grid.width, grid.height), Image.NEAREST)
     boxes = grid.boxes()
-    for index, box in enumerate(boxes):
+    progress = lambda next_tile: {"next": next_tile, "base": base, "painted": painted}  # noqa: E731
+    for index in range(first, len(boxes)):
+        box = boxes[index]
         if stopped():
+            between(canvas, progress(index))
             break
         emit(TileStarted(scale, index, len(boxes), box))
         left, top, right, bottom = box
@@ -276,6 +287,10 @@ def optimise(
         torch.maximum(painted[crop], _fade_out(box, grid), out=painted[crop])
         del objective, tile
         hardware.release_memory(device)
+        cut = stopped()  # the tile ended early: it is the next one again
+        between(canvas, progress(index if cut else index + 1))
+        if cut:
+            break
     return canvas.to(device)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..checkpoints import DEFAULT_EVERY
 from ..errors import PainterlyError
 from ..settings import Settings, fields_of, named_files, path_fields
 from .app import cli
@@ -25,14 +26,55 @@ from .running import execute, unused
     "--save-every", type=int, default=0, help="also save the image every N iterations as OUT-NNNNN.png"
 )
 @click.option("--quiet", is_flag=True, help="no progress bar or messages")
+@click.option(
+    "--checkpoint-every",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_EVERY,
+    show_default=True,
+    help="seconds between checkpoints (OUT.ckpt beside the output, removed when it is written; "
+    "also written on Ctrl-C); 0: none",
+)
+@click.option("--resume", is_flag=True, help="continue the unfinished run of -o OUT from its checkpoint")
 @settings_options
 def run(
-    content: str, styles: tuple[str, ...], output: str | None, save_every: int, quiet: bool, **opts: Any
+    content: str,
+    styles: tuple[str, ...],
+    output: str | None,
+    save_every: int,
+    quiet: bool,
+    checkpoint_every: float,
+    resume: bool,
+    **opts: Any,
 ) -> None:
     """Stylise CONTENT after one or more STYLE images (paths or built-in style names)."""
     settings = build_settings(content, styles, **opts)
+    if resume and output is None:
+        raise PainterlyError("--resume needs -o OUT, the output of the run to continue")
     default = unused(Path(f"{Path(content).stem}-{Path(styles[0]).stem}"))
-    execute(settings, output or default, quiet=quiet, save_every=save_every)
+    execute(
+        settings,
+        output or default,
+        quiet=quiet,
+        save_every=save_every,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+    )
+
+
+@cli.command()
+@click.argument("output")
+@click.option(
+    "--checkpoint-every", type=click.FloatRange(min=0), default=DEFAULT_EVERY, show_default=True,
+    help="seconds between checkpoints from here on; 0: none",
+)  # fmt: skip
+@click.option("--quiet", is_flag=True)
+def resume(output: str, checkpoint_every: float, quiet: bool) -> None:
+    """Finish the run that writes OUTPUT from its checkpoint (OUTPUT.ckpt), where it stopped: after
+    Ctrl-C, a kill, a crash or a reboot. Same inputs, settings and painterly version only."""
+    from ..checkpoints import path_for, settings_of
+
+    settings = settings_of(path_for(output))
+    execute(settings, output, quiet=quiet, checkpoint_every=checkpoint_every, resume=True)
 
 
 @cli.command()
@@ -124,7 +166,8 @@ def rerun(image: str, output: str | None, trust_record: bool, quiet: bool, **pat
     from ..jobs import read_record
 
     given = {name: value for name, value in paths.items() if value not in (None, ())}
-    settings = read_record(image).settings_value().with_(**given)
+    record = read_record(image)
+    settings = record.settings_value().with_(**given)
     refused = None if trust_record else unfollowed(settings, given)
     if refused:
         name, path = refused
@@ -133,4 +176,5 @@ def rerun(image: str, output: str | None, trust_record: bool, quiet: bool, **pat
             f"{image} names the {name} path {path!r}; give it with {flag} PATH or pass --trust-record"
         )
     source = Path(image)
-    execute(settings, output or unused(source.with_name(f"{source.stem}-rerun")), quiet=quiet)
+    target = output or unused(source.with_name(f"{source.stem}-rerun"))
+    execute(settings, target, quiet=quiet, steering=record.steering())

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from ..checkpoints import DEFAULT_EVERY
 from ..settings import Settings
 from .app import EXIT_INTERRUPTED
+
+if TYPE_CHECKING:
+    from ..state import Change
 
 
 def unused(base: Path) -> Path:
@@ -22,11 +29,22 @@ def unused(base: Path) -> Path:
     return candidate
 
 
-def execute(settings: Settings, output: str | os.PathLike, *, quiet: bool, save_every: int = 0) -> None:
-    """Run a job with a progress bar, Ctrl-C handling and intermediate saves; exit non-zero on failure."""
+def execute(
+    settings: Settings,
+    output: str | os.PathLike,
+    *,
+    quiet: bool,
+    save_every: int = 0,
+    checkpoint_every: float = DEFAULT_EVERY,
+    resume: bool = False,
+    steering: Sequence[Change] = (),
+) -> None:
+    """Run a job with a progress bar, Ctrl-C handling, checkpoints and intermediate saves (``resume``:
+    continue from the output's checkpoint); exit non-zero on failure."""
     from ..jobs import Job
 
-    job = Job(settings, output)
+    job = Job(settings, output, checkpoint_every=checkpoint_every, steering=steering)
+    state = job.resumable() if resume else None
     inputs = job.load_inputs()
     say = (lambda *a, **k: None) if quiet else (lambda msg: click.echo(msg, err=True))
     estimate = job.estimate_seconds(inputs[0])
@@ -36,17 +54,24 @@ def execute(settings: Settings, output: str | os.PathLike, *, quiet: bool, save_
         f"{sum(i for _, i in settings.schedule())} iterations on {job.stylizer.device.type} "
         f"({job.stylizer.precision}); estimated {_duration(estimate)}"
     )
-    on_event = Progress(job, quiet, save_every)
+    if state is not None:
+        say(f"painterly: resuming at {state.progress:.0%} ({state.done} of {state.total} iterations)")
+    on_event = Progress(job, quiet, save_every, done=state.done if state else 0)
     with stop_on_ctrl_c(job, quiet):
         try:
-            record = job.run(on_event, preview_every=save_every, inputs=inputs)
+            record = job.run(on_event, preview_every=save_every, inputs=inputs, resume=resume)
         finally:
             on_event.close()
     if record.interrupted:
         kept = f" ({job.output} kept as it was)" if record.output != str(job.output) else ""
+        finish = (
+            f"; finish it with `painterly resume {shlex.quote(str(job.output))}`"
+            if job.checkpoint is not None and job.checkpoint.is_file()
+            else ""
+        )
         say(
             f"painterly: interrupted after {record.iterations} iterations; best image so far saved to "
-            f"{record.output}{kept}"
+            f"{record.output}{kept}{finish}"
         )
         sys.exit(EXIT_INTERRUPTED)
     say(f"painterly: wrote {job.output} in {_duration(record.elapsed)} (estimated {_duration(estimate)})")
@@ -73,11 +98,18 @@ def _duration(seconds: float) -> str:
 class Progress:
     """Turns engine events into a tqdm bar and intermediate files."""
 
-    def __init__(self, job, quiet: bool, save_every: int, total: int = 0) -> None:
+    def __init__(self, job, quiet: bool, save_every: int, total: int = 0, done: int = 0) -> None:
         from tqdm import tqdm
 
         total = total or sum(i for _, i in job.settings.schedule())
-        self.bar = tqdm(total=total, disable=quiet, unit="it", dynamic_ncols=True, file=sys.stderr)
+        self.bar = tqdm(
+            total=max(total, done),
+            initial=done,
+            disable=quiet,
+            unit="it",
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
         self.job, self.save_every = job, save_every
         self.tile: dict[str, str] = {}
 

@@ -1,0 +1,134 @@
+"""A run as one value: where it stands, what it has painted, and everything needed to continue it.
+
+``RunState`` is what the engine keeps while it paints (the scale steps and the optimiser write it;
+progress, steering and checkpoints read it), what a stopped run hands back
+(``StylizeResult.state``) and what ``Stylizer.run(..., state=...)`` continues from, in this process
+or, through ``to_dict``/``from_dict`` (tensors, numbers, strings and lists only, so
+``torch.load(weights_only=True)`` reads it without running pickled code), after a kill. Which inputs
+and version a saved state belongs to is ``painterly.checkpoints``'s job.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .errors import PainterlyError
+from .settings import Settings
+
+# Settings a run takes while it paints (``Stylizer.update``): weights of the objective and colour
+# strength (applied at the end). Layers, sizes and schedules would invalidate targets and plans.
+STEERABLE = ("content_weight", "style_weight", "tv_weight", "style_blend", "color_strength")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A setting changed while a run painted, before evaluation ``iteration`` (0: before the first)."""
+
+    iteration: int
+    field: str
+    value: Any
+
+
+@dataclass
+class RunState:
+    """Where a run stands. Between two optimiser steps (or tiles) it is complete: ``optimiser`` (a
+    whole scale's optimiser state) or ``tiles`` (a tiled scale's next tile, unpainted start and
+    painted weights) says where inside the scale ``canvas`` stands; both None at a scale's start."""
+
+    total: int  # planned evaluations over all scales (tiles count once each)
+    settings: Settings  # in force: the run's start settings with ``changes`` applied
+    done: int = 0  # evaluations so far
+    scale: int = 0  # schedule index of the running scale
+    canvas: torch.Tensor | None = None  # the image handed from scale to scale (or step to step)
+    best: float = math.inf  # best objective evaluated at the running scale (or tile)
+    best_image: torch.Tensor | None = None
+    losses: dict[str, float] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)  # steering applied so far
+    due: list[Change] = field(default_factory=list)  # replayed steering still to apply
+    optimiser: dict[str, Any] | None = None
+    tiles: dict[str, Any] | None = None
+    generator: torch.Generator = field(default_factory=torch.Generator)  # seeded: noise, projections
+    rng: torch.Tensor | None = None  # torch's global generator, as saved (set again on resume)
+    room: float | None = None  # the memory its tiles were planned with: a resumed run plans the same
+    earlier: float = 0.0  # seconds painted before this process took the run over
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def elapsed(self) -> float:
+        return self.earlier + time.perf_counter() - self.started
+
+    @property
+    def progress(self) -> float:
+        """The share of the planned evaluations done, 0 to 1."""
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as plain data on the CPU (a copy: the run may go on changing its own tensors)."""
+        cpu = to_cpu
+        return {
+            "total": self.total,
+            "settings": self.settings.to_json(),
+            "done": self.done,
+            "scale": self.scale,
+            "canvas": cpu(self.canvas),
+            "best": self.best,
+            "best_image": cpu(self.best_image),
+            "losses": dict(self.losses),
+            "changes": [[c.iteration, c.field, c.value] for c in self.changes],
+            "due": [[c.iteration, c.field, c.value] for c in self.due],
+            "optimiser": cpu(self.optimiser),
+            "tiles": cpu(self.tiles),
+            "generator": self.generator.get_state(),
+            "rng": torch.get_rng_state(),
+            "room": self.room,
+            "elapsed": self.elapsed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunState:
+        """A state from ``to_dict``'s data; PainterlyError when it is not one."""
+        try:
+            state = cls(
+                total=int(data["total"]),
+                settings=Settings.from_json(data["settings"]),
+                done=int(data["done"]),
+                scale=int(data["scale"]),
+                canvas=data["canvas"],
+                best=float(data["best"]),
+                best_image=data["best_image"],
+                losses={str(k): float(v) for k, v in data["losses"].items()},
+                changes=[Change(int(i), str(f), _steered(v)) for i, f, v in data["changes"]],
+                due=[Change(int(i), str(f), _steered(v)) for i, f, v in data["due"]],
+                optimiser=data["optimiser"],
+                tiles=data["tiles"],
+                generator=torch.Generator().set_state(data["generator"]),
+                rng=data["rng"],
+                room=None if data["room"] is None else float(data["room"]),
+                earlier=float(data["elapsed"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, PainterlyError):
+            raise PainterlyError("not a painterly run state") from None
+        if not isinstance(state.canvas, torch.Tensor) or state.canvas.dim() != 4:
+            raise PainterlyError("not a painterly run state (no canvas)")
+        return state
+
+
+def _steered(value: Any) -> Any:
+    """A change's value as ``Settings`` holds it (JSON gives lists where it keeps tuples)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def to_cpu(value: Any) -> Any:
+    """``value`` (tensors in dicts and lists) with every tensor copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, dict):
+        return {key: to_cpu(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(to_cpu(item) for item in value)
+    return value
