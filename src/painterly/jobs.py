@@ -209,12 +209,7 @@ class Job:
         an error (it is an unfinished run's, not to be replaced by surprise)."""
         if self.output is None:
             raise PainterlyError("this job has no output to save to")
-        state = self.resumable() if resume else None
-        if not resume and self.checkpoint is not None and self.checkpoint.exists():
-            raise PainterlyError(
-                f"{self.checkpoint} holds an unfinished run of {self.output.name}; continue it with "
-                f"`painterly resume {self.output}`, or remove it to start afresh"
-            )
+        state = self.starting_state(resume)
         saver = None
         if self.checkpoint is not None:
             owner, path = self._owner(), self.checkpoint
@@ -229,6 +224,18 @@ class Job:
             self.checkpoint.unlink(missing_ok=True)
         _remember_speed(self.settings, result, self.stylizer.memory_room())
         return record
+
+    def starting_state(self, resume: bool) -> RunState | None:
+        """The checked checkpoint to continue from (``resume``), else None; an error when a fresh run
+        would replace an unfinished run's checkpoint. Faces call it before any work, ``run`` again."""
+        if resume:
+            return self.resumable()
+        if self.checkpoint is not None and self.checkpoint.exists():
+            raise PainterlyError(
+                f"{self.checkpoint} holds an unfinished run of {self.output.name}; continue it with "
+                f"`painterly resume {self.output}`, or remove it to start afresh"
+            )
+        return None
 
     def resumable(self) -> RunState:
         """This job's checkpoint, checked to be this run's (settings, input bytes, version)."""

@@ -44,7 +44,7 @@ def execute(
     from ..jobs import Job
 
     job = Job(settings, output, checkpoint_every=checkpoint_every, steering=steering)
-    state = job.resumable() if resume else None
+    state = job.starting_state(resume)
     inputs = job.load_inputs()
     say = (lambda *a, **k: None) if quiet else (lambda msg: click.echo(msg, err=True))
     estimate = job.estimate_seconds(inputs[0])
