@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from test_cli import killed_at_checkpoint
 
 from painterly.batch.command import build_plan, run_batch
 from painterly.errors import PainterlyError
@@ -286,6 +288,37 @@ def test_ctrl_c_twice_stops_the_running_job_and_says_how_to_resume(images, tmp_p
     assert "run the same command again to resume" in stderr
     statuses = sorted(job["status"] for job in results(outdir).values())
     assert statuses == ["interrupted", "queued"]
+    assert (outdir / "tubingen__starry_night.png.ckpt").is_file()  # the next run goes on from it
+
+
+def test_a_killed_batch_goes_on_inside_its_job_and_keeps_another_runs_checkpoint(images, tmp_path):
+    """SIGKILL inside the first job: the same command again continues that job from its checkpoint
+    (not from zero) and then runs the other, with an uninterrupted batch's pixels. A run whose settings
+    no longer match the checkpoint fails that job with the reason and leaves the checkpoint alone."""
+    args = ["batch", images / "tubingen.jpg", "--style", "starry_night", "--style", "the_scream"]
+    args += ["--size", "96", "--scales", "1", "--iterations", "40", "--checkpoint-every", "0.3", "--quiet"]
+    reference, outdir = tmp_path / "reference", tmp_path / "out"
+    assert painterly(*args, "-o", reference).returncode == 0
+    first = outdir / "tubingen__starry_night.png"
+    checkpoint = outdir / "tubingen__starry_night.png.ckpt"
+    killed_at_checkpoint(*args, "-o", outdir, checkpoint=checkpoint, cwd=tmp_path)
+    assert not first.exists() and results(outdir)["tubingen__starry_night"]["status"] == "running"
+    saved = checkpoint.read_bytes()
+
+    other = painterly(*args, "-o", outdir, "--style-weight", "9")
+    assert other.returncode == 1, other.stderr
+    error = results(outdir)["tubingen__starry_night"]["error"]
+    assert "belongs to another run (other style_weight)" in error and "\n" not in error
+    assert checkpoint.read_bytes() == saved and not first.exists()
+
+    again = painterly(*args, "-o", outdir)
+    assert again.returncode == 0, again.stderr
+    resumed = re.search(r"tubingen__starry_night: resuming at \d+% \((\d+) of 40 iterations\)", again.stderr)
+    assert resumed and 0 < int(resumed[1]) < 40, again.stderr
+    assert "the_scream: resuming" not in again.stderr
+    for name in ("tubingen__starry_night.png", "tubingen__the_scream.png"):
+        assert np.abs(pixels(outdir / name) - pixels(reference / name)).max() == 0, name
+    assert not checkpoint.exists() and {j["status"] for j in results(outdir).values()} == {"done"}
 
 
 # --- Ray ------------------------------------------------------------------------------------------

@@ -24,6 +24,26 @@ def painterly(*args, cwd, timeout=600, env=None):
     )
 
 
+def killed_at_checkpoint(*args, checkpoint, cwd, timeout=120) -> None:
+    """Run the CLI in ``cwd`` and SIGKILL it as soon as ``checkpoint`` exists (written atomically, so
+    whole): what a crash, the OOM killer or a reboot does to a long run. Fails if the run ends first."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "painterly.cli", *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while not checkpoint.exists():
+            assert process.poll() is None, f"the run ended (exit {process.returncode}) before {checkpoint}"
+            assert time.monotonic() < deadline, f"no {checkpoint} after {timeout} s"
+            time.sleep(0.02)
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_help_lists_options_with_defaults(tmp_path):
     out = painterly("run", "--help", cwd=tmp_path)
     assert out.returncode == 0

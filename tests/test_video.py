@@ -4,6 +4,7 @@ refused, temporal stability, flow and temporal-loss pieces, bad input, the missi
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -104,17 +105,63 @@ def test_stop_after_frame_then_resume_keeps_finished_frames(tmp_path):
     assert {name: (tmp_path / "out.frames" / name).read_bytes() for name in kept} == kept
 
 
-def test_stop_token_drops_the_unfinished_frame(tmp_path):
+def test_stop_token_keeps_the_unfinished_frames_checkpoint_and_the_next_run_goes_on_inside_it(tmp_path):
+    from painterly.events import Iteration, Resumed
+
     clip = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
-    job = VideoJob(TINY.with_(content=str(clip)), tmp_path / "out.mp4", FAST)
+    settings, frames = TINY.with_(content=str(clip)), tmp_path / "out.frames"
+    job = VideoJob(settings, tmp_path / "out.mp4", FAST)
+    started = []
 
     def stop_now(event):
-        if isinstance(event, FrameStarted) and event.index == 2:
+        started.extend([event.index] if isinstance(event, FrameStarted) else [])
+        if isinstance(event, Iteration) and started[-1] == 2 and event.iteration == 2:
             job.token.stop()
 
     result = job.run(stop_now)
     assert result.interrupted and result.frames == 1
-    assert [p.name for p in sorted((tmp_path / "out.frames").glob("*.png"))] == ["frame-000001.png"]
+    assert [p.name for p in sorted(frames.glob("*.png"))] == ["frame-000001.png"]  # no half frame
+    assert (frames / "frame-000002.png.ckpt").is_file()
+
+    events = []
+    again = VideoJob(settings, tmp_path / "out.mp4", FAST).run(events.append)
+    assert not again.interrupted and again.frames == 3
+    resumed = [e for e in events if isinstance(e, Resumed)]
+    assert [(e.done, e.total) for e in resumed] == [(2, FAST.frame_iterations)]
+    assert events.index(resumed[0]) == events.index(FrameStarted(2, 3, *job.size)) + 1
+    assert not list(frames.glob("*.ckpt"))
+
+
+def test_a_killed_video_goes_on_inside_its_frame_with_the_same_pixels(tmp_path):
+    """SIGKILL inside frame 2 (the warped start and temporal term): the same command again keeps frame
+    1, continues frame 2 from its checkpoint, then frame 3; frames and audio as an uninterrupted run."""
+    from test_cli import killed_at_checkpoint
+
+    clip = make_clip(tmp_path / "in.mp4", frames=3, size=(96, 64))
+    args = ["video", clip, "starry_night", "--size", "96", "--scales", "1", "--iterations", "10"]
+    args += ["--frame-iterations", "40", "--checkpoint-every", "0.3"]
+    assert painterly(*args, "-o", tmp_path / "reference.mp4", cwd=tmp_path).returncode == 0
+    frames = tmp_path / "out.frames"
+    killed_at_checkpoint(
+        *args, "-o", tmp_path / "out.mp4", checkpoint=frames / "frame-000002.png.ckpt", cwd=tmp_path
+    )
+    assert sorted(p.name for p in frames.glob("frame-*.png")) == ["frame-000001.png"]
+    assert not (tmp_path / "out.mp4").exists()
+
+    again = painterly(*args, "-o", tmp_path / "out.mp4", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "1 finished frame(s) kept" in again.stderr
+    resumed = re.findall(r"frame (\d+): resuming at \d+% \((\d+) of 40 iterations\)", again.stderr)
+    assert len(resumed) == 1 and resumed[0][0] == "2" and 0 < int(resumed[0][1]) < 40, again.stderr
+    for i in (1, 2, 3):
+        name = f"frame-{i:06d}.png"
+        made, expected = (
+            np.asarray(Image.open(d / name), dtype=np.int16) for d in (frames, tmp_path / "reference.frames")
+        )
+        assert np.abs(made - expected).max() == 0, name
+    assert not list(frames.glob("*.ckpt"))
+    info = probe(tmp_path / "out.mp4")
+    assert (info.frames, info.audio) == (3, True)
 
 
 def test_max_frames_then_more_and_settings_mismatch_refused(tmp_path, monkeypatch):

@@ -75,7 +75,8 @@ def stylize_video(
 
     ``options`` are ``Settings`` fields plus the video ones (``temporal_weight``, ``frame_iterations``,
     ``start``, ``end``, ``max_frames``). ``on_event`` gets the engine's events plus ``FrameStarted`` and
-    ``FrameDone``; ``stop`` (a ``painterly.engine.StopToken``) ends the run, dropping the current frame.
+    ``FrameDone``; ``stop`` (a ``painterly.engine.StopToken``) ends the run inside the current frame,
+    whose checkpoint the next call goes on from.
     Needs ``pip install painterly[video]``.
     """
     from dataclasses import fields

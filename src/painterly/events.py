@@ -41,4 +41,17 @@ class Preview:
     image: Image.Image
 
 
-Event = ScaleStarted | Iteration | Preview | TileStarted
+@dataclass(frozen=True)
+class Resumed:
+    """A run goes on from its checkpoint, ``done`` of its ``total`` evaluations already painted (the
+    next ``Iteration`` is ``done + 1``), so a display starts its bar there, not at zero."""
+
+    done: int
+    total: int
+
+    def __str__(self) -> str:
+        share = self.done / self.total if self.total else 0.0
+        return f"resuming at {share:.0%} ({self.done} of {self.total} iterations)"
+
+
+Event = ScaleStarted | Iteration | Preview | TileStarted | Resumed

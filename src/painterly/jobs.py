@@ -23,6 +23,7 @@ from . import checkpoints, tiles
 from .checkpoints import DEFAULT_EVERY, Checkpoints
 from .engine import Change, Event, LossTerm, StopToken, Stylizer, StylizeResult
 from .errors import PainterlyError
+from .events import Resumed
 from .files import write_text_atomic
 from .hardware import resolve_device, resolve_precision
 from .images import check_output, load_image, read_metadata, resolve, save_image, scale_sizes
@@ -205,8 +206,9 @@ class Job:
     ) -> Record:
         """``stylise``, then save the image (a run cut short beside the output) with its record.
 
-        With ``resume`` the run continues from its checkpoint; without, an existing checkpoint is
-        an error (it is an unfinished run's, not to be replaced by surprise)."""
+        With ``resume`` the run continues from its checkpoint (``on_event`` first gets ``Resumed``);
+        without, an existing checkpoint is an error (it is an unfinished run's, not to be replaced by
+        surprise)."""
         if self.output is None:
             raise PainterlyError("this job has no output to save to")
         state = self.starting_state(resume)
@@ -214,6 +216,8 @@ class Job:
         if self.checkpoint is not None:
             owner, path = self._owner(), self.checkpoint
             saver = Checkpoints(lambda state: checkpoints.save(path, owner, state), self.checkpoint_every)
+        if state is not None and on_event is not None:
+            on_event(Resumed(state.done, state.total))
         result = self.stylise(on_event, preview_every, inputs, terms, saver, state)
         if saver is not None and result.state is not None:
             saver.save(result.state)  # a stopped run can be finished later
@@ -225,12 +229,18 @@ class Job:
         _remember_speed(self.settings, result, self.stylizer.memory_room())
         return record
 
+    @property
+    def unfinished(self) -> bool:
+        """Whether an unfinished run's checkpoint lies beside the output (``run(resume=True)`` goes on
+        from it)."""
+        return self.checkpoint is not None and self.checkpoint.exists()
+
     def starting_state(self, resume: bool) -> RunState | None:
         """The checked checkpoint to continue from (``resume``), else None; an error when a fresh run
         would replace an unfinished run's checkpoint. Faces call it before any work, ``run`` again."""
         if resume:
             return self.resumable()
-        if self.checkpoint is not None and self.checkpoint.exists():
+        if self.unfinished:
             raise PainterlyError(
                 f"{self.checkpoint} holds an unfinished run of {self.output.name}; continue it with "
                 f"`painterly resume {self.output}`, or remove it to start afresh"

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..checkpoints import DEFAULT_EVERY
 from ..errors import PainterlyError
 from ..settings import Settings
 from . import plan
@@ -55,8 +56,11 @@ def run_batch(
     quiet: bool = False,
     columns: int = 0,
     command: list[str] | None = None,
+    checkpoint_every: float = DEFAULT_EVERY,
 ) -> int:
-    """Run every job not yet done into ``outdir``; 0 when all are done, 1 if any failed, 130 if stopped."""
+    """Run every job not yet done into ``outdir``; 0 when all are done, 1 if any failed, 130 if stopped.
+    A local job saves a checkpoint beside its output every ``checkpoint_every`` seconds (and when
+    stopped), which the next run of the batch goes on from."""
     from .progress import BatchProgress
     from .runner import Interrupts, drive
 
@@ -68,7 +72,7 @@ def run_batch(
     hint = shlex.join(command or ["painterly", *sys.argv[1:]])
     batch = Batch(specs, folder, hint)
     _estimate(batch)
-    executor, close = _executor(batch, ray, cpus_per_job, workers)
+    executor, close = _executor(batch, ray, cpus_per_job, workers, checkpoint_every)
     progress = BatchProgress(batch, executor.slots, quiet)
     executor.listen(progress)
     interrupts = Interrupts(executor.abort, progress.say)
@@ -111,7 +115,7 @@ def _estimate(batch: Batch) -> None:
         entry.estimate = estimate_seconds(s, max(1, round(width * scale)), max(1, round(height * scale)))
 
 
-def _executor(batch: Batch, ray: str | None, cpus_per_job: int, workers: int):
+def _executor(batch: Batch, ray: str | None, cpus_per_job: int, workers: int, checkpoint_every: float):
     """The executor for the options and a function that releases it."""
     if ray:
         from .ray_cluster import RayExecutor, connect, import_ray
@@ -133,9 +137,9 @@ def _executor(batch: Batch, ray: str | None, cpus_per_job: int, workers: int):
     if workers > 1:
         from .local import ProcessExecutor, gpu_slots
 
-        executor = ProcessExecutor(gpu_slots(workers))
+        executor = ProcessExecutor(gpu_slots(workers), checkpoint_every)
         return executor, executor.close
     from .local import InlineExecutor
 
-    executor = InlineExecutor()
+    executor = InlineExecutor(checkpoint_every)
     return executor, lambda: None

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..checkpoints import DEFAULT_EVERY
 from ..engine import Event, StopToken
 from ..errors import PainterlyError, user_message
 from ..settings import Settings
@@ -23,16 +24,22 @@ def paint(
     targets: TargetCache,
     stop: StopToken | None = None,
     on_event: Callable[[Event], None] | None = None,
+    checkpoint_every: float = DEFAULT_EVERY,
 ) -> Outcome:
-    """Run one job through ``jobs.Job``; a bad input (or any failure of this job) becomes its error.
+    """Run one job through ``jobs.Job``, going on from its checkpoint when an earlier batch left one
+    beside the output; a bad input (or any failure of this job) becomes its error.
 
     Whatever goes wrong in one job must not end the batch, so unexpected errors are kept too, with the
-    exception's type so they read as the bug they are.
+    exception's type so they read as the bug they are. A checkpoint that is another run's (the manifest
+    changed the job's settings, an input changed) fails the job with that reason and stays: it may hold
+    hours of painting the user wants back, and one ``rm`` restarts the job, whereas a silent restart
+    would replace it at the first save.
     """
     from ..jobs import Job
 
     try:
-        record = Job(settings, output, targets=targets, stop=stop).run(on_event)
+        job = Job(settings, output, targets=targets, stop=stop, checkpoint_every=checkpoint_every)
+        record = job.run(on_event, resume=job.unfinished)
     except Exception as exc:  # noqa: BLE001 - reported in results.json, the batch goes on
         message = user_message(exc)
         if message is None:
@@ -44,11 +51,12 @@ def paint(
 
 class InlineExecutor:
     """One job at a time in this process, all sharing one target cache (style targets made once per
-    style) and one stop token (the second Ctrl-C ends the running job)."""
+    style) and one stop token (the second Ctrl-C ends the running job, leaving its checkpoint)."""
 
     slots = 1
 
-    def __init__(self) -> None:
+    def __init__(self, checkpoint_every: float = DEFAULT_EVERY) -> None:
+        self.checkpoint_every = checkpoint_every
         self.targets = TargetCache()
         self.token = StopToken()
         self._on_event: Callable[[Entry, Event], None] = lambda entry, event: None
@@ -60,7 +68,12 @@ class InlineExecutor:
     def submit(self, entry: Entry) -> int:
         handle = len(self._outcomes)
         self._outcomes[handle] = paint(
-            entry.spec.settings, entry.output, self.targets, self.token, lambda e: self._on_event(entry, e)
+            entry.spec.settings,
+            entry.output,
+            self.targets,
+            self.token,
+            lambda e: self._on_event(entry, e),
+            self.checkpoint_every,
         )
         return handle
 
@@ -77,7 +90,7 @@ class InlineExecutor:
 # --- one process per GPU ---------------------------------------------------------------------------
 
 
-def _serve(slot: dict[str, str], jobs: Any) -> None:
+def _serve(slot: dict[str, str], jobs: Any, checkpoint_every: float) -> None:
     """A worker process: take its device slot (environment, e.g. CUDA_VISIBLE_DEVICES) before torch
     starts, leave Ctrl-C to the driver, then run the jobs that come down the pipe until ``None``."""
     os.environ.update(slot)
@@ -85,19 +98,23 @@ def _serve(slot: dict[str, str], jobs: Any) -> None:
     targets = TargetCache()
     while (job := jobs.recv()) is not None:
         settings_json, output = job
-        jobs.send(paint(Settings.from_json(settings_json), Path(output), targets))
+        jobs.send(
+            paint(Settings.from_json(settings_json), Path(output), targets, checkpoint_every=checkpoint_every)
+        )
 
 
 class _Worker:
     """One process pinned to one slot, fed one job at a time; restarted when it dies."""
 
-    def __init__(self, context: Any, slot: dict[str, str]) -> None:
-        self._context, self._slot = context, slot
+    def __init__(self, context: Any, slot: dict[str, str], checkpoint_every: float) -> None:
+        self._context, self._slot, self._every = context, slot, checkpoint_every
         self.start()
 
     def start(self) -> None:
         self.pipe, child = self._context.Pipe()
-        self.process = self._context.Process(target=_serve, args=(self._slot, child), daemon=True)
+        self.process = self._context.Process(
+            target=_serve, args=(self._slot, child, self._every), daemon=True
+        )
         self.process.start()
         child.close()
 
@@ -127,12 +144,12 @@ class ProcessExecutor:
     that dies (killed, out of memory) fails only its job and is started again.
     """
 
-    def __init__(self, slots: list[dict[str, str]]) -> None:
+    def __init__(self, slots: list[dict[str, str]], checkpoint_every: float = DEFAULT_EVERY) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
         self.slots = len(slots)
-        self._workers = [_Worker(context, slot) for slot in slots]
+        self._workers = [_Worker(context, slot, checkpoint_every) for slot in slots]
         self._idle = list(self._workers)
         self._busy: dict[int, _Worker] = {}
         self._count = 0

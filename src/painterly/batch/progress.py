@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from ..engine import Event, Iteration, ScaleStarted
+from ..events import Resumed
 from ..queue import Status
 from .runner import Batch, Entry
 
@@ -39,6 +40,10 @@ class BatchProgress:
             self.current.update(1)
         elif isinstance(event, ScaleStarted):
             self.current.set_description(f"{entry.spec.label} {event.width}x{event.height}")
+        elif isinstance(event, Resumed):  # the bar and the ETA go on from the checkpoint
+            self.current.update(event.done)
+            entry.estimate *= 1 - event.done / max(event.total, 1)
+            self.say(f"{entry.spec.label}: {event}")
 
     def remote(self, label: str, done: int, total: int) -> None:
         """Progress reported by a remote worker (the bar follows the job that reported last)."""

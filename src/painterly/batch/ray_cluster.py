@@ -1,7 +1,8 @@
 """Jobs as calls on Ray actors: the batch spread over a cluster without a shared file system.
 
 Each actor keeps the network and its style targets loaded between jobs. Inputs travel to it as bytes,
-the output comes back as PNG bytes and the driver writes it into OUTDIR. Ray restarts an actor whose
+the output comes back as PNG bytes and the driver writes it into OUTDIR. Checkpoints would live in the
+actor's temporary folder, gone with it, so a job cut short on Ray starts again from its beginning. Ray restarts an actor whose
 process dies and retries the call it was running (``max_restarts``, ``max_task_retries``); the driver
 sees one result per job. Progress goes from the actors to the driver through a Ray queue.
 Ray is imported only here, and only when ``--ray`` is given.
@@ -79,7 +80,7 @@ class Painter:
             settings = _localised(Settings.from_json(settings_json), files, Path(tmp))
             settings = settings.with_(**{name: _node_file(*shipped) for name, shipped in large.items()})
             output = Path(tmp) / "output.png"
-            outcome = paint(settings, output, self.targets, on_event=report)
+            outcome = paint(settings, output, self.targets, on_event=report, checkpoint_every=0)
             if outcome.record is not None:
                 outcome.png = output.read_bytes()
             return outcome

@@ -8,6 +8,7 @@ import click
 
 from .app import cli
 from .generated import option_values, settings_options
+from .running import checkpoint_option
 
 
 def _manifest_columns(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -51,9 +52,27 @@ def _manifest_columns(ctx: click.Context, param: click.Parameter, value: bool) -
 )
 @click.option("--workers", type=int, default=1, show_default=True, help="jobs at once, one per GPU")
 @click.option("--quiet", is_flag=True, help="no progress bars: one log line per job")
+@checkpoint_option(
+    "seconds between checkpoints of the running job (OUT.png.ckpt beside its output, also written when "
+    "it is stopped; the same command again goes on from it); 0: none. Not on --ray: a job cut short "
+    "there starts again"
+)
 @settings_options
-def batch(contents, batch_styles, outdir, zip_, manifest, ray, cpus_per_job, workers, quiet, **opts) -> None:
-    """Stylise every CONTENT (file or folder) with every --style; resumable: run it again to go on."""
+def batch(
+    contents,
+    batch_styles,
+    outdir,
+    zip_,
+    manifest,
+    ray,
+    cpus_per_job,
+    workers,
+    quiet,
+    checkpoint_every,
+    **opts,
+) -> None:
+    """Stylise every CONTENT (file or folder) with every --style; resumable: run it again to go on
+    (inside the job that was running, from its checkpoint)."""
     from ..batch.command import build_plan, run_batch
 
     specs, columns = build_plan(
@@ -61,6 +80,13 @@ def batch(contents, batch_styles, outdir, zip_, manifest, ray, cpus_per_job, wor
     )
     sys.exit(
         run_batch(
-            specs, outdir, ray=ray, cpus_per_job=cpus_per_job, workers=workers, quiet=quiet, columns=columns
+            specs,
+            outdir,
+            ray=ray,
+            cpus_per_job=cpus_per_job,
+            workers=workers,
+            quiet=quiet,
+            columns=columns,
+            checkpoint_every=checkpoint_every,
         )
     )

@@ -8,12 +8,11 @@ from typing import Any
 
 import click
 
-from ..checkpoints import DEFAULT_EVERY
 from ..errors import PainterlyError
 from ..settings import Settings, fields_of, named_files, path_fields
 from .app import cli
 from .generated import build_settings, settings_options
-from .running import execute, unused
+from .running import checkpoint_option, execute, unused
 
 
 @cli.command()
@@ -26,14 +25,7 @@ from .running import execute, unused
     "--save-every", type=int, default=0, help="also save the image every N iterations as OUT-NNNNN.png"
 )
 @click.option("--quiet", is_flag=True, help="no progress bar or messages")
-@click.option(
-    "--checkpoint-every",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_EVERY,
-    show_default=True,
-    help="seconds between checkpoints (OUT.ckpt beside the output, removed when it is written; "
-    "also written on Ctrl-C); 0: none",
-)
+@checkpoint_option()
 @click.option("--resume", is_flag=True, help="continue the unfinished run of -o OUT from its checkpoint")
 @settings_options
 def run(
@@ -63,10 +55,7 @@ def run(
 
 @cli.command()
 @click.argument("output")
-@click.option(
-    "--checkpoint-every", type=click.FloatRange(min=0), default=DEFAULT_EVERY, show_default=True,
-    help="seconds between checkpoints from here on; 0: none",
-)  # fmt: skip
+@checkpoint_option("seconds between checkpoints from here on; 0: none")
 @click.option("--quiet", is_flag=True)
 def resume(output: str, checkpoint_every: float, quiet: bool) -> None:
     """Finish the run that writes OUTPUT from its checkpoint (OUTPUT.ckpt), where it stopped: after

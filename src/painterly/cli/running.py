@@ -19,6 +19,21 @@ if TYPE_CHECKING:
     from ..state import Change
 
 
+def checkpoint_option(
+    help: str = "seconds between checkpoints (OUT.ckpt beside the output, removed when it is written; "
+    "also written on Ctrl-C); 0: none",
+):
+    """The ``--checkpoint-every`` option of each command that paints into files (``help`` says where
+    that command keeps them)."""
+    return click.option(
+        "--checkpoint-every",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_EVERY,
+        show_default=True,
+        help=help,
+    )
+
+
 def unused(base: Path) -> Path:
     """``base.png``, or ``base-N.png`` with the first N that names no existing file."""
     candidate = base.with_name(f"{base.name}.png")
@@ -41,6 +56,7 @@ def execute(
 ) -> None:
     """Run a job with a progress bar, Ctrl-C handling, checkpoints and intermediate saves (``resume``:
     continue from the output's checkpoint); exit non-zero on failure."""
+    from ..events import Resumed
     from ..jobs import Job
 
     job = Job(settings, output, checkpoint_every=checkpoint_every, steering=steering)
@@ -55,7 +71,7 @@ def execute(
         f"({job.stylizer.precision}); estimated {_duration(estimate)}"
     )
     if state is not None:
-        say(f"painterly: resuming at {state.progress:.0%} ({state.done} of {state.total} iterations)")
+        say(f"painterly: {Resumed(state.done, state.total)}")
     on_event = Progress(job, quiet, save_every, done=state.done if state else 0)
     with stop_on_ctrl_c(job, quiet):
         try:

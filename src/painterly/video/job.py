@@ -6,7 +6,8 @@ moved along the optical flow, at the final scale only, for a few iterations, wit
 that keeps it close to that warped frame wherever the flow is reliable; disoccluded pixels and motion
 boundaries start from the content frame (in the painting's palette) and are free, so the style fills them. ``temporal_weight=0`` paints every frame independently
 (from the settings' init), for comparison. Every frame goes through ``jobs.Job`` (PNG with its record)
-into a work folder beside the output; one ``TargetCache`` computes the style targets once and one
+into a work folder beside the output, checkpointing beside its PNG, so a run killed or stopped inside
+a frame goes on inside it next time; one ``TargetCache`` computes the style targets once and one
 ``StopToken`` ends the run.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from ..checkpoints import DEFAULT_EVERY
 from ..engine import Event, StopToken, Stylizer
 from ..errors import PainterlyError
 from ..files import write_text_atomic
@@ -70,7 +72,8 @@ class VideoResult:
 
 class VideoJob:
     """Check everything up front (inputs, output, work folder); ``run`` makes the missing frames and
-    the video. ``stop()`` ends the run after the current frame; ``token.stop()`` ends it at once."""
+    the video. ``stop()`` ends the run after the current frame; ``token.stop()`` ends it at once,
+    leaving the frame's checkpoint for the next run."""
 
     def __init__(
         self,
@@ -79,9 +82,12 @@ class VideoJob:
         options: VideoOptions | None = None,
         *,
         stop: StopToken | None = None,
+        checkpoint_every: float = DEFAULT_EVERY,
     ) -> None:
-        """``settings.content`` is the input video; every image option applies to each frame."""
+        """``settings.content`` is the input video; every image option applies to each frame. The
+        running frame saves a checkpoint beside its PNG every ``checkpoint_every`` seconds (0: never)."""
         require()
+        self.checkpoint_every = checkpoint_every
         self.settings = absolute(settings.validated())
         self.options = (options or VideoOptions()).validated()
         self.info: VideoInfo = probe(self.settings.content)
@@ -149,8 +155,9 @@ class VideoJob:
             else:
                 init, term = self._warm_start(previous[0], previous[1], content)
                 job, terms = self._job(later, path), [term]
-            record = job.run(emit, inputs=(content, self.styles, self.mask, init), terms=terms)
-            if record.interrupted:  # a half-made frame is not kept
+            inputs = (content, self.styles, self.mask, init)
+            record = job.run(emit, inputs=inputs, terms=terms, resume=job.unfinished)
+            if record.interrupted:  # no finished frame: its checkpoint (if kept) goes on next time
                 path.unlink(missing_ok=True)
                 stopped = True
                 break
@@ -171,7 +178,9 @@ class VideoJob:
     # --- pieces -----------------------------------------------------------------------------------
 
     def _job(self, settings: Settings, path: Path) -> Job:
-        return Job(settings, path, targets=self.targets, stop=self.token)
+        return Job(
+            settings, path, targets=self.targets, stop=self.token, checkpoint_every=self.checkpoint_every
+        )
 
     def _warm_start(
         self, previous_input: Image.Image, previous_output: Image.Image, content: Image.Image

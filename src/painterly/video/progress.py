@@ -1,5 +1,6 @@
 """The terminal face of ``painterly video``: a bar over frames (i/n, s/frame, ETA), a bar over the
-current frame's iterations, messages, and Ctrl-C (first: stop after this frame; second: stop now)."""
+current frame's iterations, messages, and Ctrl-C (first: stop after this frame; second: stop now, the
+frame's checkpoint kept)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,21 @@ from pathlib import Path
 
 import click
 
+from ..checkpoints import DEFAULT_EVERY
 from ..interrupts import on_ctrl_c
 from ..settings import Settings
 from .job import FrameDone, FrameStarted, VideoEvent, VideoJob, VideoOptions, VideoResult
 
 
-def run_video(settings: Settings, output: str | Path, options: VideoOptions, quiet: bool) -> VideoResult:
+def run_video(
+    settings: Settings,
+    output: str | Path,
+    options: VideoOptions,
+    quiet: bool,
+    checkpoint_every: float = DEFAULT_EVERY,
+) -> VideoResult:
     """Run ``painterly video`` with progress output; the caller turns an interrupted result into exit 130."""
-    job = VideoJob(settings, output, options)
+    job = VideoJob(settings, output, options, checkpoint_every=checkpoint_every)
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     info, done = job.info, job.finished()
     first = sum(iters for _, iters in job.frame_settings.schedule())
@@ -46,13 +54,14 @@ class _Bars:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.kept = 0
+        self.kept = self.index = 0
         self.frames = self.iterations = None
 
     def __call__(self, event: VideoEvent) -> None:
         from tqdm import tqdm
 
         from ..engine import Iteration
+        from ..events import Resumed
 
         if isinstance(event, FrameDone) and event.kept:
             self.kept += 1
@@ -61,8 +70,14 @@ class _Bars:
                 bar = dict(disable=self.quiet, dynamic_ncols=True, file=sys.stderr)
                 self.frames = tqdm(total=event.count, initial=self.kept, unit="frame", desc="frames", **bar)
                 self.iterations = tqdm(unit="it", position=1, leave=False, **bar)
+            self.index = event.index
             self.iterations.reset()
             self.iterations.set_description(f"frame {event.index}")
+        elif isinstance(event, Resumed) and self.iterations is not None:
+            self.iterations.reset(total=event.total)
+            self.iterations.update(event.done)
+            if not self.quiet:
+                tqdm.write(f"painterly: frame {self.index}: {event}", file=sys.stderr)
         elif isinstance(event, Iteration) and self.iterations is not None:
             if self.iterations.total != event.total:
                 self.iterations.reset(total=event.total)
@@ -78,7 +93,8 @@ class _Bars:
 
 
 def _stop_on_ctrl_c(job: VideoJob, say):
-    """First Ctrl-C: finish the current frame, then stop. Second: stop now (that frame is dropped)."""
+    """First Ctrl-C: finish the current frame, then stop. Second: stop now (that frame's checkpoint is
+    kept, unless checkpoints are off)."""
 
     def after_frame() -> None:
         job.stop()
@@ -86,6 +102,7 @@ def _stop_on_ctrl_c(job: VideoJob, say):
 
     def now() -> None:
         job.token.stop()
-        say("\npainterly: stopping now; the current frame is dropped")
+        kept = "its checkpoint goes on next time" if job.checkpoint_every else "it is dropped"
+        say(f"\npainterly: stopping now inside the current frame; {kept}")
 
     return on_ctrl_c(after_frame, now)
