@@ -1,34 +1,34 @@
-"""The job model's time estimates: remembered speed is smoothed, not replaced by the last run."""
+"""The cost model: a machine's rate fitted to its own samples, and the engine's plan turned into an
+estimate (tiles' overlaps counted)."""
 
 import dataclasses
-import json
-from types import SimpleNamespace
 
-from PIL import Image
+import pytest
 
-from painterly import jobs
+from painterly import cost
+from painterly.engine import Stylizer
 from painterly.settings import Settings
 
 
-def test_one_slow_run_does_not_swing_the_estimate(tmp_path, monkeypatch):
-    monkeypatch.setattr(jobs, "_speed_path", lambda: tmp_path / "speed.json")
-    settings = Settings(styles=("s",), size=512, device="cpu", precision="fp32")
-    work = jobs._work(settings, 512, 512)
-    (tmp_path / "speed.json").write_text(json.dumps({"cpu-fp32": 1.0}))
-    slow = SimpleNamespace(image=Image.new("RGB", (512, 512)), interrupted=False, elapsed=100.0 * work)
-    jobs._remember_speed(settings, slow)
-    assert json.loads((tmp_path / "speed.json").read_text())["cpu-fp32"] == 10.0  # sqrt(1 * 100)
-    tiny = Settings(styles=("s",), size=48, device="cpu", precision="fp32")
-    jobs._remember_speed(
-        tiny, SimpleNamespace(image=Image.new("RGB", (48, 48)), interrupted=False, elapsed=9.0)
-    )
-    assert json.loads((tmp_path / "speed.json").read_text())["cpu-fp32"] == 10.0  # too little work to judge
+def test_the_rate_is_fitted_to_the_machines_samples_newest_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(cost, "_path", lambda: tmp_path / "speed.json")
+    assert cost.rate("m") is None  # nothing remembered: calibrate, else the prior
+    cost.remember("m", [[1e5, 0.15], [4e5, 0.45]])  # 0.1 s + 1 s per megapixel
+    rate = cost.rate("m")
+    assert rate.fixed == pytest.approx(0.05) and rate.per_mpx == pytest.approx(1.0)
+    cost.remember("m", [[1e5, 0.30], [4e5, 0.90]] * 20)  # the machine got twice as slow
+    assert cost.rate("m").evaluation(4e5) == pytest.approx(0.90, rel=0.05)
+    assert len(cost.samples("m")) == cost.KEEP
+    (tmp_path / "speed.json").write_text('{"cpu-fp32": 9.0}')  # the old format is read as nothing
+    assert cost.rate("m") is None
 
 
-def test_estimates_count_the_tiles_overlaps(monkeypatch):
+def test_estimates_count_the_tiles_overlaps(monkeypatch, tmp_path):
     from painterly import hardware, tiles
 
     monkeypatch.setattr(hardware, "memory_in_use", lambda device: 0)
+    monkeypatch.setattr(cost, "_path", lambda: tmp_path / "speed.json")
+    cost.remember(Stylizer(Settings(styles=("s",), device="cpu", precision="fp32")).machine(), [[1e6, 1.0]])
     whole = Settings(styles=("s",), size=2048, device="cpu", precision="fp32", scales=1, iterations=10,
                      memory_budget=16.0)  # fmt: skip
     tiled = dataclasses.replace(whole, memory_budget=2.0)
@@ -36,5 +36,6 @@ def test_estimates_count_the_tiles_overlaps(monkeypatch):
     assert grid is not None and len(grid.boxes()) > 1
     overlapped = sum((r - x) * (b - y) for x, y, r, b in grid.boxes())
     assert overlapped > 2048 * 1536
-    assert jobs._work(whole, 2048, 1536) == 2048 * 1536 * 10 / 1e6
-    assert jobs._work(tiled, 2048, 1536) == overlapped * 10 / 1e6
+    write = cost.WRITE_PER_MPX * 2048 * 1536 / 1e6
+    assert Stylizer(whole).estimate((2048, 1536)) == pytest.approx(2048 * 1536 * 10 / 1e6 + write)
+    assert Stylizer(tiled).estimate((2048, 1536)) == pytest.approx(overlapped * 10 / 1e6 + write)

@@ -173,9 +173,11 @@ def test_metadata_is_read_without_decoding_pixels(tmp_path):
 def test_a_smaller_image_never_costs_more(quality):
     """Every preset's plan only adds coarse scales as the size grows (no switch to 300 single-scale
     iterations below 182 px), so the cost model's work never falls with size."""
-    from painterly.jobs import _work, estimate_seconds
+    from painterly.jobs import estimate_seconds
 
-    works = [_work(Settings(styles=("s",), size=n, quality=quality), n, n) for n in range(16, 2049, 3)]
+    works = [
+        estimate_seconds(Settings(styles=("s",), size=n, quality=quality), n, n) for n in range(16, 2049, 3)
+    ]
     assert all(b >= a for a, b in zip(works, works[1:], strict=False))
     small, large = (Settings(styles=("s",), size=n, quality=quality) for n in (96, 256))
     assert estimate_seconds(small, 96, 72) < estimate_seconds(large, 256, 192)

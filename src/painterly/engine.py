@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import hardware, tiles
+from . import cost, hardware, tiles
 from .errors import PainterlyError
 from .events import Event, Iteration, Preview, ScaleStarted, TileStarted
 from .hardware import resolve_device, resolve_precision
@@ -81,6 +81,8 @@ class StylizeResult:
     precision: str = "fp32"
     changes: tuple[Change, ...] = field(default=())  # steering, in order; ``settings`` is the start
     state: RunState | None = None  # a stopped run's: ``Stylizer.run(..., state=)`` continues it
+    stop_reason: str = ""  # "time budget" where a deadline ended a scale early
+    timings: tuple[tuple[float, float], ...] = ()  # per finished scale: pixels, seconds per evaluation
 
 
 class Saver(Protocol):
@@ -131,6 +133,17 @@ class ScalePlan:
     def work(self) -> int:
         """Evaluations the scale costs: its iterations once per tile."""
         return self.iterations * (1 if self.grid is None else len(self.grid.boxes()))
+
+    @property
+    def pixels(self) -> float:
+        """Pixels one evaluation optimises: the scale's, or a tile's (overlaps included)."""
+        if self.grid is None:
+            return self.size[0] * self.size[1]
+        boxes = self.grid.boxes()
+        return sum((r - left) * (b - top) for left, top, r, b in boxes) / len(boxes)
+
+    def seconds(self, rate: cost.Rate) -> float:
+        return self.work * rate.evaluation(self.pixels)
 
 
 Optimise = Callable[[torch.Tensor, Objective], torch.Tensor]
@@ -331,11 +344,48 @@ class Stylizer:
             return self._room
         return tiles.budget(self.settings.memory_budget, self.device)
 
-    def plan(self, content: Image.Image, start_scale: int = 0) -> list[ScalePlan]:
-        """The scales a run of ``content`` paints, from schedule index ``start_scale`` (-1: the final)."""
+    def machine(self) -> str:
+        """The key this machine's speed is remembered under (device, precision, threads, processor)."""
+        return cost.machine_key(self.device.type, self.precision, torch.get_num_threads())
+
+    def rate(self) -> cost.Rate:
+        """Seconds per evaluation here: remembered (calibration, earlier runs), else a cautious prior."""
+        return cost.rate(self.machine()) or cost.prior(self.device.type)
+
+    def estimate(self, content: Image.Image | tuple[int, int]) -> float:
+        """Seconds a run of ``content`` (or of an image of that size) takes from here: its scales and
+        tiles as planned, at this machine's rate, and writing the output."""
+        plans = self.plan(content)
+        w, h = plans[-1].size
+        rate = self.rate()
+        return sum(plan.seconds(rate) for plan in plans) + cost.WRITE_PER_MPX * w * h / 1e6
+
+    def calibrate(self, content: Image.Image, styles: Sequence[Image.Image]) -> None:
+        """Time a few evaluations at two sizes and remember them, once per machine (about 1-5 s): a
+        first estimate from this machine's own figures rather than a prior."""
+        key = self.machine()
+        if cost.samples(key):
+            return
+        measured = []
+        for longest in (160, 384):
+            small = fit(content, longest)
+            objective = self.objective(small, [fit(style, longest) for style in styles])
+            x = to_tensor(small).to(self.device).requires_grad_(True)
+            times = []
+            for _ in range(3):  # the first pays for kernel set-up, as a run's first step does
+                started = time.perf_counter()
+                objective(x)[0].backward()
+                times.append(time.perf_counter() - started)
+            measured.append([small.width * small.height, sum(times) / len(times)])
+        cost.remember(key, measured)
+
+    def plan(self, content: Image.Image | tuple[int, int], start_scale: int = 0) -> list[ScalePlan]:
+        """The scales a run of ``content`` (or of an image of that size) paints, from schedule index
+        ``start_scale`` (-1: the final)."""
         schedule = self.settings.schedule()
-        width, height = self.output_size(content)
-        sizes = scale_sizes(content.size, width, height, [f for f, _ in schedule])
+        original = content if isinstance(content, tuple) else content.size
+        width, height = fitted_size(original, self.settings.size)
+        sizes = scale_sizes(original, width, height, [f for f, _ in schedule])
         room = self.memory_room()
         return [
             ScalePlan(
@@ -363,6 +413,7 @@ class Stylizer:
         preview_every: int = 0,
         state: RunState | None = None,
         checkpoints: Saver | None = None,
+        deadline: float | None = None,
     ) -> StylizeResult:
         """Stylise ``content`` with ``styles`` (blended by the settings' weights) and return the result.
 
@@ -375,8 +426,10 @@ class Stylizer:
         steps when it wants one. ``state`` (a stopped run's ``result.state``, or a checkpoint's, with
         the same inputs and arguments) continues that run where it stood: ``init`` and
         ``start_scale`` are then its own, and no finished scale or tile is painted again.
+        ``deadline``: seconds from now by which the run ends (a time budget): each scale gets its share
+        of what is left, by its planned cost, and ends when that is spent (the reason is recorded).
         """
-        s = self.start_settings
+        called, s = time.perf_counter(), self.start_settings
         if len(styles) != len(s.styles):
             raise PainterlyError(f"{len(s.styles)} style image(s) configured but {len(styles)} given")
         check_terms(terms)
@@ -396,6 +449,7 @@ class Stylizer:
                 due=list(self.steering),
                 generator=torch.Generator().manual_seed(s.seed),
                 room=self._room,
+                deadline=None if deadline is None else deadline - (time.perf_counter() - called),
             )
             if init is None and s.init == "style-colors" and mask is None:  # masks may leave regions unstyled
                 # only the first scale starts from it: recolour at that size, not the photo's (prints)
@@ -414,30 +468,45 @@ class Stylizer:
         builder = ObjectiveBuilder(context, state, Inputs.of(content, styles), mask, terms)
         run = _Run(builder, state, on_event or (lambda event: None), preview_every, checkpoints)
         x = None if state.canvas is None else state.canvas.to(self.device)
-        for plan in plans:
+        rate = self.rate()
+        for number, plan in enumerate(plans):
             scaled = (
                 fit(content, plan.longest) if not plan.final else content.resize(plan.size, Image.LANCZOS)
             )
             x = self._initial(scaled, init, state.generator) if x is None else _resized(x, plan.size)
             state.scale, state.canvas = plan.index, x
             run.emit(ScaleStarted(plan.index, plan.count, *plan.size, plan.iterations))
-            x = self._step(plan, run).paint(x, scaled)
+            share = plan.seconds(rate) / sum(p.seconds(rate) for p in plans[number:])
+            started, before = time.perf_counter(), state.done
+            x = self._step(plan, run, share).paint(x, scaled)
             if state.optimiser is None and state.tiles is None:  # the scale is finished
                 state.scale, state.canvas = plan.index + 1, x
+                if state.done - before >= 3:
+                    state.timings.append(
+                        [plan.pixels, (time.perf_counter() - started) / (state.done - before)]
+                    )
             if self.stopped:
                 break
         assert x is not None
         return self._result(content, _resized(x, self.output_size(content)), state, weights)
 
-    def _step(self, plan: ScalePlan, run: _Run) -> WholeScale | TiledScale:
+    def _step(self, plan: ScalePlan, run: _Run, share: float) -> WholeScale | TiledScale:
+        """The scale's painter; with a deadline it may spend ``share`` of the time left."""
         state = run.state
         resume, tiled = (state.optimiser, state.tiles), plan.grid is not None
         state.optimiser = state.tiles = None  # consumed by this scale, put back where a stop leaves it
+        end = None if state.deadline is None else state.elapsed + share * (state.deadline - state.elapsed)
+        tiles_left = [0 if plan.grid is None else len(plan.grid.boxes()) - (resume[1] or {}).get("next", 0)]
 
         def optimise(x: torch.Tensor, objective: Objective) -> torch.Tensor:
+            expires = end
+            if end is not None and tiled:  # a tile's part of the scale's time left
+                expires = state.elapsed + (end - state.elapsed) / max(1, tiles_left[0])
+                tiles_left[0] -= 1
             optimiser = ScaleOptimiser(
                 state, objective, plan.iterations, run.emit, run.preview_every, lambda: self.stopped,
                 self.steer, (lambda o: None) if tiled else lambda o: run.checkpoint(o.x, optimiser=o.state_dict()),
+                expires,
             )  # fmt: skip
             x = optimiser.run(x, None if tiled else resume[0])
             if self.stopped and not tiled:
@@ -483,6 +552,8 @@ class Stylizer:
             precision=self.precision,
             changes=tuple(state.changes),
             state=state if self.stopped else None,
+            stop_reason=state.stop_reason,
+            timings=tuple((p, s) for p, s in state.timings),
         )
 
     def objective(

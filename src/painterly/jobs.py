@@ -8,7 +8,6 @@ everywhere; the record is the JSON embedded in the output and stored by the web 
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import time
@@ -19,20 +18,17 @@ from typing import Any
 
 from PIL import Image
 
-from . import checkpoints, tiles
+from . import checkpoints, cost
 from .checkpoints import DEFAULT_EVERY, Checkpoints
 from .engine import Change, Event, LossTerm, StopToken, Stylizer, StylizeResult
 from .errors import PainterlyError
 from .events import Resumed
-from .files import write_text_atomic
-from .hardware import resolve_device, resolve_precision
-from .images import check_output, load_image, read_metadata, resolve, save_image, scale_sizes
+from .images import check_output, load_image, read_metadata, resolve, save_image
 from .settings import INIT_KINDS, Settings, fields_of, named_files, path_fields, repathed
 from .state import RunState
 from .targets import TargetCache
 from .version import painterly_version
 
-SPEED_FILE = "speed.json"
 RECORD_FORMAT = 2  # 2: steering ``changes``, ``format``; readers take fields of later formats
 
 
@@ -52,6 +48,7 @@ class Record:
     versions: dict[str, str] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     changes: list[list[Any]] = field(default_factory=list)  # steering: [iteration, field, value]
+    stop: str = ""  # why a scale ended early though not interrupted: "time budget"
     format: int = RECORD_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,6 +122,7 @@ class Job:
         embed: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         checkpoint_every: float = DEFAULT_EVERY,
         steering: Sequence[Change] = (),
+        counted_from: float | None = None,
     ) -> None:
         """``output`` None: a run that only ``stylise``s (the library's ``stylize``, a grid's variants).
         ``targets`` and ``stop`` may be shared with other jobs (a batch reuses style targets; one
@@ -132,7 +130,8 @@ class Job:
         image carries (a server keeps its own paths out of the files it hands out). A run with an
         output saves a checkpoint beside it every ``checkpoint_every`` seconds (0: never) and when
         it is stopped, which ``run(resume=True)`` continues from and a finished run removes.
-        ``steering``: a steered run's recorded changes, replayed (``rerun``)."""
+        ``steering``: a steered run's recorded changes, replayed (``rerun``). A ``time_budget``
+        counts from ``counted_from`` (a ``time.perf_counter()`` value; default: now)."""
         self.settings = absolute(settings.validated())
         self.output = (
             None if output is None else check_output(output, list(map(resolve, input_files(self.settings))))
@@ -143,22 +142,46 @@ class Job:
         self.checkpoint_every = checkpoint_every
         self._resumed: RunState | None = None
         self.token = stop if stop is not None else StopToken()
-        self.stylizer = Stylizer(self.settings, targets=targets, stop=self.token, steering=steering)
+        self.counted_from = time.perf_counter() if counted_from is None else counted_from
+        self.notes: list[str] = []  # what a time budget or ``size`` auto chose
+        self._stylizer_for = lambda s: Stylizer(s, targets=targets, stop=self.token, steering=steering)
+        self.stylizer = self._stylizer_for(self.settings)
         self.embed = embed or (lambda record: record)
 
     def load_inputs(self) -> tuple[Image.Image, list[Image.Image], Image.Image | None, Image.Image | None]:
+        """The run's images; a time budget or ``size`` auto is settled here, where sizes are known."""
         s = self.settings
         if not s.content:
             raise PainterlyError("no content image given")
         content = load_image(s.content, "content image")
-        self.stylizer.check_fits(content)
+        if s.size:
+            self.stylizer.check_fits(content)
         styles = [load_image(path, "style image") for path in s.styles]
+        if not s.size or s.time_budget:
+            self._fit(content, styles)
         self.stylizer.check_fits(content, styles)
-        return (content, styles, *load_mask_and_init(s))
+        return (content, styles, *load_mask_and_init(self.settings))
 
-    def estimate_seconds(self, content: Image.Image) -> float:
-        width, height = self.stylizer.output_size(content)
-        return estimate_seconds(self.settings, width, height)
+    def _fit(self, content: Image.Image, styles: list[Image.Image]) -> None:
+        from .budget import fit_to_budget
+
+        self.stylizer.calibrate(content, styles)
+        fitted, self.notes = fit_to_budget(
+            self.settings, content, styles, self._stylizer_for, self.available()
+        )
+        if fitted != self.settings:
+            self.settings, self.stylizer = fitted, self._stylizer_for(fitted)
+
+    def available(self) -> float | None:
+        """Seconds left of the time budget, None without one."""
+        budget = self.settings.budget_seconds()
+        return None if budget is None else budget - (time.perf_counter() - self.counted_from)
+
+    def estimate_seconds(self, content: Image.Image, styles: Sequence[Image.Image] = ()) -> float:
+        """Seconds the run takes from here; the first run on a machine calibrates it (a few seconds)."""
+        if styles:
+            self.stylizer.calibrate(content, styles)
+        return self.stylizer.estimate(content)
 
     def stop(self) -> None:
         """Ask the running stylisation (and any later one holding this job's token) to stop."""
@@ -184,6 +207,10 @@ class Job:
         from .faces import face_terms
 
         content, styles, mask, init = inputs or self.load_inputs()
+        left = self.available()
+        if left is not None:  # the output is written after the run: keep its time
+            w, h = self.stylizer.output_size(content)
+            left -= cost.WRITE_PER_MPX * w * h / 1e6
         return self.stylizer.run(
             content,
             styles,
@@ -194,6 +221,7 @@ class Job:
             preview_every=preview_every,
             checkpoints=checkpoints,
             state=state,
+            deadline=left,
         )
 
     def run(
@@ -226,7 +254,8 @@ class Job:
         save_image(result.image, target, self.embed(record.to_dict()))
         if not result.interrupted and self.checkpoint is not None:
             self.checkpoint.unlink(missing_ok=True)
-        _remember_speed(self.settings, result, self.stylizer.memory_room())
+        if not result.interrupted:
+            cost.remember(self.stylizer.machine(), [list(t) for t in result.timings])
         return record
 
     @property
@@ -274,6 +303,7 @@ class Job:
             precision=result.precision,
             versions=versions(),
             changes=[[c.iteration, c.field, c.value] for c in result.changes],
+            stop=result.stop_reason,
         )
 
 
@@ -298,68 +328,6 @@ def read_record(path: str | os.PathLike) -> Record:
     return Record.from_dict(read_metadata(path))
 
 
-# --- time estimates -------------------------------------------------------------------------------
-# Cost model: seconds per (megapixel x iteration) on a device, measured by earlier runs on this machine
-# (a first-ever run uses the figure measured on a 2-core AVX2 CPU, or a conservative GPU figure).
-
-_DEFAULT_RATE = {"cpu": 9.0, "cuda": 0.15}
-
-
-def _speed_path() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("painterly")) / SPEED_FILE
-
-
-def _rate_key(settings: Settings) -> str:
-    device = resolve_device(settings.device)
-    return f"{device.type}-{resolve_precision(settings.precision, device)}"
-
-
 def estimate_seconds(settings: Settings, width: int, height: int) -> float:
-    try:
-        rates = json.loads(_speed_path().read_text())
-    except (OSError, ValueError):
-        rates = {}
-    key = _rate_key(settings)
-    rate = rates.get(key, _DEFAULT_RATE[key.split("-")[0]])
-    return rate * _work(settings, width, height) + 2.0
-
-
-def _work(settings: Settings, width: int, height: int, room: float | None = None) -> float:
-    """Megapixel-iterations of a run (the quantity run time is proportional to), tiles' overlaps
-    included: as planned with ``room`` bytes (a finished run's), else with what is free now."""
-    device = resolve_device(settings.device)
-    precision = resolve_precision(settings.precision, device)
-    if room is None:
-        room = tiles.budget(settings.memory_budget, device)
-    schedule = settings.schedule()
-    sizes = scale_sizes((width, height), width, height, [f for f, _ in schedule])
-    work = sum(
-        tiles.worked_pixels(w, h, precision, room, i) * i
-        for (w, h), (_, i) in zip(sizes, schedule, strict=True)
-    )
-    return work / 1e6
-
-
-def _remember_speed(settings: Settings, result: StylizeResult, room: float | None = None) -> None:
-    """Fold this run's speed into the remembered rate: a geometric mean with the earlier figure, so one
-    run slowed by a busy machine (or a tiny run dominated by start-up) cannot swing every estimate.
-    ``room``: the memory the run planned its tiles with."""
-    width, height = result.image.size
-    work = _work(settings, width, height, room)
-    if result.interrupted or result.elapsed < 5 or work < 1.0:
-        return
-    rate = result.elapsed / work
-    path = _speed_path()
-    try:
-        rates = json.loads(path.read_text()) if path.is_file() else {}
-        key = _rate_key(settings)
-        earlier = rates.get(key)
-        rates[key] = round(
-            math.sqrt(earlier * rate) if isinstance(earlier, int | float) and earlier > 0 else rate, 4
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, json.dumps(rates))
-    except (OSError, ValueError):
-        pass  # estimates are a courtesy
+    """Seconds a run of an image of ``width`` x ``height`` takes here (a batch's ETA before loading)."""
+    return Stylizer(settings).estimate((width, height))

@@ -72,12 +72,14 @@ class ScaleOptimiser:
         stopped: Callable[[], bool],
         steer: Callable[[int], bool] = lambda done: False,
         between: Callable[[ScaleOptimiser], None] = lambda optimiser: None,
+        expires: float | None = None,
     ) -> None:
         """``steer(done)`` applies changes due before the next evaluation; True if the objective changed.
         ``between(self)`` is called after every step, where ``state_dict`` is complete (checkpoints).
-        The optimiser's own settings (kind, rate, averaging) are the state's, which steering keeps."""
+        The optimiser's own settings (kind, rate, averaging) are the state's, which steering keeps.
+        ``expires``: the run's ``elapsed`` at which the scale ends, spent or not (a time budget)."""
         self.state, self.objective, self.steer = state, objective, steer
-        self.iterations, self.budget, self.between = iterations, iterations, between
+        self.iterations, self.budget, self.between, self.expires = iterations, iterations, between, expires
         self.emit, self.preview_every, self.stopped = emit, preview_every, stopped
         self._memo: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
@@ -189,6 +191,9 @@ class ScaleOptimiser:
                 x.grad = grad.clone()
                 return value
         if self.budget <= 0:
+            raise _Stop
+        if self.expires is not None and self.state.elapsed >= self.expires:
+            self.state.stop_reason = "time budget"
             raise _Stop
         if self.steer(self.state.done):
             raise _Restart

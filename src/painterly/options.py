@@ -33,6 +33,7 @@ class Option:
     bounds: tuple[float, float | None] | None = None  # inclusive (None: no upper), checked by validated
     form: str | None = None  # web page section ("main", "advanced"), None: not on the page
     form_choices: tuple[str, ...] = ()  # the page's choices where the full set names paths
+    words: tuple[tuple[str, Any], ...] = ()  # text standing for a value, e.g. ("auto", 0)
 
     @property
     def flag(self) -> str:
@@ -66,12 +67,15 @@ class Option:
             if lowered in ("0", "false", "no", "off"):
                 return False
             raise PainterlyError(f"{label} must be true or false, not {text!r}")
+        if text.lower() in dict(self.words):
+            return dict(self.words)[text.lower()]
         if self.choices and text not in self.choices:
             raise PainterlyError(f"{label} must be one of {', '.join(self.choices)}, not {text!r}")
         try:
             value = self.kind(text)
         except ValueError:
             kind = {int: "an integer", float: "a number"}.get(self.kind, "text")
+            kind += "".join(f" or {word}" for word, _ in self.words)
             raise PainterlyError(f"{label} must be {kind}, not {text!r}") from None
         if self.kind is float and not math.isfinite(value):
             raise PainterlyError(f"{label} must be a finite number, not {text!r}")
@@ -102,6 +106,7 @@ def options(declared: type = Settings) -> tuple[Option, ...]:
                 bounds=f.metadata.get("bounds"),
                 form=f.metadata.get("form"),
                 form_choices=tuple(f.metadata.get("form_choices") or f.metadata.get("choices") or ()),
+                words=tuple(f.metadata.get("words", {}).items()),
             )
         )
     return tuple(out)

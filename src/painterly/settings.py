@@ -72,6 +72,7 @@ def described(
     form: str | None = None,
     form_choices: tuple[str, ...] | None = None,
     aliases: tuple[str, ...] = (),
+    words: dict[str, Any] | None = None,
     **kw: Any,
 ) -> Any:
     """A field with its help text and its kind: options.py turns it into the CLI option (plus
@@ -81,7 +82,8 @@ def described(
     ``{choices}`` in ``text`` lists them (or a path's ``names``). ``path``: the value names files.
     ``public``: whether a web visitor sees the value (default: unless it is a path, whose file name
     alone is shown). ``form`` ("main" or "advanced") puts it on the web page, limited to
-    ``form_choices`` where the full set names paths."""
+    ``form_choices`` where the full set names paths. ``words``: text a user may type for a value
+    (``auto`` for a size of 0)."""
     listed = choices or (path.names if path else ())
     meta = {
         "help": text.format(choices=spoken(listed)) if listed else text,
@@ -92,6 +94,7 @@ def described(
         "form": form,
         "form_choices": form_choices,
         "aliases": aliases,
+        "words": words or {},
     }
     return field(metadata=meta, **kw)
 
@@ -115,9 +118,11 @@ class Settings:
         "relative weight of each style image (default: equal)", default=()
     )
     size: int = described(
-        "longest side of the output in pixels",
+        "longest side of the output in pixels; auto (0): the largest that fits memory and, with --time, "
+        "the budget (at most the photo's own)",
         default=512,
-        bounds=(1, MAX_SIZE),
+        bounds=(0, MAX_SIZE),
+        words={"auto": 0},
         form="main",
         aliases=("-s",),
     )
@@ -230,6 +235,13 @@ class Settings:
         default=True,
         form="advanced",
     )
+    time_budget: str = described(
+        "finish within this time (45s, 2m, 1h30m): the schedule that fills it on this machine, ended at "
+        "the budget if the machine is slower than estimated; empty: the quality preset's",
+        default="",
+        form="main",
+        aliases=("--time",),
+    )
     memory_budget: float = described(
         "GiB the whole process may use, start-up included (0: what fits in free memory); larger scales run in overlapping tiles",
         default=0.0,
@@ -269,6 +281,10 @@ class Settings:
             return [(1.0, self.iterations or (SINGLE_SCALE_ITERATIONS if self.scales == 1 else auto))]
         return [(math.sqrt(2) ** -(n - 1 - i), below(n - 1 - i)) for i in range(n - 1)] + [(1.0, final)]
 
+    def budget_seconds(self) -> float | None:
+        """``time_budget`` in seconds, or None without one."""
+        return parse_duration(self.time_budget) if self.time_budget else None
+
     def ema_decay(self) -> float:
         return AUTO_EMA[self.optimizer] if self.ema < 0 else self.ema
 
@@ -306,6 +322,7 @@ class Settings:
             raise PainterlyError(f"mask-styles entries must be -1 or a style index below {len(self.styles)}")
         if self.mask_styles and not self.mask:
             raise PainterlyError("mask-styles needs --mask")
+        self.budget_seconds()
         return self
 
     def to_json(self) -> str:
@@ -376,6 +393,26 @@ def check_between(label: str, value: float, low: float, high: float, *, unit: st
     """The one wording of an out-of-range number, wherever a range is checked."""
     if not (math.isfinite(value) and low <= value <= high):
         raise PainterlyError(f"{label} must be between {low:g} and {high:g}{unit}, not {value}")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``45s``, ``2m``, ``1h30m``, ``1.5h`` or ``90`` (seconds); a one-line error otherwise."""
+    import re
+
+    cleaned = text.strip().lower().replace(" ", "")
+    parts = re.fullmatch(r"((?:\d+(?:\.\d+)?[hms])+|\d+(?:\.\d+)?)", cleaned)
+    seconds = 0.0
+    if parts:
+        for number, unit in re.findall(r"(\d+(?:\.\d+)?)([hms]?)", cleaned):
+            seconds += float(number) * _UNITS[unit or "s"]
+    if not parts or not (0 < seconds <= 7 * 86400):
+        raise PainterlyError(
+            f"time must be a duration above 0 and up to a week, such as 45s, 2m or 1h30m, not {text!r}"
+        )
+    return seconds
 
 
 # --- path-valued fields ---------------------------------------------------------------------------

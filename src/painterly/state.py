@@ -55,6 +55,9 @@ class RunState:
     generator: torch.Generator = field(default_factory=torch.Generator)  # seeded: noise, projections
     rng: torch.Tensor | None = None  # torch's global generator, as saved (set again on resume)
     room: float | None = None  # the memory its tiles were planned with: a resumed run plans the same
+    deadline: float | None = None  # ``elapsed`` by which a run with a time budget ends
+    stop_reason: str = ""  # why a scale ended before its iterations: "time budget"
+    timings: list[list[float]] = field(default_factory=list)  # per finished scale: [pixels, s per eval]
     earlier: float = 0.0  # seconds painted before this process took the run over
     started: float = field(default_factory=time.perf_counter)
 
@@ -86,6 +89,9 @@ class RunState:
             "generator": self.generator.get_state(),
             "rng": torch.get_rng_state(),
             "room": self.room,
+            "deadline": self.deadline,
+            "stop_reason": self.stop_reason,
+            "timings": [list(t) for t in self.timings],
             "elapsed": self.elapsed,
         }
 
@@ -109,6 +115,9 @@ class RunState:
                 generator=torch.Generator().set_state(data["generator"]),
                 rng=data["rng"],
                 room=None if data["room"] is None else float(data["room"]),
+                deadline=None if data["deadline"] is None else float(data["deadline"]),
+                stop_reason=str(data["stop_reason"]),
+                timings=[[float(p), float(s)] for p, s in data["timings"]],
                 earlier=float(data["elapsed"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, PainterlyError):

@@ -18,12 +18,32 @@ def _click_option(opt: Option):
         return click.option(flag, opt.name, default=opt.default, show_default=True, help=opt.help)
     if opt.choices:
         kind: Any = click.Choice(opt.choices)
+    elif opt.words:
+        kind = _Worded(opt)
     else:
         kind = str if opt.many else opt.kind
     default = (opt.format(opt.default) or None) if opt.many else opt.default
     return click.option(
         opt.flag, *opt.aliases, opt.name, type=kind, default=default, show_default=True, help=opt.help
     )
+
+
+class _Worded(click.ParamType):
+    """A number that may also be given as a word (``--size auto``), parsed by its declaration."""
+
+    def __init__(self, opt: Option) -> None:
+        self.opt = opt
+        self.name = f"{opt.kind.__name__}|{'|'.join(word for word, _ in opt.words)}"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from ..errors import PainterlyError
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.opt.parse(value)
+        except PainterlyError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def click_options(declared: type | Sequence[Option]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,20 +57,26 @@ def execute(
 ) -> None:
     """Run a job with a progress bar, Ctrl-C handling, checkpoints and intermediate saves (``resume``:
     continue from the output's checkpoint); exit non-zero on failure."""
+    from ..cost import process_age
     from ..events import Resumed
     from ..jobs import Job
 
-    job = Job(settings, output, checkpoint_every=checkpoint_every, steering=steering)
+    started = time.perf_counter() - process_age()  # a --time budget counts from the command
+    job = Job(settings, output, checkpoint_every=checkpoint_every, steering=steering, counted_from=started)
     state = job.starting_state(resume)
     inputs = job.load_inputs()
     say = (lambda *a, **k: None) if quiet else (lambda msg: click.echo(msg, err=True))
-    estimate = job.estimate_seconds(inputs[0])
+    for note in job.notes:
+        say(f"painterly: {note}")
+    estimate = job.estimate_seconds(inputs[0], inputs[1])
     width, height = job.stylizer.output_size(inputs[0])
+    schedule = job.settings.schedule()
     say(
-        f"painterly: {width}x{height}, {len(settings.schedule())} scale(s), "
-        f"{sum(i for _, i in settings.schedule())} iterations on {job.stylizer.device.type} "
+        f"painterly: {width}x{height}, {len(schedule)} scale(s), "
+        f"{sum(i for _, i in schedule)} iterations on {job.stylizer.device.type} "
         f"({job.stylizer.precision}); estimated {_duration(estimate)}"
     )
+    painting = time.perf_counter()
     if state is not None:
         say(f"painterly: {Resumed(state.done, state.total)}")
     on_event = Progress(job, quiet, save_every, done=state.done if state else 0)
@@ -90,7 +97,9 @@ def execute(
             f"{record.output}{kept}{finish}"
         )
         sys.exit(EXIT_INTERRUPTED)
-    say(f"painterly: wrote {job.output} in {_duration(record.elapsed)} (estimated {_duration(estimate)})")
+    ended = "; the time budget ended a scale early" if record.stop else ""
+    took = time.perf_counter() - painting
+    say(f"painterly: wrote {job.output} in {_duration(took)} (estimated {_duration(estimate)}){ended}")
 
 
 def stop_on_ctrl_c(job, quiet: bool):
