@@ -236,6 +236,8 @@ def test_cancel_stops_quickly_and_keeps_the_best_image(client):
     assert job["record"]["interrupted"] and 2 <= job["record"]["iterations"] < 2000
     assert client.get(job["result_url"]).status_code == 200
     assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 409
+    folder = client.app.state.store.results.run_dir(job_id)
+    assert not (folder / "result.png.ckpt").exists()  # a cancelled run is never continued
 
 
 def test_restart_keeps_the_gallery_and_interrupts_unfinished_jobs(tmp_path):
@@ -278,18 +280,6 @@ def test_restart_keeps_the_gallery_and_interrupts_unfinished_jobs(tmp_path):
         assert client.post(f"/api/jobs/{done_id}/resume").status_code == 409
         resumed = finished(client, running_id)
         assert resumed["status"] == "done" and resumed["form"]["seed"] == 2
-
-
-def test_shutdown_during_a_run_leaves_it_interrupted_and_resumable(tmp_path):
-    data = tmp_path / "data"
-    with test_client(create_app(data)) as client:
-        job_id = submit(client, "sample:astronaut", size=48, scales=1, iterations=2000).json()["id"]
-        wait_for(lambda: client.get(f"/api/jobs/{job_id}").json().get("live", {}).get("iteration", 0) >= 1)
-    # leaving the block shut the app down: the worker stopped the run
-    with test_client(create_app(data, start_worker=False)) as client:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        assert job["status"] == "interrupted"
-        assert client.post(f"/api/jobs/{job_id}/resume").json()["status"] == "queued"
 
 
 def test_serve_prints_url_and_warns_off_loopback(tmp_path, monkeypatch, capsys):

@@ -166,3 +166,25 @@ def test_gallery_shows_older_runs_past_the_largest_page(browser, tmp_path):
         cards = page.eval_on_selector_all("#gallery .card", "cards => cards.map((c) => c.dataset.id)")
         assert cards == ids[::-1] and page.locator("#gallery button.more").count() == 0
         page.close()
+
+
+def test_a_run_continued_after_a_restart_says_where_it_resumed(browser, tmp_path):
+    from test_web import submit
+    from test_web_support import test_client
+
+    from painterly.web.server import create_app
+
+    with test_client(create_app(tmp_path / "data")) as client:
+        job_id = submit(client, "sample:astronaut", size=48, scales=1, iterations=100).json()["id"]
+        wait_for(lambda: client.get(f"/api/jobs/{job_id}").json().get("live", {}).get("iteration", 0) >= 2)
+    # the app shut down mid-run; the restarted one continues the run from its checkpoint
+    with live_server(tmp_path / "data") as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.evaluate(f"sessionStorage.setItem('painterly-jobs', JSON.stringify(['{job_id}']))")
+        page.reload()
+        page.wait_for_selector("body[data-ready]")
+        wait_js(page, "/resumed at [1-9][0-9]? %/.test(document.querySelector('#run-status').textContent)")
+        page.wait_for_selector("#run-status[data-status='done']", timeout=60_000)
+        assert "finished (resumed at" in page.inner_text("#run-status")
+        page.close()

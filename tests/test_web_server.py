@@ -170,9 +170,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data, port: int) -> subprocess.Popen:
+def start_server(data, port: int, *options: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "painterly.cli", "serve", "--port", str(port), "--data", str(data)],
+        [sys.executable, "-m", "painterly.cli", "serve", "--port", str(port), "--data", str(data), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -74,7 +74,8 @@ def sources(new: Status) -> frozenset[Status]:
 
 
 def recovered(status: str) -> Status:
-    """The state a job is in after its runner died: a running job becomes interrupted (its run is
-    lost; resuming starts it again), a queued one stays queued, the others stay as they were."""
+    """The state a job is in after its runner died: a running job becomes interrupted (resuming
+    continues it from its checkpoint, if it left one), a queued one stays queued, the others stay as
+    they were."""
     state = Status(status)
     return Status.INTERRUPTED if state is Status.RUNNING else state

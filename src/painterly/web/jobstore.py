@@ -196,13 +196,15 @@ class Jobs:
         """Drop a job that has not started yet (row and folder). False if it is not queued."""
         return self._remove(job_id, f"status = '{Status.QUEUED.value}'")
 
-    def resume(self, job_id: str) -> bool:
-        """Put an interrupted (or failed) job back at the end of the queue, dropping its partial result."""
+    def resume(self, job_id: str, *, in_place: bool = False) -> bool:
+        """Put an interrupted (or failed) job back in the queue, dropping its partial result: at the
+        end, or ``in_place`` (before the tasks queued after it: a run the server's stop cut off)."""
+        place = "qseq" if in_place else NEXT_QSEQ
         with self.db.transaction():
             moved = self.db.move(
                 job_id,
                 Status.QUEUED,
-                f"qseq={NEXT_QSEQ}, started=NULL, finished=NULL, record=NULL, history=NULL, error=NULL",
+                f"qseq={place}, started=NULL, finished=NULL, record=NULL, history=NULL, error=NULL",
                 (),
             )
         if moved:  # the index says "no result": so must the folder, or the new run would keep it

@@ -3,7 +3,8 @@
 Never deletes a user's result: a run folder the database does not know is indexed again when it holds a
 complete result (an older or lost ``painterly.db``), and moved to ``quarantine/`` otherwise; both are
 logged. A job (or See inside task) that was running becomes interrupted; queued ones stay queued and
-run as the worker takes them (``painterly.queue.recovered``). The index writes only recovery makes (the
+run as the worker takes them (``painterly.queue.recovered``); an interrupted run that left a checkpoint
+is queued again in its place, and the worker continues it. The index writes only recovery makes (the
 bulk interruption, rows for folders and uploads found on disk) are here; the rest go through the store's
 parts.
 """
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..checkpoints import path_for
 from ..errors import PainterlyError
 from ..images import READ_FORMATS, open_image, read_metadata, save_image
 from ..queue import ACTIVE, FINISHED, Status, check_transition, recovered
@@ -34,6 +36,7 @@ def recover(store: Store) -> dict[str, int]:
     """Bring ``store`` in line with its files; return how many jobs/files each step changed."""
     changed = {
         "interrupted": _interrupt_active(store.db),
+        "continued": _continue_checkpointed(store),
         "broken": 0,
         "hidden": 0,
         "reindexed": 0,
@@ -89,6 +92,24 @@ def _interrupt_active(db: Database) -> int:
                     (recovered(state), "the server stopped before this run finished", state),
                 )
                 moved += cursor.rowcount
+    return moved
+
+
+def _continue_checkpointed(store: Store) -> int:
+    """Queue again, in their place, the interrupted runs whose last run left a checkpoint; the worker
+    continues them from it (or starts afresh, and logs why, if it cannot be used). One older than that
+    run's start (by more than the tick that file times lag the clock) means the run got nowhere, say it
+    was killed resuming: it waits for the user's Resume rather than loop. Returns how many went back."""
+    moved = 0
+    for job_id in store.jobs.ids(frozenset({Status.INTERRUPTED})):
+        started = (store.jobs.get(job_id) or {}).get("started") or 0.0
+        try:
+            fresh = path_for(store.results.result_path(job_id)).stat().st_mtime > started - 1.0
+        except OSError:  # none (or unreadable): it stays interrupted
+            continue
+        if fresh and store.jobs.resume(job_id, in_place=True):
+            moved += 1
+            log.warning("painterly: job %s was cut off by the server's stop; continuing it", job_id)
     return moved
 
 

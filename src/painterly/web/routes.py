@@ -79,7 +79,7 @@ def describe(request: Request, job: dict[str, Any], *, full: bool = True) -> dic
     if record:
         out["record"] = {
             key: record.get(key)
-            for key in ("elapsed", "iterations", "interrupted", "losses", "device", "precision")
+            for key in ("elapsed", "iterations", "interrupted", "losses", "device", "precision", "resumed")
         }
         out["size"] = record.get("settings", {}).get("size")
     if job["status"] == "queued":

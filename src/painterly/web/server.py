@@ -29,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from ..checkpoints import DEFAULT_EVERY
 from ..errors import PainterlyError, disk_full
 from .guards import LOOPBACK_HOSTS, BodyLimit, SameOrigin, SecurityHeaders, allowed_hosts, is_loopback
 from .jobstore import QueueFull
@@ -51,8 +52,10 @@ def create_app(
     limits: Limits | None = None,
     hosts: Iterable[str] = LOOPBACK_HOSTS,
     start_worker: bool = True,
+    checkpoint_every: float = DEFAULT_EVERY,
 ) -> FastAPI:
-    """The web app over the data folder ``data`` (created if missing), answering only for ``hosts``."""
+    """The web app over the data folder ``data`` (created if missing), answering only for ``hosts``;
+    runs write a checkpoint every ``checkpoint_every`` seconds (0: never), to continue after a stop."""
     try:
         store = Store(data)
     except OSError as exc:
@@ -66,7 +69,7 @@ def create_app(
         raise PainterlyError(
             f"cannot use data folder {data}: {getattr(exc, 'strerror', None) or exc}"
         ) from None
-    worker = Worker(store)
+    worker = Worker(store, checkpoint_every)
     limits = limits or Limits()
 
     @asynccontextmanager
@@ -122,6 +125,7 @@ def serve(
     port: int = 7860,
     data: str | os.PathLike | None = None,
     allow_hosts: Iterable[str] = (),
+    checkpoint_every: float = DEFAULT_EVERY,
 ) -> None:
     """Run the web app until Ctrl-C (``painterly serve``)."""
     import click
@@ -129,7 +133,7 @@ def serve(
 
     root = Path(data).expanduser() if data else default_data()
     hosts = allowed_hosts(host, allow_hosts)
-    app = create_app(root, hosts=hosts)
+    app = create_app(root, hosts=hosts, checkpoint_every=checkpoint_every)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"painterly: serving on http://{shown}:{port}/  (data in {root}; Ctrl-C to stop)")
     if not is_loopback(host):

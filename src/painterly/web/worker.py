@@ -4,6 +4,9 @@ finished run's See inside panels through ``inside.explain`` like ``painterly exp
 The running task's progress (iteration, losses, latest preview; panel i of n) lives in memory in a
 ``Live`` object that the server reads when a page polls; when a run ends its record and loss history go
 to the store, when a See inside task ends its panels go to the run's folder (``inside.save_panels``).
+
+A run keeps a checkpoint beside its result (``Job``'s), so a run the server's stop or crash cut off
+continues where it was (``recovery`` queues it again) rather than painting from zero.
 """
 
 from __future__ import annotations
@@ -11,17 +14,22 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..checkpoints import DEFAULT_EVERY
 from ..errors import PainterlyError, disk_full, user_message
 from ..files import write_text_atomic
 from ..queue import Status
 from .results import RECORD, public_record
 from .schema import INSIDE, RUN
 from .store import DISK_FULL, Store
+
+if TYPE_CHECKING:  # ``_run`` imports it (and torch) when a run starts
+    from ..jobs import Job
 
 log = logging.getLogger("painterly.web")
 MAX_HISTORY = 1000  # loss points kept per run (and sent with each poll): thinned by 2 when full
@@ -47,6 +55,7 @@ class Live:
     panels: int = 0
     panel_title: str = ""
     cancelled: bool = False
+    resumed: float | None = None  # the share of the run its checkpoint held when this one took it over
     job: Any = None  # what ``stop()`` ends: the Job, or the See inside task's StopToken
 
     def on_event(self, event: Any) -> None:
@@ -117,14 +126,17 @@ class Live:
             "history": list(self.history),
             "preview_iteration": self.preview_iteration if self.preview else 0,
             "cancelling": self.cancelled,
+            "resumed": self.resumed,
         }
 
 
 class Worker:
-    """Takes queued jobs from the store, oldest first, and runs them one at a time."""
+    """Takes queued jobs from the store, oldest first, and runs them one at a time, each writing a
+    checkpoint every ``checkpoint_every`` seconds (0: none, so nothing can be continued)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, checkpoint_every: float = DEFAULT_EVERY) -> None:
         self.store = store
+        self.checkpoint_every = checkpoint_every
         self.live: Live | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -239,18 +251,24 @@ class Worker:
                 self.store.inputs.run_settings(row),
                 self.store.results.result_path(job_id),
                 embed=lambda record: public_record(record, job_id),
+                checkpoint_every=self.checkpoint_every,
             )
             with self._lock:
                 live.job = job
                 if live.cancelled or self._halt.is_set():
                     job.stop()
             inputs = job.load_inputs()
-            live.estimate = job.estimate_seconds(inputs[0])
+            live.resumed = _resume_point(job_id, job)
+            live.estimate = job.estimate_seconds(inputs[0]) * (1 - (live.resumed or 0))
             live.total = sum(iters for _, iters in job.settings.schedule())
-            record = job.run(live.on_event, preview_every=row["preview_every"], inputs=inputs)
-            write_text_atomic(
-                self.store.results.run_dir(job_id) / RECORD, json.dumps(record.to_dict(), indent=2)
+            record = job.run(
+                live.on_event,
+                preview_every=row["preview_every"],
+                inputs=inputs,
+                resume=live.resumed is not None,
             )
+            kept = record.to_dict() | ({} if live.resumed is None else {"resumed": live.resumed})
+            write_text_atomic(self.store.results.run_dir(job_id) / RECORD, json.dumps(kept, indent=2))
         except Exception as exc:  # noqa: BLE001 - any failure ends the task; _failure tells bugs apart
             self._finish(job_id, Status.FAILED, history=live.history, error=_failure(f"job {job_id}", exc))
             return
@@ -258,10 +276,12 @@ class Worker:
             status = Status.DONE
         elif live.cancelled:
             status = Status.STOPPED
+            if job.checkpoint is not None:  # a cancelled run is never continued: its best image is its end
+                job.checkpoint.unlink(missing_ok=True)
         else:
-            status = Status.INTERRUPTED  # the server is shutting down; resumable after restart
+            status = Status.INTERRUPTED  # the server is shutting down; continued after restart
         error = "the server stopped during this run" if status == Status.INTERRUPTED else None
-        self._finish(job_id, status, record=record.to_dict(), history=live.history, error=error)
+        self._finish(job_id, status, record=kept, history=live.history, error=error)
 
     def _run_inside(self, row: dict[str, Any]) -> None:
         """The See inside panels of a finished run: its content, its most weighted style, its result."""
@@ -301,6 +321,22 @@ class Worker:
             self._finish(
                 job_id, Status.INTERRUPTED, INSIDE, error="the server stopped while computing the panels"
             )
+
+
+def _resume_point(job_id: str, job: Job) -> float | None:
+    """The share of the run that ``job``'s checkpoint holds, to continue from; None to start afresh.
+
+    A checkpoint that cannot be used (damaged, another version's or other inputs') is moved aside to
+    ``<name>.unusable``, never used or lost, and the log says the run starts again from zero."""
+    if job.checkpoint is None or not job.checkpoint.exists():
+        return None
+    try:
+        return job.resumable().progress
+    except PainterlyError as exc:
+        aside = job.checkpoint.with_name(job.checkpoint.name + ".unusable")
+        os.replace(job.checkpoint, aside)
+        log.warning("job %s starts again from zero: %s (kept as %s)", job_id, exc, aside.name)
+        return None
 
 
 def _failure(task: str, exc: Exception) -> str:

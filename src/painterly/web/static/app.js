@@ -64,6 +64,10 @@ function duration(seconds) {
   return `${m} min ${Math.round(seconds - 60 * m)} s`;
 }
 
+function resumedAt(share) {
+  return share === null || share === undefined ? "" : `resumed at ${Math.floor(share * 100)} %`;
+}
+
 function saveJobs() {
   sessionStorage.setItem("painterly-jobs", JSON.stringify(state.myJobs.slice(-50)));
 }
@@ -279,7 +283,8 @@ function showJob(job) {
   }
   if (job.status === "running") {
     const live = job.live || {};
-    status.textContent = live.cancelling ? `Run ${short}: stopping…` : `Run ${short} is running${live.scale ? ` (${live.scale})` : ""}.`;
+    const notes = [live.scale, resumedAt(live.resumed)].filter(Boolean).join(", ");
+    status.textContent = live.cancelling ? `Run ${short}: stopping…` : `Run ${short} is running${notes ? ` (${notes})` : ""}.`;
     progress.max = live.total || 1;
     progress.value = live.iteration || 0;
     stats.textContent = `iteration ${live.iteration || 0} / ${live.total || "?"} · elapsed ${duration(live.elapsed)} · remaining ${duration(live.remaining)}`;
@@ -294,7 +299,8 @@ function showJob(job) {
   }
   const record = job.record || {};
   const words = { done: "finished", stopped: "was cancelled; the best image so far is kept", failed: "failed", interrupted: "was interrupted" };
-  status.textContent = `Run ${short} ${words[job.status] || job.status}${job.error ? `: ${job.error}` : "."}`;
+  const resumed = resumedAt(record.resumed);
+  status.textContent = `Run ${short} ${words[job.status] || job.status}${resumed ? ` (${resumed})` : ""}${job.error ? `: ${job.error}` : "."}`;
   status.dataset.status = job.status;
   if (record.iterations !== undefined) {
     progress.value = progress.max;
