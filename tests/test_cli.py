@@ -66,7 +66,7 @@ def test_help_lists_options_with_defaults(tmp_path):
         (["{d}/missing.jpg", "{i}/starry_night.jpg"], "content image not found"),
         (["{i}/tubingen.jpg", "{d}/missing.jpg"], "style image not found"),
         (["{i}/tubingen.jpg", "{i}/SOURCES.md"], "not a readable image"),
-        (["{i}/tubingen.jpg", "starry_night", "--size", "0"], "size must be"),
+        (["{i}/tubingen.jpg", "starry_night", "--size", "-3"], "size must be"),
         (["{i}/tubingen.jpg", "starry_night", "--size", "999999"], "size must be"),
         (
             ["{i}/tubingen.jpg", "starry_night", "--size", "8000", "--memory-budget", "2"],

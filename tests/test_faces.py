@@ -114,6 +114,7 @@ def test_tiled_scales_keep_protecting_the_face(astronaut, monkeypatch):
 
     monkeypatch.setattr(hardware, "memory_in_use", lambda device: 0)
     monkeypatch.setattr(tiles, "MIN_TILE", 48)
+    monkeypatch.setattr(tiles, "TILE_STEP", 1)
     stylizer = Stylizer(settings(size=96, iterations=3, memory_budget=0.01, device="cpu", precision="fp32"))
     term = FaceTerm(
         stylizer.features, astronaut, [(0.05, 0.05, 0.12, 0.12)], weight=1.0

@@ -16,7 +16,7 @@ def test_the_rate_is_fitted_to_the_machines_samples_newest_first(tmp_path, monke
     cost.remember("m", [[1e5, 0.15], [4e5, 0.45]])  # 0.1 s + 1 s per megapixel
     rate = cost.rate("m")
     assert rate.fixed == pytest.approx(0.05) and rate.per_mpx == pytest.approx(1.0)
-    cost.remember("m", [[1e5, 0.30], [4e5, 0.90]] * 20)  # the machine got twice as slow
+    cost.remember("m", [[1e5, 0.30], [4e5, 0.90]] * 30)  # the machine got twice as slow
     assert cost.rate("m").evaluation(4e5) == pytest.approx(0.90, rel=0.05)
     assert len(cost.samples("m")) == cost.KEEP
     (tmp_path / "speed.json").write_text('{"cpu-fp32": 9.0}')  # the old format is read as nothing

@@ -34,7 +34,7 @@ def test_parse(name, text, value):
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
-        ("size", "big", "size must be an integer, not 'big'"),
+        ("size", "big", "size must be an integer or auto, not 'big'"),
         ("style_weight", "nan", "style-weight must be a finite number"),
         ("content_weight", "inf", "content-weight must be a finite number"),
         ("quality", "fast", "quality must be one of draft, balanced, best"),

@@ -25,7 +25,7 @@ def test_settings_json_round_trip():
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"size": 0}, "size"),
+        ({"size": -1}, "size"),
         ({"size": 100_000}, "size"),
         ({"style_weight": -1.0}, "style-weight"),
         ({"style_layers": ("relu9_9",)}, "unknown layer"),

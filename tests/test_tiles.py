@@ -49,6 +49,7 @@ def test_a_run_keeps_the_room_it_planned_with(images, monkeypatch):
     grown = iter(range(0, 1 << 40, 3 << 20))  # 3 MiB more at every look
     monkeypatch.setattr(hardware, "memory_in_use", lambda device: next(grown))
     monkeypatch.setattr(tiles, "MIN_TILE", TILE)
+    monkeypatch.setattr(tiles, "TILE_STEP", 1)  # sides as measured: these tests pick tiny tiles
     content = fit(load_image(str(images / "tubingen.jpg"), "c"), SIZE)
     style = load_image(str(images / "starry_night.jpg"), "s")
     events: list = []
@@ -61,6 +62,7 @@ def test_style_statistics_leave_a_tiled_scales_canvas_alone(images, monkeypatch)
     """At a tiled scale the canvas is already held: style statistics get the room beside it (an 8192
     px run's first tile went 1.2 GiB over its budget computing them in the whole room)."""
     monkeypatch.setattr(tiles, "MIN_TILE", TILE)
+    monkeypatch.setattr(tiles, "TILE_STEP", 1)  # sides as measured: these tests pick tiny tiles
     rooms: list[float] = []
     check_style = tiles.check_style
     monkeypatch.setattr(tiles, "check_style", lambda *a: rooms.append(a[3]) or check_style(*a))
@@ -147,6 +149,7 @@ def test_tiled_run_matches_untiled_closely_without_seams(images, monkeypatch):
     style = load_image(str(images / "starry_night.jpg"), "s")
     untiled = Stylizer(settings()).run(content, [style]).tensor
     monkeypatch.setattr(tiles, "MIN_TILE", TILE)
+    monkeypatch.setattr(tiles, "TILE_STEP", 1)  # sides as measured: these tests pick tiny tiles
     events: list = []
     tiled = Stylizer(settings(memory_budget=BUDGET_GIB)).run(content, [style], on_event=events.append).tensor
     started = [e for e in events if isinstance(e, TileStarted)]

@@ -277,7 +277,7 @@ def test_unreliable_pixels_start_from_the_frame_in_the_paintings_palette(tmp_pat
         (["{d}/in.mp4", "starry_night", "-o", "{d}/out.webm"], "cannot write .webm video"),  # AAC in WebM
         (["{d}/in.mp4", "starry_night", "--temporal-weight", "-1"], "temporal-weight must be"),
         (["{d}/in.mp4", "starry_night", "--start", "5"], "no frames between"),
-        (["{d}/in.mp4", "starry_night", "--size", "0"], "size must be"),
+        (["{d}/in.mp4", "starry_night", "--size", "-3"], "size must be"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):

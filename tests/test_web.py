@@ -114,7 +114,10 @@ def test_upload_is_stored_by_hash(client):
         ({"content": "/etc/passwd", "styles": ["sample:starry_night"]}, "unknown or deleted input"),
         ({"content": "sample:astronaut", "styles": ["sample:../../etc/passwd"]}, "unknown or deleted input"),
         ({"content": "sample:astronaut", "styles": []}, "at least one style"),
-        ({"content": "sample:astronaut", "styles": ["sample:starry_night"], "settings": {"size": 0}}, "size"),
+        (
+            {"content": "sample:astronaut", "styles": ["sample:starry_night"], "settings": {"size": -1}},
+            "size",
+        ),
         (
             {
                 "content": "sample:astronaut",

@@ -30,7 +30,7 @@ from ..errors import PainterlyError
 from ..files import write_text_atomic
 from ..images import load_image, style_colors, to_tensor
 from ..jobs import Job, absolute, load_mask_and_init
-from ..settings import Settings
+from ..settings import MAX_SIZE, Settings
 from ..targets import TargetCache
 from .options import VideoOptions
 from .temporal import TemporalLoss
@@ -96,7 +96,10 @@ class VideoJob:
         self.shown = self.info.frame_range(o.start, o.end, o.max_frames)
         if not self.shown:
             raise PainterlyError(f"no frames between {o.start:g} s and the end of {self.info.path}")
-        self.size = _even(self.info.width, self.info.height, self.settings.size)
+        if self.settings.time_budget:
+            raise PainterlyError("--time budgets a single image; a video's frames take --frame-iterations")
+        own = max(self.info.width, self.info.height)  # size auto (0): the clip's own
+        self.size = _even(self.info.width, self.info.height, self.settings.size or min(own, MAX_SIZE))
         self.frame_settings = self.settings.with_(size=max(self.size))
         self.frames_dir = self.output.with_suffix(".frames")
         self.token = stop if stop is not None else StopToken()

@@ -34,7 +34,10 @@ def settings_schema() -> list[dict[str, Any]]:
             "help": opt.help,
             "type": "choice"
             if opt.form_choices or opt.kind is bool
+            else "text"
+            if opt.kind is str or opt.words
             else ("int" if opt.kind is int else "float"),
+            "words": [word for word, _ in opt.words],  # e.g. a size may be "auto"
             "choices": list(opt.form_choices) or (["true", "false"] if opt.kind is bool else None),
             "default": opt.format(opt.default) if opt.kind is bool else opt.default,
             "min": opt.bounds[0] if opt.bounds else None,
@@ -60,7 +63,10 @@ def coerce_form(raw: Any) -> dict[str, Any]:
         if opt.kind is bool:
             form[name] = opt.parse(str(value)) if not isinstance(value, bool) else value
             continue
-        form[name] = str(value) if opt.kind is str else number(value, label, whole=opt.kind is int)
+        if opt.words and isinstance(value, str):
+            form[name] = opt.parse(value)
+        else:
+            form[name] = str(value) if opt.kind is str else number(value, label, whole=opt.kind is int)
         choices = opt.form_choices
         if choices and form[name] not in choices:
             raise PainterlyError(f"{label} must be one of {', '.join(choices)}")

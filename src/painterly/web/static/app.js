@@ -153,9 +153,12 @@ function renderSamples() {
 function renderForm() {
   for (const field of state.config.settings) {
     const id = `set-${field.name}`;
-    let input;
+    let input, words = null;
     if (field.type === "choice") {
       input = el("select", { id, name: field.name }, field.choices.map((c) => el("option", { value: c }, c)));
+    } else if (field.type === "text") {  // free text (a duration), or a number that may be a word (size: auto)
+      words = el("datalist", { id: `${id}-words` }, field.words.map((w) => el("option", { value: w })));
+      input = el("input", { id, name: field.name, type: "text", list: `${id}-words`, placeholder: field.words.join(", ") });
     } else {
       input = el("input", {
         id, name: field.name, type: "number", step: field.type === "int" ? "1" : "any",
@@ -164,7 +167,7 @@ function renderForm() {
       });
     }
     const label = el("label", { class: "field", for: id, title: field.help },
-      el("span", {}, field.label), input, el("small", {}, `${field.help} (default ${field.default})`));
+      el("span", {}, field.label), input, words, el("small", {}, `${field.help} (default ${field.default})`));
     (field.advanced ? $("#advanced-fields") : $("#fields")).append(label);
   }
   resetForm();
