@@ -124,6 +124,28 @@ def test_an_unversioned_database_is_migrated_and_keeps_its_jobs(tmp_path):
             assert app.state.store.db.row("PRAGMA user_version")[0] == len(MIGRATIONS)
 
 
+def test_a_database_of_a_newer_painterly_is_refused_before_anything_moves(tmp_path):
+    """Recovery's bulk writes and quarantine moves know only this version's schema: a database written by a
+    later painterly (user_version past MIGRATIONS) is refused in one line, and the folder stays as it is."""
+    data, newer = tmp_path / "data", len(MIGRATIONS) + 1
+    create_app(data, start_worker=False).state.store.close()
+    db = sqlite3.connect(data / "painterly.db")
+    db.execute(f"PRAGMA user_version = {newer}")
+    db.close()
+    orphan = data / "runs" / ("c" * 32)  # what recovery would move to quarantine/
+    orphan.mkdir()
+    with pytest.raises(PainterlyError) as refused:
+        create_app(data)
+    message = str(refused.value)
+    assert "\n" not in message and f"version {newer}" in message and f"up to {len(MIGRATIONS)}" in message
+    assert orphan.is_dir() and not (data / "quarantine").exists()
+    db = sqlite3.connect(data / "painterly.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == newer
+    db.close()
+    with pytest.raises(PainterlyError, match="newer painterly"):  # refused again, not "in use": unlocked
+        create_app(data)
+
+
 def test_claim_never_hands_out_a_job_twice(tmp_path, monkeypatch):
     app = create_app(tmp_path / "data", start_worker=False)
     client, store = test_client(app), app.state.store
