@@ -6,7 +6,11 @@ import errno
 import json
 import logging
 import os
+import shutil
 import sqlite3
+import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -51,6 +55,57 @@ def test_recover_reindexes_results_and_quarantines_the_rest(tmp_path, caplog):
     save_image(Image.open(result).copy(), result, server_record)  # and with the database intact
     with test_client(create_app(data)):
         assert read_metadata(result) == public_record(server_record, job_id)
+
+
+@pytest.mark.parametrize("given", ["relative", "symlinked"])
+def test_a_lost_index_keeps_every_upload_and_input_link(tmp_path, monkeypatch, given):
+    """Records name resolved paths, while ``--data`` may be relative or behind a symlink: a run indexed
+    again after a lost painterly.db must still refer to its uploads (else collection deletes the photos an
+    hour later), its samples and the input copies earlier versions kept in its folder; and an upload a
+    run's settings name is never collected, even where a row lost its references (as rows re-indexed
+    before did)."""
+    from painterly.web import uploads
+    from painterly.web.inputs import samples
+
+    monkeypatch.chdir(tmp_path)
+    if given == "symlinked":
+        (tmp_path / "real").mkdir()
+        (tmp_path / "gallery").symlink_to(tmp_path / "real")
+    data = Path("gallery") if given == "relative" else tmp_path / "gallery"
+    photo, painting = png_bytes(50, 40), png_bytes(44, 44, (20, 200, 90))
+    with test_client(create_app(data)) as client:
+        content, style = (upload(client, image).json()["ref"] for image in (photo, painting))
+        styles = (style, "sample:starry_night", "sample:the_scream")
+        job_id = submit(client, content, styles, **TINY).json()["id"]
+        assert finished(client, job_id)["status"] == "done"
+        upload(client, png_bytes(30, 30))  # no run uses it: collected once the clock has moved on
+    folder = data / "runs" / job_id
+    copied = folder / "style-2.jpg"  # how earlier versions kept an input: a copy in the run folder
+    shutil.copyfile(samples()["the_scream"], copied)
+    record = json.loads((folder / "record.json").read_text())
+    record["settings"]["styles"][2] = str(copied.resolve())
+    (folder / "record.json").write_text(json.dumps(record))
+    for name in ("painterly.db", "painterly.db-wal", "painterly.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    inputs = {
+        "content": photo,
+        "style-0": painting,
+        "style-1": samples()["starry_night"].read_bytes(),
+        "style-2": copied.read_bytes(),
+    }
+
+    app = create_app(data, start_worker=False)
+    store, later = app.state.store, time.time() + 2 * uploads.UPLOAD_GRACE_SECONDS
+    monkeypatch.setattr(uploads, "time", SimpleNamespace(time=lambda: later))  # past the grace period
+    with test_client(app) as client:
+        assert store.uploads.collect() == 1  # the unused upload: the clock did move
+        assert {key: client.get(f"/api/jobs/{job_id}/inputs/{key}").content for key in inputs} == inputs
+        with store.db.transaction() as db:
+            db.execute(
+                "UPDATE jobs SET inputs=?", (json.dumps({"content": {"label": "photo"}, "styles": []}),)
+            )
+        assert store.uploads.collect() == 0
+    assert {p.name for p in store.uploads.folder.iterdir()} == {f"{ref[7:]}.png" for ref in (content, style)}
 
 
 def test_a_failing_system_does_not_fail_finished_jobs_at_start(tmp_path, monkeypatch, caplog):

@@ -23,6 +23,7 @@ from ..images import READ_FORMATS, open_image, read_metadata, save_image
 from ..queue import ACTIVE, FINISHED, Status, check_transition, recovered
 from ..settings import Settings
 from .forms import form_fields
+from .inputs import samples
 from .results import RECORD, finite, public_name, public_record
 from .schema import Database, valid_id, valid_sha
 from .store import Store
@@ -190,12 +191,18 @@ def _add_finished(
 
 
 def _found_input(store: Store, folder: Path, path: str) -> dict[str, Any]:
-    """The input item of a re-indexed run for the file its settings name, if still here."""
+    """The input item of a re-indexed run for the file its settings name, if still here. Found by name,
+    never by folder: the record names resolved paths, but the data folder may be given relative, through
+    a symlink, or have moved since."""
     source = Path(path)
-    if source.parent == store.uploads.folder and store.uploads.get(source.stem):
-        return {"ref": f"upload:{source.stem}", "label": source.name}
-    if source.parent == folder:  # inputs copied into the run folder by earlier versions
+    upload = store.uploads.get(source.stem)
+    if upload and upload["file"] == source.name:
+        return {"ref": f"upload:{source.stem}", "label": upload["name"] or source.name}
+    if source.parent.name == folder.name:  # inputs copied into the run folder by earlier versions
         return {"file": source.name, "label": source.name}
+    sample = {file.name: name for name, file in samples().items()}.get(source.name)
+    if sample:
+        return {"ref": f"sample:{sample}", "label": sample}
     return {"label": source.name}
 
 

@@ -103,7 +103,8 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
     if version > len(MIGRATIONS):
         raise PainterlyError(
             f"{path} was written by a newer painterly (database version {version}; painterly "
-            f"{painterly_version()} reads up to {len(MIGRATIONS)}): upgrade painterly or use another data folder"
+            f"{painterly_version()} reads up to {len(MIGRATIONS)}): upgrade painterly or use another "
+            "data folder"
         )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         db.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")
