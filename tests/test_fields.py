@@ -125,7 +125,12 @@ def test_one_message_per_failure_wherever_it_happens():
     assert user_message(device, size="--size", device="--device") == (
         "out of memory on the device: try a smaller --size or --device cpu"
     )
-    assert user_message(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), disk="full") == "full"
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert user_message(full, disk="full") == "full"
+    try:  # a write failure told as one line (``images.save_image``), e.g. the web server's result.png
+        raise PainterlyError("cannot write /srv/data/runs/x/result.png: No space left on device") from full
+    except PainterlyError as told:
+        assert user_message(told, disk="full") == "full"
     assert user_message(RuntimeError("a bug")) is None
 
 

@@ -236,13 +236,31 @@ def test_full_disk_at_the_end_of_a_run_fails_the_job_with_a_message(tmp_path, mo
         assert client.delete(f"/api/jobs/{job['id']}").status_code == 200  # not stuck as running
 
 
+def test_full_disk_while_saving_the_result_shows_the_disk_message_not_a_path(tmp_path, monkeypatch):
+    save = Image.Image.save
+
+    def full(image, target, *args, **kwargs):
+        if isinstance(target, str | os.PathLike):  # a file (previews go to memory)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+        return save(image, target, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", full)
+    with test_client(create_app(tmp_path / "data")) as client:
+        job = finished(client, submit(client, "sample:astronaut", preview_every=1, **TINY).json()["id"])
+        assert (job["status"], job["error"]) == ("failed", DISK_FULL)
+
+
 def test_device_out_of_memory_fails_the_job_with_advice_not_a_traceback(tmp_path, monkeypatch, caplog):
     import torch
 
     from painterly.jobs import Job
 
+    secret = tmp_path / "data" / "runs"
     errors = iter(
-        [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), RuntimeError("a bug")]
+        [
+            torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            RuntimeError(f"a bug near {secret}"),
+        ]
     )
 
     def run(self, *args, **kwargs):
@@ -257,7 +275,8 @@ def test_device_out_of_memory_fails_the_job_with_advice_not_a_traceback(tmp_path
         assert (oom["status"], oom["error"]) == ("failed", "out of memory: try a smaller size")
         assert "Traceback" not in caplog.text and "CUDA out of memory" in caplog.text  # logged, one line
         bug = finished(client, submit(client, "sample:astronaut", **TINY).json()["id"])
-        assert bug["error"] == "internal error: a bug" and "Traceback" in caplog.text
+        assert bug["error"] == "internal error; the server log has the details"  # never a server path
+        assert "Traceback" in caplog.text and f"a bug near {secret}" in caplog.text
 
 
 def test_a_run_whose_end_could_not_be_recorded_can_still_be_cancelled(tmp_path, monkeypatch):

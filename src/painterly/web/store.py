@@ -28,7 +28,9 @@ from .schema import DB_NAME, Database
 from .uploads import Uploads
 
 LOCK_NAME = ".lock"
+# What a visitor is told of a full disk and of a bug: never the failure's own text, which names server paths.
 DISK_FULL = "the disk holding the data folder is full; free some space and try again"
+INTERNAL_ERROR = "internal error; the server log has the details"
 
 
 class Store:
