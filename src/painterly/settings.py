@@ -70,7 +70,6 @@ def described(
     path: Paths | None = None,
     public: bool | None = None,
     form: str | None = None,
-    form_choices: tuple[str, ...] | None = None,
     aliases: tuple[str, ...] = (),
     **kw: Any,
 ) -> Any:
@@ -80,8 +79,8 @@ def described(
     ``bounds`` (inclusive; no upper one when None) and ``choices`` are checked by ``validated``;
     ``{choices}`` in ``text`` lists them (or a path's ``names``). ``path``: the value names files.
     ``public``: whether a web visitor sees the value (default: unless it is a path, whose file name
-    alone is shown). ``form`` ("main" or "advanced") puts it on the web page, limited to
-    ``form_choices`` where the full set names paths."""
+    alone is shown). ``form`` ("main" or "advanced") puts it on the web page (a path field: only its
+    ``Paths``' names)."""
     listed = choices or (path.names if path else ())
     meta = {
         "help": text.format(choices=spoken(listed)) if listed else text,
@@ -90,7 +89,6 @@ def described(
         "path": path,
         "public": path is None if public is None else public,
         "form": form,
-        "form_choices": form_choices,
         "aliases": aliases,
     }
     return field(metadata=meta, **kw)
@@ -177,7 +175,6 @@ class Settings:
         default="style-colors",
         path=Paths(names=INIT_KINDS, label="start image"),
         form="main",
-        form_choices=INIT_KINDS,  # the server reads no path a client names
     )
     optimizer: str = described("{choices}", default="lbfgs", choices=("lbfgs", "adam"), form="main")
     learning_rate: float = described(
