@@ -108,6 +108,32 @@ def test_a_lost_index_keeps_every_upload_and_input_link(tmp_path, monkeypatch, g
     assert {p.name for p in store.uploads.folder.iterdir()} == {f"{ref[7:]}.png" for ref in (content, style)}
 
 
+@pytest.mark.parametrize("status", ["done", "interrupted"])
+def test_a_damaged_record_is_quarantined_and_the_settings_still_download(tmp_path, status):
+    """A record.json cut short (a crash, a full disk) must not answer 500 on settings.json: it goes to
+    quarantine/, a finished run with it fails (its result stays), and the download falls back to the
+    settings as queued."""
+    data = tmp_path / "data"
+    with test_client(create_app(data)) as client:
+        job_id = finished(client, submit(client, "sample:astronaut", seed=4, **TINY).json()["id"])["id"]
+    app = create_app(data, start_worker=False)
+    with app.state.store.db.transaction() as db:
+        db.execute("UPDATE jobs SET status=? WHERE id=?", (status, job_id))
+    app.state.store.close()
+    record = data / "runs" / job_id / "record.json"
+    damaged = record.read_bytes()[:100]
+    record.write_bytes(damaged)
+    with test_client(create_app(data, start_worker=False), raise_server_exceptions=False) as client:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        assert job["status"] == ("failed" if status == "done" else status)
+        answer = client.get(job["settings_url"])
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["seed"] == 4 and answer.json()["content"] == f"job:{job_id}:content"
+    (kept,) = (data / "quarantine").iterdir()
+    assert kept.name.startswith(job_id) and kept.read_bytes() == damaged
+    assert (data / "runs" / job_id / "result.png").is_file()
+
+
 def test_a_failing_system_does_not_fail_finished_jobs_at_start(tmp_path, monkeypatch, caplog):
     """EMFILE or EIO while checking a result says nothing about the result: only a missing or
     undecodable file makes a done job failed."""
