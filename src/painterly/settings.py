@@ -24,6 +24,7 @@ MAX_SIZE = 8192
 MAX_SCALES = 16
 MAX_ITERATIONS = 20_000
 MAX_STYLE_SCALE = 4.0
+MIN_PANEL_SIZE = 16  # explain's smallest reconstruction whose deepest layers still have pixels
 
 # quality preset -> (iterations at the final scale, at the scale PEAK_STEP below it); scales further
 # from that peak get fewer, by COARSE_DECAY per step. Most of the time goes to the final scale, where
@@ -373,6 +374,12 @@ def check_between(label: str, value: float, low: float, high: float, *, unit: st
     """The one wording of an out-of-range number, wherever a range is checked."""
     if not (math.isfinite(value) and low <= value <= high):
         raise PainterlyError(f"{label} must be between {low:g} and {high:g}{unit}, not {value}")
+
+
+def check_panel_size(size: float, largest: int = MAX_SIZE) -> None:
+    """Refuse an explain panel size outside MIN_PANEL_SIZE..``largest`` (the CLI's MAX_SIZE, a server's
+    own limit): here, not in ``inside``, so a web request checks it without loading torch."""
+    check_between("size", size, MIN_PANEL_SIZE, largest, unit=" pixels")
 
 
 # --- path-valued fields ---------------------------------------------------------------------------
