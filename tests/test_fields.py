@@ -18,7 +18,9 @@ from painterly.settings import Paths, Settings, described, path_fields
 class Sketched(Settings):
     """Settings with one more path-valued field, declared as any other would be."""
 
-    sketch: str = described("a sketch image path", default="", path=Paths(label="sketch image"))
+    sketch: str = described(
+        "a sketch image path", default="", path=Paths(label="sketch image"), form="advanced"
+    )
 
 
 @pytest.fixture
@@ -99,6 +101,36 @@ def test_a_web_visitor_sees_only_the_file_name_of_a_new_path_field(monkeypatch):
     assert shown["sketch"] == "x.png" and shown["content"] == "job:j:content"
 
 
+def test_the_web_form_takes_only_the_names_a_new_path_field_allows(monkeypatch):
+    """A path field on the web form accepts only its ``Paths``' names (values that name no file) and is
+    left off when it has none: the server reads no path a client names."""
+    import painterly.settings
+    from painterly.errors import PainterlyError
+    from painterly.web.forms import coerce_form, settings_schema
+
+    @dataclass(frozen=True)
+    class Stencilled(Sketched):
+        stencil: str = described(
+            "stencil: {choices} or an image path",
+            default="none",
+            path=Paths(names=("none", "circle")),
+            form="main",
+        )
+
+    monkeypatch.setattr(painterly.settings, "Settings", Stencilled)
+    shown = {field["name"]: field for field in settings_schema()}
+    assert shown["stencil"]["choices"] == ["none", "circle"] and "sketch" not in shown
+    assert shown["init"]["choices"] == ["content", "noise", "style-colors"]
+    assert coerce_form({"stencil": "circle", "init": "noise"}) == {"stencil": "circle", "init": "noise"}
+    for form, message in (
+        ({"stencil": "/etc/passwd"}, "stencil must be one of none, circle"),
+        ({"sketch": "/etc/passwd"}, "cannot be set from the web page"),
+        ({"init": "/etc/passwd"}, "init must be one of"),
+    ):
+        with pytest.raises(PainterlyError, match=message):
+            coerce_form(form)
+
+
 def test_every_path_field_is_hidden_and_every_other_field_public():
     from dataclasses import fields
 
@@ -125,7 +157,12 @@ def test_one_message_per_failure_wherever_it_happens():
     assert user_message(device, size="--size", device="--device") == (
         "out of memory on the device: try a smaller --size or --device cpu"
     )
-    assert user_message(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), disk="full") == "full"
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert user_message(full, disk="full") == "full"
+    try:  # a write failure told as one line (``images.save_image``), e.g. the web server's result.png
+        raise PainterlyError("cannot write /srv/data/runs/x/result.png: No space left on device") from full
+    except PainterlyError as told:
+        assert user_message(told, disk="full") == "full"
     assert user_message(RuntimeError("a bug")) is None
 
 

@@ -6,7 +6,11 @@ import errno
 import json
 import logging
 import os
+import shutil
 import sqlite3
+import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -51,6 +55,83 @@ def test_recover_reindexes_results_and_quarantines_the_rest(tmp_path, caplog):
     save_image(Image.open(result).copy(), result, server_record)  # and with the database intact
     with test_client(create_app(data)):
         assert read_metadata(result) == public_record(server_record, job_id)
+
+
+@pytest.mark.parametrize("given", ["relative", "symlinked"])
+def test_a_lost_index_keeps_every_upload_and_input_link(tmp_path, monkeypatch, given):
+    """Records name resolved paths, while ``--data`` may be relative or behind a symlink: a run indexed
+    again after a lost painterly.db must still refer to its uploads (else collection deletes the photos an
+    hour later), its samples and the input copies earlier versions kept in its folder; and an upload a
+    run's settings name is never collected, even where a row lost its references (as rows re-indexed
+    before did)."""
+    from painterly.web import uploads
+    from painterly.web.inputs import samples
+
+    monkeypatch.chdir(tmp_path)
+    if given == "symlinked":
+        (tmp_path / "real").mkdir()
+        (tmp_path / "gallery").symlink_to(tmp_path / "real")
+    data = Path("gallery") if given == "relative" else tmp_path / "gallery"
+    photo, painting = png_bytes(50, 40), png_bytes(44, 44, (20, 200, 90))
+    with test_client(create_app(data)) as client:
+        content, style = (upload(client, image).json()["ref"] for image in (photo, painting))
+        styles = (style, "sample:starry_night", "sample:the_scream")
+        job_id = submit(client, content, styles, **TINY).json()["id"]
+        assert finished(client, job_id)["status"] == "done"
+        upload(client, png_bytes(30, 30))  # no run uses it: collected once the clock has moved on
+    folder = data / "runs" / job_id
+    copied = folder / "style-2.jpg"  # how earlier versions kept an input: a copy in the run folder
+    shutil.copyfile(samples()["the_scream"], copied)
+    record = json.loads((folder / "record.json").read_text())
+    record["settings"]["styles"][2] = str(copied.resolve())
+    (folder / "record.json").write_text(json.dumps(record))
+    for name in ("painterly.db", "painterly.db-wal", "painterly.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    inputs = {
+        "content": photo,
+        "style-0": painting,
+        "style-1": samples()["starry_night"].read_bytes(),
+        "style-2": copied.read_bytes(),
+    }
+
+    app = create_app(data, start_worker=False)
+    store, later = app.state.store, time.time() + 2 * uploads.UPLOAD_GRACE_SECONDS
+    monkeypatch.setattr(uploads, "time", SimpleNamespace(time=lambda: later))  # past the grace period
+    with test_client(app) as client:
+        assert store.uploads.collect() == 1  # the unused upload: the clock did move
+        assert {key: client.get(f"/api/jobs/{job_id}/inputs/{key}").content for key in inputs} == inputs
+        with store.db.transaction() as db:
+            db.execute(
+                "UPDATE jobs SET inputs=?", (json.dumps({"content": {"label": "photo"}, "styles": []}),)
+            )
+        assert store.uploads.collect() == 0
+    assert {p.name for p in store.uploads.folder.iterdir()} == {f"{ref[7:]}.png" for ref in (content, style)}
+
+
+@pytest.mark.parametrize("status", ["done", "interrupted"])
+def test_a_damaged_record_is_quarantined_and_the_settings_still_download(tmp_path, status):
+    """A record.json cut short (a crash, a full disk) must not answer 500 on settings.json: it goes to
+    quarantine/, a finished run with it fails (its result stays), and the download falls back to the
+    settings as queued."""
+    data = tmp_path / "data"
+    with test_client(create_app(data)) as client:
+        job_id = finished(client, submit(client, "sample:astronaut", seed=4, **TINY).json()["id"])["id"]
+    app = create_app(data, start_worker=False)
+    with app.state.store.db.transaction() as db:
+        db.execute("UPDATE jobs SET status=? WHERE id=?", (status, job_id))
+    app.state.store.close()
+    record = data / "runs" / job_id / "record.json"
+    damaged = record.read_bytes()[:100]
+    record.write_bytes(damaged)
+    with test_client(create_app(data, start_worker=False), raise_server_exceptions=False) as client:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        assert job["status"] == ("failed" if status == "done" else status)
+        answer = client.get(job["settings_url"])
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["seed"] == 4 and answer.json()["content"] == f"job:{job_id}:content"
+    (kept,) = (data / "quarantine").iterdir()
+    assert kept.name.startswith(job_id) and kept.read_bytes() == damaged
+    assert (data / "runs" / job_id / "result.png").is_file()
 
 
 def test_a_failing_system_does_not_fail_finished_jobs_at_start(tmp_path, monkeypatch, caplog):
@@ -124,6 +205,28 @@ def test_an_unversioned_database_is_migrated_and_keeps_its_jobs(tmp_path):
             assert app.state.store.db.row("PRAGMA user_version")[0] == len(MIGRATIONS)
 
 
+def test_a_database_of_a_newer_painterly_is_refused_before_anything_moves(tmp_path):
+    """Recovery's bulk writes and quarantine moves know only this version's schema: a database written by a
+    later painterly (user_version past MIGRATIONS) is refused in one line, and the folder stays as it is."""
+    data, newer = tmp_path / "data", len(MIGRATIONS) + 1
+    create_app(data, start_worker=False).state.store.close()
+    db = sqlite3.connect(data / "painterly.db")
+    db.execute(f"PRAGMA user_version = {newer}")
+    db.close()
+    orphan = data / "runs" / ("c" * 32)  # what recovery would move to quarantine/
+    orphan.mkdir()
+    with pytest.raises(PainterlyError) as refused:
+        create_app(data)
+    message = str(refused.value)
+    assert "\n" not in message and f"version {newer}" in message and f"up to {len(MIGRATIONS)}" in message
+    assert orphan.is_dir() and not (data / "quarantine").exists()
+    db = sqlite3.connect(data / "painterly.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == newer
+    db.close()
+    with pytest.raises(PainterlyError, match="newer painterly"):  # refused again, not "in use": unlocked
+        create_app(data)
+
+
 def test_claim_never_hands_out_a_job_twice(tmp_path, monkeypatch):
     app = create_app(tmp_path / "data", start_worker=False)
     client, store = test_client(app), app.state.store
@@ -159,13 +262,31 @@ def test_full_disk_at_the_end_of_a_run_fails_the_job_with_a_message(tmp_path, mo
         assert client.delete(f"/api/jobs/{job['id']}").status_code == 200  # not stuck as running
 
 
+def test_full_disk_while_saving_the_result_shows_the_disk_message_not_a_path(tmp_path, monkeypatch):
+    save = Image.Image.save
+
+    def full(image, target, *args, **kwargs):
+        if isinstance(target, str | os.PathLike):  # a file (previews go to memory)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+        return save(image, target, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", full)
+    with test_client(create_app(tmp_path / "data")) as client:
+        job = finished(client, submit(client, "sample:astronaut", preview_every=1, **TINY).json()["id"])
+        assert (job["status"], job["error"]) == ("failed", DISK_FULL)
+
+
 def test_device_out_of_memory_fails_the_job_with_advice_not_a_traceback(tmp_path, monkeypatch, caplog):
     import torch
 
     from painterly.jobs import Job
 
+    secret = tmp_path / "data" / "runs"
     errors = iter(
-        [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), RuntimeError("a bug")]
+        [
+            torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            RuntimeError(f"a bug near {secret}"),
+        ]
     )
 
     def run(self, *args, **kwargs):
@@ -180,7 +301,8 @@ def test_device_out_of_memory_fails_the_job_with_advice_not_a_traceback(tmp_path
         assert (oom["status"], oom["error"]) == ("failed", "out of memory: try a smaller size")
         assert "Traceback" not in caplog.text and "CUDA out of memory" in caplog.text  # logged, one line
         bug = finished(client, submit(client, "sample:astronaut", **TINY).json()["id"])
-        assert bug["error"] == "internal error: a bug" and "Traceback" in caplog.text
+        assert bug["error"] == "internal error; the server log has the details"  # never a server path
+        assert "Traceback" in caplog.text and f"a bug near {secret}" in caplog.text
 
 
 def test_a_run_whose_end_could_not_be_recorded_can_still_be_cancelled(tmp_path, monkeypatch):

@@ -15,10 +15,13 @@ def device_out_of_memory(exc: BaseException) -> bool:
 
 
 def disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` says the disk (or quota) is full: OSError ENOSPC/EDQUOT or SQLITE_FULL."""
+    """Whether ``exc``, or the error it was raised from (a PainterlyError telling a failed write), says the
+    disk (or quota) is full: OSError ENOSPC/EDQUOT or SQLITE_FULL."""
     import errno
     import sqlite3
 
+    if exc.__cause__ is not None and disk_full(exc.__cause__):
+        return True
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
     return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
@@ -34,13 +37,14 @@ def user_message(
     """The one line every face shows for ``exc`` when the user can act on it (bad input, too little
     memory, a full disk), else None: a bug, whose traceback the face keeps. ``size`` and ``device``
     name the options in the face's own words (``--size``); without ``device`` an accelerator running
-    out of memory reads as any other out-of-memory; ``disk``: what to say when the disk is full."""
+    out of memory reads as any other out-of-memory; ``disk``: what to say when the disk is full, first (a
+    failed write's own line names the file, which a web visitor must not see)."""
+    if disk_full(exc):
+        return disk
     if isinstance(exc, PainterlyError):
         return str(exc)
     if isinstance(exc, MemoryError) or (device is None and device_out_of_memory(exc)):
         return f"out of memory: try a smaller {size}"
     if device_out_of_memory(exc):
         return f"out of memory on the device: try a smaller {size} or {device} cpu"
-    if disk_full(exc):
-        return disk
     return None

@@ -333,7 +333,7 @@ def save_image(image: Image.Image, path: str | os.PathLike, metadata: dict[str, 
         with atomic_path(out) as tmp:
             image.save(tmp, format=fmt, **options)
     except OSError as exc:
-        raise PainterlyError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise PainterlyError(f"cannot write {out}: {exc.strerror or exc}") from exc  # disk_full reads it
     return out
 
 

@@ -32,7 +32,7 @@ from .images import ImageSource, fit, load_image, save_image, to_tensor
 from .jobs import Job
 from .layers import FIGURE1_CONTENT_LAYERS, check_layers
 from .losses import GramLoss, gram_matrix
-from .settings import DEFAULT_STYLE_LAYERS, MAX_SIZE, Settings, check_between
+from .settings import DEFAULT_STYLE_LAYERS, Settings, check_panel_size
 from .targets import TargetCache
 
 CHANNELS_SHOWN = 4  # strongest channels per feature-map mosaic (a 2x2 grid)
@@ -41,7 +41,6 @@ GRAM_CHANNELS = 64  # strongest channels per Gram heat map: more would be sub-pi
 # coarse-to-fine finds the layout of deep layers at low resolution, where iterations are cheap.
 EFFORT = {"full": (10, 40), "quick": (8, 24)}
 DEFAULT_SIZE = {"full": 512, "quick": 256}
-MIN_SIZE = 16  # the smallest reconstruction whose deepest layers still have pixels
 
 ROW_CONTENT = "content reconstructions"
 ROW_STYLE = "style reconstructions"
@@ -73,11 +72,6 @@ class PanelDone:
     panel: Panel
 
 
-def check_size(size: float, largest: int = MAX_SIZE) -> None:
-    """Refuse a panel size outside MIN_SIZE..``largest`` (the CLI's MAX_SIZE, a server's own limit)."""
-    check_between("size", size, MIN_SIZE, largest, unit=" pixels")
-
-
 def explain(
     content: ImageSource,
     style: ImageSource | None = None,
@@ -102,7 +96,7 @@ def explain(
     """
     mode = "quick" if quick else "full"
     size = DEFAULT_SIZE[mode] if size is None else size
-    check_size(size)
+    check_panel_size(size)
     layers, style_layers = tuple(layers), tuple(style_layers)
     if not layers or not style_layers:
         raise PainterlyError("give at least one layer and one style layer")

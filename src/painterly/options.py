@@ -32,7 +32,6 @@ class Option:
     aliases: tuple[str, ...] = ()  # extra command-line spellings, e.g. "-s"
     bounds: tuple[float, float | None] | None = None  # inclusive (None: no upper), checked by validated
     form: str | None = None  # web page section ("main", "advanced"), None: not on the page
-    form_choices: tuple[str, ...] = ()  # the page's choices where the full set names paths
     words: tuple[tuple[str, Any], ...] = ()  # text standing for a value, e.g. ("auto", 0)
 
     @property
@@ -105,7 +104,6 @@ def options(declared: type = Settings) -> tuple[Option, ...]:
                 aliases=tuple(f.metadata.get("aliases", ())),
                 bounds=f.metadata.get("bounds"),
                 form=f.metadata.get("form"),
-                form_choices=tuple(f.metadata.get("form_choices") or f.metadata.get("choices") or ()),
                 words=tuple(f.metadata.get("words", {}).items()),
             )
         )

@@ -24,6 +24,7 @@ MAX_SIZE = 8192
 MAX_SCALES = 16
 MAX_ITERATIONS = 20_000
 MAX_STYLE_SCALE = 4.0
+MIN_PANEL_SIZE = 16  # explain's smallest reconstruction whose deepest layers still have pixels
 
 # quality preset -> (iterations at the final scale, at the scale PEAK_STEP below it); scales further
 # from that peak get fewer, by COARSE_DECAY per step. Most of the time goes to the final scale, where
@@ -70,7 +71,6 @@ def described(
     path: Paths | None = None,
     public: bool | None = None,
     form: str | None = None,
-    form_choices: tuple[str, ...] | None = None,
     aliases: tuple[str, ...] = (),
     words: dict[str, Any] | None = None,
     **kw: Any,
@@ -81,9 +81,8 @@ def described(
     ``bounds`` (inclusive; no upper one when None) and ``choices`` are checked by ``validated``;
     ``{choices}`` in ``text`` lists them (or a path's ``names``). ``path``: the value names files.
     ``public``: whether a web visitor sees the value (default: unless it is a path, whose file name
-    alone is shown). ``form`` ("main" or "advanced") puts it on the web page, limited to
-    ``form_choices`` where the full set names paths. ``words``: text a user may type for a value
-    (``auto`` for a size of 0)."""
+    alone is shown). ``form`` ("main" or "advanced") puts it on the web page (a path field: only its
+    ``Paths``' names). ``words``: text a user may type for a value (``auto`` for a size of 0)."""
     listed = choices or (path.names if path else ())
     meta = {
         "help": text.format(choices=spoken(listed)) if listed else text,
@@ -92,7 +91,6 @@ def described(
         "path": path,
         "public": path is None if public is None else public,
         "form": form,
-        "form_choices": form_choices,
         "aliases": aliases,
         "words": words or {},
     }
@@ -182,7 +180,6 @@ class Settings:
         default="style-colors",
         path=Paths(names=INIT_KINDS, label="start image"),
         form="main",
-        form_choices=INIT_KINDS,  # the server reads no path a client names
     )
     optimizer: str = described("{choices}", default="lbfgs", choices=("lbfgs", "adam"), form="main")
     learning_rate: float = described(
@@ -413,6 +410,12 @@ def parse_duration(text: str) -> float:
             f"time must be a duration above 0 and up to a week, such as 45s, 2m or 1h30m, not {text!r}"
         )
     return seconds
+
+
+def check_panel_size(size: float, largest: int = MAX_SIZE) -> None:
+    """Refuse an explain panel size outside MIN_PANEL_SIZE..``largest`` (the CLI's MAX_SIZE, a server's
+    own limit): here, not in ``inside``, so a web request checks it without loading torch."""
+    check_between("size", size, MIN_PANEL_SIZE, largest, unit=" pixels")
 
 
 # --- path-valued fields ---------------------------------------------------------------------------

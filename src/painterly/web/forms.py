@@ -1,28 +1,38 @@
 """The settings form of the web page, generated from ``Settings``' field metadata (the one home).
 
 A field appears on the page when its metadata names a ``form`` section; its default, help text, choices
-and bounds come from the same ``painterly.options`` declarations the CLI and batch manifests read.
-Path-valued settings (mask, weights file) have no section and the init image is limited to its
-path-free choices: the server reads no path a client names.
+and bounds come from the same ``painterly.options`` declarations the CLI and batch manifests read. A path
+field (``settings.path_fields``) takes only the names its ``Paths`` allows (the init image's start kinds)
+and is left off when it allows none: the server reads no path a client names.
 """
 
 from __future__ import annotations
 
 import math
-from functools import cache
 from typing import Any
 
+from .. import settings
 from ..errors import PainterlyError
 from ..options import Option, options
-from ..settings import MAX_ITERATIONS
 
 DEFAULT_PREVIEW_EVERY = 5
 
 
-@cache
 def form_fields() -> dict[str, Option]:
-    """The options the page may set, by name, in Settings' order."""
-    return {opt.name: opt for opt in options() if opt.form}
+    """The options the page may set, by name, in Settings' order (``Settings`` looked up when called, as
+    ``path_fields`` does, so a test's extra field reaches the form)."""
+    paths = settings.path_fields()
+    return {
+        opt.name: opt
+        for opt in options(settings.Settings)
+        if opt.form and (opt.name not in paths or paths[opt.name].names)
+    }
+
+
+def form_choices(opt: Option) -> tuple[str, ...]:
+    """The values the page may send for ``opt``: a path field's names, else its choices (none: any)."""
+    paths = settings.path_fields().get(opt.name)
+    return paths.names if paths else opt.choices
 
 
 def settings_schema() -> list[dict[str, Any]]:
@@ -33,12 +43,12 @@ def settings_schema() -> list[dict[str, Any]]:
             "label": opt.name.replace("_", " "),
             "help": opt.help,
             "type": "choice"
-            if opt.form_choices or opt.kind is bool
+            if form_choices(opt) or opt.kind is bool
             else "text"
             if opt.kind is str or opt.words
             else ("int" if opt.kind is int else "float"),
             "words": [word for word, _ in opt.words],  # e.g. a size may be "auto"
-            "choices": list(opt.form_choices) or (["true", "false"] if opt.kind is bool else None),
+            "choices": list(form_choices(opt)) or (["true", "false"] if opt.kind is bool else None),
             "default": opt.format(opt.default) if opt.kind is bool else opt.default,
             "min": opt.bounds[0] if opt.bounds else None,
             "max": opt.bounds[1] if opt.bounds else None,
@@ -67,7 +77,7 @@ def coerce_form(raw: Any) -> dict[str, Any]:
             form[name] = opt.parse(value)
         else:
             form[name] = str(value) if opt.kind is str else number(value, label, whole=opt.kind is int)
-        choices = opt.form_choices
+        choices = form_choices(opt)
         if choices and form[name] not in choices:
             raise PainterlyError(f"{label} must be one of {', '.join(choices)}")
     return form
@@ -90,6 +100,6 @@ def number(value: Any, label: str, *, whole: bool = False) -> float | int:
 def preview_every(value: Any) -> int:
     """How often a submitted job sends a preview: 0 (never) to MAX_ITERATIONS iterations."""
     every = number(DEFAULT_PREVIEW_EVERY if value is None else value, "preview every", whole=True)
-    if not 0 <= every <= MAX_ITERATIONS:
-        raise PainterlyError(f"preview every must be between 0 and {MAX_ITERATIONS}")
+    if not 0 <= every <= settings.MAX_ITERATIONS:
+        raise PainterlyError(f"preview every must be between 0 and {settings.MAX_ITERATIONS}")
     return int(every)

@@ -5,6 +5,12 @@ complete result (an older or lost ``painterly.db``), and moved to ``quarantine/`
 logged. A job (or See inside task) that was running becomes interrupted; queued ones stay queued and
 run as the worker takes them (``painterly.queue.recovered``); an interrupted run that left a checkpoint
 is queued again in its place, and the worker continues it. The index writes only recovery makes (the
+
+
+complete result (an older or lost ``painterly.db``), and moved to ``quarantine/`` otherwise; a known
+run's record that no longer parses goes there too (a finished run with it fails, its image kept); all
+are logged. A job (or See inside task) that was running becomes interrupted; queued ones stay queued and
+run as the worker takes them (``painterly.queue.recovered``). The index writes only recovery makes (the
 bulk interruption, rows for folders and uploads found on disk) are here; the rest go through the store's
 parts.
 """
@@ -25,6 +31,7 @@ from ..images import READ_FORMATS, open_image, read_metadata, save_image
 from ..queue import ACTIVE, FINISHED, Status, check_transition, recovered
 from ..settings import Settings
 from .forms import form_fields
+from .inputs import samples
 from .results import RECORD, finite, public_name, public_record
 from .schema import Database, valid_id, valid_sha
 from .store import Store
@@ -57,9 +64,14 @@ def recover(store: Store) -> dict[str, int]:
     for folder in sorted(store.results.runs.iterdir()):
         for tmp in [*folder.glob(".*.tmp"), *folder.glob("inside/.*.tmp")] if folder.is_dir() else ():
             tmp.unlink(missing_ok=True)  # half-written files of an atomic save (result, panels)
-        if folder.name in known:
-            continue
+        stamp = int(time.time())
         try:
+            if folder.name in known:
+                record = folder / RECORD
+                if record.is_file() and not _readable_record(record):  # else settings.json answers 500
+                    _quarantine(store, record, f"{folder.name}-{stamp}.{RECORD}", "a damaged record")
+                    changed["quarantined"] += 1
+                continue
             reindexed = folder.is_dir() and valid_id(folder.name) and _reindex(store, folder)
         except OSError as exc:
             log.warning("painterly: cannot check %s (%s); left as it is", folder, exc)
@@ -69,11 +81,8 @@ def recover(store: Store) -> dict[str, int]:
             changed["hidden"] += _hide_paths(store, folder.name)
             log.warning("painterly: indexed %s again (its result had no database entry)", folder)
         else:
-            store.results.quarantine.mkdir(exist_ok=True, mode=0o700)
-            target = store.results.quarantine / f"{folder.name}-{int(time.time())}"
-            os.replace(folder, target)
+            _quarantine(store, folder, f"{folder.name}-{stamp}", "no database entry, no complete result")
             changed["quarantined"] += 1
-            log.warning("painterly: moved %s (no database entry, no complete result) to %s", folder, target)
     for tmp in store.uploads.folder.glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
     store.uploads.collect()
@@ -113,13 +122,22 @@ def _continue_checkpointed(store: Store) -> int:
     return moved
 
 
+def _quarantine(store: Store, path: Path, name: str, why: str) -> None:
+    """Move ``path`` to ``quarantine/<name>``: out of the index's way, kept for the user, logged."""
+    store.results.quarantine.mkdir(exist_ok=True, mode=0o700)
+    target = store.results.quarantine / name
+    os.replace(path, target)
+    log.warning("painterly: moved %s (%s) to %s", path, why, target)
+
+
 def complete(store: Store, job_id: str) -> bool:
-    """Whether the job's folder holds its record and a result image that decodes. OSError if the system
-    cannot tell (EMFILE, EIO, EACCES...): that says nothing about the file, which must not be given up."""
+    """Whether the job's folder holds its record (JSON that parses) and a result image that decodes.
+    OSError if the system cannot tell (EMFILE, EIO, EACCES...): that says nothing about the file, which
+    must not be given up."""
     from PIL import Image
 
     path = store.results.result_path(job_id)
-    if not path.is_file() or not (path.parent / RECORD).is_file():
+    if not path.is_file() or not _readable_record(path.parent / RECORD):
         return False
     try:
         with Image.open(path, formats=READ_FORMATS) as image:
@@ -131,6 +149,16 @@ def complete(store: Store, job_id: str) -> bool:
     except Exception:  # noqa: BLE001 - any other decoding failure means the file is damaged
         return False
     return True
+
+
+def _readable_record(path: Path) -> bool:
+    """Whether ``path`` holds a run's record, JSON with its settings (a crash or a full disk can leave one
+    cut short); OSError as for ``complete``."""
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):  # ValueError: not JSON, or not text
+        return False
+    return isinstance(record, dict) and isinstance(record.get("settings"), dict)
 
 
 def _hide_paths(store: Store, job_id: str) -> bool:
@@ -211,12 +239,18 @@ def _add_finished(
 
 
 def _found_input(store: Store, folder: Path, path: str) -> dict[str, Any]:
-    """The input item of a re-indexed run for the file its settings name, if still here."""
+    """The input item of a re-indexed run for the file its settings name, if still here. Found by name,
+    never by folder: the record names resolved paths, but the data folder may be given relative, through
+    a symlink, or have moved since."""
     source = Path(path)
-    if source.parent == store.uploads.folder and store.uploads.get(source.stem):
-        return {"ref": f"upload:{source.stem}", "label": source.name}
-    if source.parent == folder:  # inputs copied into the run folder by earlier versions
+    upload = store.uploads.get(source.stem)
+    if upload and upload["file"] == source.name:
+        return {"ref": f"upload:{source.stem}", "label": upload["name"] or source.name}
+    if source.parent.name == folder.name:  # inputs copied into the run folder by earlier versions
         return {"file": source.name, "label": source.name}
+    sample = {file.name: name for name, file in samples().items()}.get(source.name)
+    if sample:
+        return {"ref": f"sample:{sample}", "label": sample}
     return {"label": source.name}
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from ..errors import PainterlyError
+from ..settings import check_panel_size
 from .forms import DEFAULT_PREVIEW_EVERY, coerce_form, number, preview_every, settings_schema
 from .inputs import DEMO_SAMPLE, samples
 from .inputs import job_input as input_item
@@ -315,10 +316,8 @@ def see_inside(request: Request, job_id: str, body: dict[str, Any] | None = None
     body, limits = body or {}, _limits(request)
     size = min(int(job["settings"]["size"]), limits.inside_default_size)
     if body.get("size") is not None:
-        from ..inside import check_size
-
         size = number(body["size"], "size", whole=True)
-        check_size(size, limits.inside_size)
+        check_panel_size(size, limits.inside_size)
     options = {"quick": True, "size": size}
     queued = _store(request).insides.request(
         job_id,

@@ -7,7 +7,8 @@ the one UPDATE that changes a task's state, guarded by the states it may leave.
 
 Migrations: ``MIGRATIONS[i]`` brings a database at ``PRAGMA user_version`` i to i + 1, in a transaction;
 a change to the schema is a new entry at the end, never an edit of an old one. Version 1 is written with
-IF NOT EXISTS so that it also completes the unversioned databases of painterly 0.2.1 and earlier.
+IF NOT EXISTS so that it also completes the unversioned databases of painterly 0.2.1 and earlier; a
+database at a version past the list (a later painterly's) is refused, never opened.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..errors import PainterlyError
 from ..queue import ACTIVE, Status, sources
+from ..version import painterly_version
 
 DB_NAME = "painterly.db"
 RUN = "run"  # the kinds of task in the ``queue`` view
@@ -92,9 +95,17 @@ def sql_in(states: frozenset[Status]) -> str:
 ACTIVE_SQL = sql_in(ACTIVE)
 
 
-def migrate(db: sqlite3.Connection) -> None:
-    """Apply every migration the database has not had yet, each with its new version, atomically."""
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Apply every migration the database has not had yet, each with its new version, atomically.
+    PainterlyError for a database of a later painterly: what this version writes (recovery's bulk moves
+    among them) would run on a schema it does not know."""
     (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise PainterlyError(
+            f"{path} was written by a newer painterly (database version {version}; painterly "
+            f"{painterly_version()} reads up to {len(MIGRATIONS)}): upgrade painterly or use another "
+            "data folder"
+        )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         db.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")
 
@@ -111,7 +122,7 @@ class Database:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA busy_timeout=5000")
-            migrate(self.conn)
+            migrate(self.conn, path)
         except BaseException:
             self.conn.close()
             raise

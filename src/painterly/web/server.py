@@ -36,7 +36,7 @@ from .jobstore import QueueFull
 from .limits import Limits
 from .recovery import recover
 from .routes import router
-from .store import DISK_FULL, Store
+from .store import DISK_FULL, INTERNAL_ERROR, Store
 from .worker import Worker
 
 log = logging.getLogger("painterly.web")
@@ -106,7 +106,7 @@ def create_app(
         if disk_full(exc):
             return JSONResponse({"detail": DISK_FULL}, status_code=507)
         log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"detail": "internal error; the server log has the details"}, status_code=500)
+        return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
 
     return app
 

@@ -6,7 +6,8 @@ Layout of the data folder (created 0700: it holds the user's photos)::
     painterly.db            the index: jobs (queue and gallery), See inside tasks, uploads (``schema``)
     uploads/<sha256>.<ext>  validated uploads, named by content hash (``uploads.Uploads``)
     runs/<job id>/          settings.json, result.png, record.json, inside/ (``results.Results``)
-    quarantine/<job id>-<t> run folders found without a database row and without a complete result
+    quarantine/<job id>-<t> run folders found without a database row and without a complete result;
+                            ``<job id>-<t>.record.json``: a known run's record that no longer parsed
 
 ``Store`` opens the folder and hands out its parts, which share one ``schema.Database``: ``jobs`` (runs,
 ``jobstore``), ``insides`` (See inside tasks), ``uploads``, ``results`` (run folders) and ``inputs``
@@ -28,7 +29,9 @@ from .schema import DB_NAME, Database
 from .uploads import Uploads
 
 LOCK_NAME = ".lock"
+# What a visitor is told of a full disk and of a bug: never the failure's own text, which names server paths.
 DISK_FULL = "the disk holding the data folder is full; free some space and try again"
+INTERNAL_ERROR = "internal error; the server log has the details"
 
 
 class Store:

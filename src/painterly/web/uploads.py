@@ -3,7 +3,7 @@
 The body's size is bounded before this runs (``guards.BodyLimit``); here the file part is bounded too
 and opened only with painterly's format allow-list (``images.open_image``). ``uploads/<sha256>.<ext>``
 is shared by every job using it: jobs refer to ``upload:<sha>`` instead of copying the file, and an
-upload no job refers to is collected after a grace period.
+upload no job's settings name is collected after a grace period.
 """
 
 from __future__ import annotations
@@ -79,11 +79,14 @@ class Uploads:
         return total
 
     def collect(self, grace: float = UPLOAD_GRACE_SECONDS) -> int:
-        """Delete uploads older than ``grace`` seconds that no job refers to; return how many."""
+        """Delete uploads older than ``grace`` seconds whose file no job's settings name; return how many.
+        The settings (a re-indexed run's: its record's) name every file the run reads, whatever became of
+        its input references (a row re-indexed from a data folder given relative or through a
+        symlink could lose them)."""
         with self.db.transaction() as db:
             rows = db.execute(
                 "SELECT sha, file FROM uploads WHERE created < ? AND NOT EXISTS"
-                " (SELECT 1 FROM jobs WHERE instr(jobs.inputs, 'upload:' || uploads.sha) > 0)",
+                " (SELECT 1 FROM jobs WHERE instr(jobs.settings, uploads.file) > 0)",
                 (time.time() - grace,),
             ).fetchall()
             db.executemany("DELETE FROM uploads WHERE sha=?", [(row["sha"],) for row in rows])

@@ -26,7 +26,7 @@ from ..files import write_text_atomic
 from ..queue import Status
 from .results import RECORD, public_record
 from .schema import INSIDE, RUN
-from .store import DISK_FULL, Store
+from .store import DISK_FULL, INTERNAL_ERROR, Store
 
 if TYPE_CHECKING:  # ``_run`` imports it (and torch) when a run starts
     from ..jobs import Job
@@ -340,12 +340,12 @@ def _resume_point(job_id: str, job: Job) -> float | None:
 
 
 def _failure(task: str, exc: Exception) -> str:
-    """What a failed task tells its visitor (``errors.user_message``); the log gets any bug's traceback
-    and one line for a resource that ran out."""
+    """What a failed task tells its visitor (``errors.user_message``; a bug's own text would name server
+    paths); the log gets any bug's traceback and one line for a resource that ran out."""
     message = user_message(exc, disk=DISK_FULL)
     if message is None:
         log.exception("%s failed", task)
-        return f"internal error: {exc}"
+        return INTERNAL_ERROR
     if not isinstance(exc, PainterlyError):
         log.warning("%s: %s", task, exc)
     return message
