@@ -213,6 +213,7 @@ def test_steering_applies_records_and_replays(pair):
         stylizer.update(style_weight=-1.0)
 
 
+@pytest.mark.timeout(120)  # without its fix it spins forever: fail instead of hanging the suite
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_a_zero_gradient_ends_the_scale_instead_of_spinning(pair, optimizer):
     """From the content with no style weight the gradient is exactly zero: the run must end."""

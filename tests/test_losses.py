@@ -83,16 +83,21 @@ def test_blended_targets_pull_between_styles():
 
 
 def test_masked_gram_ignores_outside_region():
+    """What the mask means: pixels outside the region change neither the loss nor its gradient."""
     torch.manual_seed(0)
-    target = torch.rand(1, 3, 8, 8)
+    target, x = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
     mask = torch.zeros(1, 1, 8, 8)
     mask[..., :4] = 1
     loss = GramLoss([GramLoss.target(target)], [1.0], mask=mask)
-    x = target.clone()
-    x[..., 4:] = 100  # outside the region: no effect
-    y = target.clone()
-    y[..., :4] = 100
-    assert loss(x) < loss(y)
+    changed = x.clone()
+    changed[..., 4:] = torch.rand(1, 3, 8, 4) * 100  # outside the region
+    assert torch.equal(loss(changed), loss(x)) and float(loss(x)) > 0
+    x.requires_grad_(True)
+    loss(x).backward()
+    assert torch.all(x.grad[..., 4:] == 0) and x.grad[..., :4].abs().sum() > 0
+    inside = x.detach().clone()
+    inside[..., :4] += 0.5  # inside it does change
+    assert not torch.equal(loss(inside), loss(x.detach()))
 
 
 def test_tv_loss():

@@ -77,7 +77,7 @@ def _fill(
     candidate, seconds = chosen
     final, coarse = candidate.iterations, candidate.coarse_iterations
     return candidate, (
-        f"--time {settings.time_budget}: {len(candidate.schedule())} scales, {final} iterations at the final "
+        f"--time {settings.time_budget}: {len(candidate.schedule())} scale(s), {final} iterations at the final "
         f"scale and {coarse} at the coarse ones (estimated {seconds:.0f} s of {available:.0f} s left)"
     )
 

@@ -25,6 +25,10 @@ KEEP = 48  # samples kept per machine: recent runs speak for the machine as it i
 # Seconds per megapixel to write the output PNG (Pillow, compression level 6: 0.6 s for 4096x3072 on
 # the 2-core EPYC) and to turn the start into the style's palette; small beside painting.
 WRITE_PER_MPX = 0.06
+# Seconds a budgeted run keeps for after its last evaluation besides the PNG: scoring the best image,
+# the record, and a command's exit (torch's teardown alone took ~0.5 s here). Measured: a 10 s budget
+# at 128 px ended 11.2 s after the command started without it.
+FINISH_SECONDS = 1.0
 # Conservative priors where neither calibration nor runs exist yet (an estimate must not promise less).
 PRIOR = {"cpu": (0.05, 9.0), "cuda": (0.01, 0.15)}
 

@@ -166,9 +166,9 @@ class Job:
         from .budget import fit_to_budget
 
         self.stylizer.calibrate(content, styles)
-        fitted, self.notes = fit_to_budget(
-            self.settings, content, styles, self._stylizer_for, self.available()
-        )
+        left = self.available()
+        left = None if left is None else left - cost.FINISH_SECONDS
+        fitted, self.notes = fit_to_budget(self.settings, content, styles, self._stylizer_for, left)
         if fitted != self.settings:
             self.settings, self.stylizer = fitted, self._stylizer_for(fitted)
 
@@ -210,7 +210,7 @@ class Job:
         left = self.available()
         if left is not None:  # the output is written after the run: keep its time
             w, h = self.stylizer.output_size(content)
-            left -= cost.WRITE_PER_MPX * w * h / 1e6
+            left -= cost.WRITE_PER_MPX * w * h / 1e6 + cost.FINISH_SECONDS
         return self.stylizer.run(
             content,
             styles,
