@@ -2,8 +2,8 @@
 
 1. Estimate vs actual over sizes: ``painterly CONTENT STYLE --size N --quality draft``; the estimate the
    command prints before painting against the time from that line to the output written. First with
-   a fresh cache folder (a new machine: the command calibrates itself), then again on the same cache
-   (the machine's own runs remembered). Goal: within +-20 % fresh, +-10 % remembered.
+   a fresh cache folder per size (a new machine: the command calibrates itself), then again on that
+   cache (the calibration and that first run remembered). Goal: within +-20 % fresh, +-10 % remembered.
 2. Budgets: ``--time T`` at 512 and 1024 px; the whole command's wall time against T (goal +-15 %),
    painterly's objective of the saved image at its own size (lower is better), and a side-by-side sheet
    of 15 s / 30 s / 60 s / 5 min at 512 px (results/budget-sheet.png) to see that more time paints
@@ -59,12 +59,14 @@ def command(args, out: Path, cache: Path, *extra: str) -> tuple[float, float, fl
 
 
 def estimates(args, tmp: Path) -> list[list]:
-    fresh = tmp / "fresh-cache"
     warm = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    if (warm / "painterly").is_dir():  # converted weights only: the speed file is what is new
-        shutil.copytree(warm / "painterly", fresh / "painterly", ignore=shutil.ignore_patterns("speed.json"))
     rows = []
     for size in map(int, args.sizes.split(",")):
+        fresh = tmp / f"fresh-cache-{size}"  # a new machine for each size: converted weights, no speeds
+        if (warm / "painterly").is_dir():
+            shutil.copytree(
+                warm / "painterly", fresh / "painterly", ignore=shutil.ignore_patterns("speed.json")
+            )
         row = [f"{size} px draft"]
         for label in ("fresh", "remembered"):
             estimate, actual, _ = command(args, tmp / f"e{size}-{label}.png", fresh, "--size", str(size),
