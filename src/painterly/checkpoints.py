@@ -36,16 +36,13 @@ class Checkpoints:
     def __init__(self, save: Callable[[RunState], None], every: float = DEFAULT_EVERY) -> None:
         self._save, self.every = save, every
         self.last = time.perf_counter()
-        self.seconds = 0.0  # spent writing, for the run's record
 
     def due(self) -> bool:
         return time.perf_counter() - self.last >= self.every
 
     def save(self, state: RunState) -> None:
-        started = time.perf_counter()
         self._save(state)
         self.last = time.perf_counter()
-        self.seconds += self.last - started
 
 
 def path_for(output: str | os.PathLike) -> Path:

@@ -259,7 +259,7 @@ class Worker:
                     job.stop()
             inputs = job.load_inputs()
             live.resumed = _resume_point(job_id, job)
-            live.estimate = job.estimate_seconds(inputs[0]) * (1 - (live.resumed or 0))
+            live.estimate = job.estimate_seconds(inputs[0], inputs[1]) * (1 - (live.resumed or 0))
             live.total = sum(iters for _, iters in job.settings.schedule())
             record = job.run(
                 live.on_event,
