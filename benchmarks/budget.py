@@ -70,7 +70,7 @@ def estimates(args, tmp: Path) -> list[list]:
         row = [f"{size} px draft"]
         for label in ("fresh", "remembered"):
             estimate, actual, _ = command(args, tmp / f"e{size}-{label}.png", fresh, "--size", str(size),
-                                          "--quality", "draft", "--quiet")  # fmt: skip
+                                          "--quality", "draft")  # fmt: skip
             row += [f"{estimate:.0f} / {actual:.0f} s ({100 * (estimate / actual - 1):+.0f} %)"]
         rows.append(row)
     return rows
@@ -85,7 +85,7 @@ def budgets(args, tmp: Path) -> tuple[list[list], list[tuple[str, Path]]]:
             if size != 512 and seconds < 30:
                 continue
             out = tmp / f"b{size}-{seconds}.png"
-            _, _, wall = command(args, out, cache, "--size", str(size), "--time", f"{seconds}s", "--quiet")
+            _, _, wall = command(args, out, cache, "--size", str(size), "--time", f"{seconds}s")
             objective = judge(out)
             rows.append([f"{size} px, --time {seconds}s", f"{wall:.1f}", f"{100 * (wall / seconds - 1):+.1f} %", f"{objective:.3f}"])  # fmt: skip
             if size == 512:
