@@ -58,7 +58,8 @@ def command(args, out: Path, cache: Path, *extra: str) -> tuple[float, float, fl
     return estimate, ended - seen_at, ended - started
 
 
-def estimates(args, tmp: Path) -> list[list]:
+def estimates(args, tmp: Path) -> tuple[list[list], Path]:
+    """The table's rows, and the last size's cache: a machine that has calibrated and run."""
     warm = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     rows = []
     for size in map(int, args.sizes.split(",")):
@@ -73,12 +74,11 @@ def estimates(args, tmp: Path) -> list[list]:
                                           "--quality", "draft")  # fmt: skip
             row += [f"{estimate:.0f} / {actual:.0f} s ({100 * (estimate / actual - 1):+.0f} %)"]
         rows.append(row)
-    return rows
+    return rows, fresh
 
 
-def budgets(args, tmp: Path) -> tuple[list[list], list[tuple[str, Path]]]:
+def budgets(args, tmp: Path, cache: Path) -> tuple[list[list], list[tuple[str, Path]]]:
     rows, sheet = [], []
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     for size in map(int, args.budget_sizes.split(",")):
         judge = Judge(args.content, args.style, size)
         for seconds in map(int, args.budgets.split(",")):
@@ -111,8 +111,9 @@ def main() -> None:
     args = start(__doc__, _args, _defaults, peer=False)
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        table("estimate vs actual (painting: estimate line to output)", ["run", "fresh cache", "remembered"], estimates(args, tmp))  # fmt: skip
-        rows, sheet = budgets(args, tmp)
+        rows, cache = estimates(args, tmp)
+        table("estimate vs actual (estimate line to the command's end)", ["run", "fresh cache", "remembered"], rows)  # fmt: skip
+        rows, sheet = budgets(args, tmp, cache)
         table("time budgets (whole command)", ["run", "wall s", "vs budget", "objective"], rows)
         save_sheet(sheet)
 

@@ -22,6 +22,8 @@ from .files import write_text_atomic
 SPEED_FILE = "speed.json"
 FORMAT = 2  # samples per machine key; format 1 (one figure per device) is read as nothing
 KEEP = 48  # samples kept per machine: recent runs speak for the machine as it is now
+# Scales smaller than this say more about Python than about the machine's arithmetic: not kept.
+MIN_PIXELS = 32_000
 # Seconds per megapixel to write the output PNG (Pillow, compression level 6: 0.6 s for 4096x3072 on
 # the 2-core EPYC) and to turn the start into the style's palette; small beside painting.
 WRITE_PER_MPX = 0.06
@@ -31,6 +33,9 @@ WRITE_PER_MPX = 0.06
 FINISH_SECONDS = 1.0
 # Conservative priors where neither calibration nor runs exist yet (an estimate must not promise less).
 PRIOR = {"cpu": (0.05, 9.0), "cuda": (0.01, 0.15)}
+# A run's own fixed seconds besides its evaluations (network, palette start, first kernels, exit),
+# until this machine's runs have measured theirs.
+PRIOR_OVERHEAD = 1.5
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,25 @@ def _read() -> dict:
 def samples(key: str) -> list[list[float]]:
     found = _read().get("machines", {}).get(key, [])
     return [
-        s for s in found if isinstance(s, list) and len(s) == 2 and all(isinstance(v, int | float) for v in s)
+        s
+        for s in found
+        if isinstance(s, list)
+        and len(s) == 2
+        and all(isinstance(v, int | float) for v in s)
+        and s[0] >= MIN_PIXELS
     ]
+
+
+def spans(found: list[list[float]]) -> bool:
+    """Whether samples cover sizes far enough apart (3x the pixels) to fit both parts of a rate."""
+    sizes = [p for p, _ in found]
+    return bool(sizes) and max(sizes) >= 3 * min(sizes)
+
+
+def overhead(key: str) -> float:
+    """This machine's fixed seconds per run (the mean of its recent runs'), else a prior."""
+    found = [v for v in _read().get("overheads", {}).get(key, []) if isinstance(v, int | float)]
+    return sum(found) / len(found) if found else PRIOR_OVERHEAD
 
 
 def rate(key: str) -> Rate | None:
@@ -103,14 +125,18 @@ def prior(device: str) -> Rate:
     return Rate(*PRIOR.get(device, PRIOR["cpu"]))
 
 
-def remember(key: str, new: list[list[float]]) -> None:
-    """Add samples (pixels per evaluation, seconds per evaluation) for ``key``; estimates are a
-    courtesy, so a cache folder that cannot be written is not an error."""
-    if not new:
+def remember(key: str, new: list[list[float]], run_overhead: float | None = None) -> None:
+    """Add samples (pixels per evaluation, seconds per evaluation) and a run's fixed seconds for
+    ``key``; estimates are a courtesy, so a cache folder that cannot be written is not an error."""
+    new = [[p, s] for p, s in new if p >= MIN_PIXELS]
+    if not new and run_overhead is None:
         return
     data = _read() or {"format": FORMAT, "machines": {}}
     kept = data.setdefault("machines", {}).get(key, [])
     data["machines"][key] = (kept + [[round(p), round(s, 5)] for p, s in new])[-KEEP:]
+    if run_overhead is not None:
+        runs = data.setdefault("overheads", {}).get(key, [])
+        data["overheads"][key] = (runs + [round(max(0.0, run_overhead), 3)])[-16:]
     try:
         path = _path()
         path.parent.mkdir(parents=True, exist_ok=True)

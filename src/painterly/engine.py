@@ -82,7 +82,9 @@ class StylizeResult:
     changes: tuple[Change, ...] = field(default=())  # steering, in order; ``settings`` is the start
     state: RunState | None = None  # a stopped run's: ``Stylizer.run(..., state=)`` continues it
     stop_reason: str = ""  # "time budget" where a deadline ended a scale early
-    timings: tuple[tuple[float, float], ...] = ()  # per finished scale: pixels, seconds per evaluation
+    timings: tuple[
+        tuple[float, float, int], ...
+    ] = ()  # per finished scale: pixels, s/evaluation, evaluations
 
 
 class Saver(Protocol):
@@ -357,26 +359,25 @@ class Stylizer:
         tiles as planned, at this machine's rate, and writing the output."""
         plans = self.plan(content)
         w, h = plans[-1].size
-        rate = self.rate()
-        return sum(plan.seconds(rate) for plan in plans) + cost.WRITE_PER_MPX * w * h / 1e6
+        rate, fixed = self.rate(), cost.overhead(self.machine())
+        return sum(plan.seconds(rate) for plan in plans) + cost.WRITE_PER_MPX * w * h / 1e6 + fixed
 
     def calibrate(self, content: Image.Image, styles: Sequence[Image.Image]) -> None:
-        """Time a few evaluations at two sizes and remember them, once per machine (about 1-5 s): a
-        first estimate from this machine's own figures rather than a prior."""
+        """Paint a few evaluations at two sizes as a scale does (targets, first kernels and all) and
+        remember them, until this machine's samples span sizes (about 2-8 s, once): a first estimate
+        from this machine's own figures rather than a prior."""
         key = self.machine()
-        if cost.samples(key):
+        if cost.spans(cost.samples(key)):
             return
         measured = []
-        for longest in (160, 384):
+        for longest in (256, 512):
+            started = time.perf_counter()
             small = fit(content, longest)
             objective = self.objective(small, [fit(style, longest) for style in styles])
             x = to_tensor(small).to(self.device).requires_grad_(True)
-            times = []
-            for _ in range(3):  # the first pays for kernel set-up, as a run's first step does
-                started = time.perf_counter()
+            for _ in range(4):  # a coarse scale's worth: its targets and first kernels spread over them
                 objective(x)[0].backward()
-                times.append(time.perf_counter() - started)
-            measured.append([small.width * small.height, sum(times) / len(times)])
+            measured.append([small.width * small.height, (time.perf_counter() - started) / 4])
         cost.remember(key, measured)
 
     def plan(self, content: Image.Image | tuple[int, int], start_scale: int = 0) -> list[ScalePlan]:
@@ -482,8 +483,9 @@ class Stylizer:
             if state.optimiser is None and state.tiles is None:  # the scale is finished
                 state.scale, state.canvas = plan.index + 1, x
                 if state.done - before >= 3:
+                    evaluations = state.done - before  # the cost model's sample of this machine
                     state.timings.append(
-                        [plan.pixels, (time.perf_counter() - started) / (state.done - before)]
+                        [plan.pixels, (time.perf_counter() - started) / evaluations, evaluations]
                     )
             if self.stopped:
                 break
@@ -553,7 +555,7 @@ class Stylizer:
             changes=tuple(state.changes),
             state=state if self.stopped else None,
             stop_reason=state.stop_reason,
-            timings=tuple((p, s) for p, s in state.timings),
+            timings=tuple((p, s, int(n)) for p, s, n in state.timings),
         )
 
     def objective(

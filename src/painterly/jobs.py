@@ -166,9 +166,9 @@ class Job:
         from .budget import fit_to_budget
 
         self.stylizer.calibrate(content, styles)
-        left = self.available()
-        left = None if left is None else left - cost.FINISH_SECONDS
-        fitted, self.notes = fit_to_budget(self.settings, content, styles, self._stylizer_for, left)
+        fitted, self.notes = fit_to_budget(
+            self.settings, content, styles, self._stylizer_for, self.available()
+        )
         if fitted != self.settings:
             self.settings, self.stylizer = fitted, self._stylizer_for(fitted)
 
@@ -246,6 +246,7 @@ class Job:
             saver = Checkpoints(lambda state: checkpoints.save(path, owner, state), self.checkpoint_every)
         if state is not None and on_event is not None:
             on_event(Resumed(state.done, state.total))
+        started = time.perf_counter()
         result = self.stylise(on_event, preview_every, inputs, terms, saver, state)
         if saver is not None and result.state is not None:
             saver.save(result.state)  # a stopped run can be finished later
@@ -254,8 +255,10 @@ class Job:
         save_image(result.image, target, self.embed(record.to_dict()))
         if not result.interrupted and self.checkpoint is not None:
             self.checkpoint.unlink(missing_ok=True)
-        if not result.interrupted:
-            cost.remember(self.stylizer.machine(), [list(t) for t in result.timings])
+        if not result.interrupted and state is None:  # a whole run: its fixed part is measurable
+            painting = sum(seconds * evaluations for _, seconds, evaluations in result.timings)
+            fixed = time.perf_counter() - started - painting + cost.FINISH_SECONDS
+            cost.remember(self.stylizer.machine(), [[p, s] for p, s, _ in result.timings], fixed)
         return record
 
     @property
