@@ -82,7 +82,7 @@ def budgets(args, tmp: Path, cache: Path) -> tuple[list[list], list[tuple[str, P
     for size in map(int, args.budget_sizes.split(",")):
         judge = Judge(args.content, args.style, size)
         for seconds in map(int, args.budgets.split(",")):
-            if size != 512 and seconds < 30:
+            if size != 512 and not 30 <= seconds <= 60:  # the sheet's 15 s and 5 min at 512 px only
                 continue
             out = tmp / f"b{size}-{seconds}.png"
             _, _, wall = command(args, out, cache, "--size", str(size), "--time", f"{seconds}s")

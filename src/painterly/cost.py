@@ -1,10 +1,13 @@
 """What a run costs on this machine: seconds per evaluation against the pixels it optimises.
 
 One evaluation (forward, Gram or statistics, backward) costs a fixed part (kernel launches, Python,
-small layers) plus a part proportional to its pixels; a tiled scale evaluates tile by tile. A ``Rate``
-holds the two, fitted to samples (pixels per evaluation, seconds per evaluation) that this machine
-produced: a few seconds of calibration on first use (``Stylizer.calibrate``), then every finished
-run's scales, the newest weighing most. The engine's plan turns a rate into an estimate
+small layers) plus a part proportional to its pixels; a tiled scale evaluates tile by tile. Each scale
+(and tile) also pays once for its set-up: its targets and a first pass that builds the kernels for its
+size (measured: several evaluations' worth, so a long schedule costs less per evaluation than a
+draft). A ``Rate`` holds a fixed and a per-megapixel part, fitted to samples (pixels, seconds) that
+this machine produced, one for evaluations and one for set-ups: a few seconds of calibration on first
+use (``Stylizer.calibrate``), then every finished run's scales, the newest weighing most; a run's own
+fixed seconds (palette start, exit) are kept beside them. The engine's plan turns a rate into an estimate
 (``Stylizer.estimate``); nothing else works out scales or tiles to guess a duration.
 """
 
@@ -33,9 +36,10 @@ WRITE_PER_MPX = 0.06
 FINISH_SECONDS = 1.0
 # Conservative priors where neither calibration nor runs exist yet (an estimate must not promise less).
 PRIOR = {"cpu": (0.05, 9.0), "cuda": (0.01, 0.15)}
-# A run's own fixed seconds besides its evaluations (network, palette start, first kernels, exit),
-# until this machine's runs have measured theirs.
+# A run's own fixed seconds besides its scales (network, palette start, exit), until this machine's
+# runs have measured theirs; a scale's set-up before any is measured: so many evaluations' worth.
 PRIOR_OVERHEAD = 1.5
+PRIOR_SETUP_EVALUATIONS = 2.0
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,9 @@ def _read() -> dict:
     return data if isinstance(data, dict) and data.get("format") == FORMAT else {}
 
 
-def samples(key: str) -> list[list[float]]:
-    found = _read().get("machines", {}).get(key, [])
+def samples(key: str, kind: str = "machines") -> list[list[float]]:
+    """The samples kept for ``key``: evaluations ("machines"), or "setups"."""
+    found = _read().get(kind, {}).get(key, [])
     return [
         s
         for s in found
@@ -121,19 +126,26 @@ def rate(key: str) -> Rate | None:
     return fit(samples(key))
 
 
-def prior(device: str) -> Rate:
-    return Rate(*PRIOR.get(device, PRIOR["cpu"]))
+def rates(key: str, device: str) -> tuple[Rate, Rate]:
+    """Seconds per evaluation and per set-up here, from remembered samples or cautious priors."""
+    evaluation = rate(key) or Rate(*PRIOR.get(device, PRIOR["cpu"]))
+    setup = fit(samples(key, "setups")) or Rate(
+        PRIOR_SETUP_EVALUATIONS * evaluation.fixed, PRIOR_SETUP_EVALUATIONS * evaluation.per_mpx
+    )
+    return evaluation, setup
 
 
-def remember(key: str, new: list[list[float]], run_overhead: float | None = None) -> None:
-    """Add samples (pixels per evaluation, seconds per evaluation) and a run's fixed seconds for
-    ``key``; estimates are a courtesy, so a cache folder that cannot be written is not an error."""
-    new = [[p, s] for p, s in new if p >= MIN_PIXELS]
-    if not new and run_overhead is None:
-        return
+def remember(
+    key: str, new: list[list[float]], *, setups: list[list[float]] = (), run_overhead: float | None = None
+) -> None:
+    """Add samples (pixels, seconds per evaluation; pixels, seconds per set-up) and a run's fixed
+    seconds for ``key``; estimates are a courtesy, so a cache folder that cannot be written is not an
+    error."""
     data = _read() or {"format": FORMAT, "machines": {}}
-    kept = data.setdefault("machines", {}).get(key, [])
-    data["machines"][key] = (kept + [[round(p), round(s, 5)] for p, s in new])[-KEEP:]
+    for kind, found in (("machines", new), ("setups", setups)):
+        kept = data.setdefault(kind, {}).get(key, [])
+        fresh = [[round(p), round(s, 5)] for p, s in found if p >= MIN_PIXELS]
+        data[kind][key] = (kept + fresh)[-KEEP:]
     if run_overhead is not None:
         runs = data.setdefault("overheads", {}).get(key, [])
         data["overheads"][key] = (runs + [round(max(0.0, run_overhead), 3)])[-16:]

@@ -82,9 +82,7 @@ class StylizeResult:
     changes: tuple[Change, ...] = field(default=())  # steering, in order; ``settings`` is the start
     state: RunState | None = None  # a stopped run's: ``Stylizer.run(..., state=)`` continues it
     stop_reason: str = ""  # "time budget" where a deadline ended a scale early
-    timings: tuple[
-        tuple[float, float, int], ...
-    ] = ()  # per finished scale: pixels, s/evaluation, evaluations
+    timings: tuple[tuple[float, float, int, float], ...] = ()  # per finished scale: see ``_timing``
 
 
 class Saver(Protocol):
@@ -144,8 +142,10 @@ class ScalePlan:
         boxes = self.grid.boxes()
         return sum((r - left) * (b - top) for left, top, r, b in boxes) / len(boxes)
 
-    def seconds(self, rate: cost.Rate) -> float:
-        return self.work * rate.evaluation(self.pixels)
+    def seconds(self, evaluation: cost.Rate, setup: cost.Rate) -> float:
+        """The scale's evaluations and its set-ups (targets, first kernels: once per tile)."""
+        setups = 1 if self.grid is None else len(self.grid.boxes())
+        return self.work * evaluation.evaluation(self.pixels) + setups * setup.evaluation(self.pixels)
 
 
 Optimise = Callable[[torch.Tensor, Objective], torch.Tensor]
@@ -204,9 +204,15 @@ class _Run:
 
     builder: ObjectiveBuilder
     state: RunState
-    emit: Callable[[Event], None]
+    sink: Callable[[Event], None]
     preview_every: int
     checkpoints: Saver | None
+    first: float | None = None  # when the running scale's first evaluation ended (its set-up's end)
+
+    def emit(self, event: Event) -> None:
+        if self.first is None and isinstance(event, Iteration):
+            self.first = time.perf_counter()
+        self.sink(event)
 
     def checkpoint(self, canvas: torch.Tensor, *, optimiser: Any = None, tiles: Any = None) -> None:
         """Save the state with this position inside the scale, if one is due."""
@@ -350,17 +356,18 @@ class Stylizer:
         """The key this machine's speed is remembered under (device, precision, threads, processor)."""
         return cost.machine_key(self.device.type, self.precision, torch.get_num_threads())
 
-    def rate(self) -> cost.Rate:
-        """Seconds per evaluation here: remembered (calibration, earlier runs), else a cautious prior."""
-        return cost.rate(self.machine()) or cost.prior(self.device.type)
+    def rates(self) -> tuple[cost.Rate, cost.Rate]:
+        """Seconds per evaluation and per scale's set-up here: remembered (calibration, earlier runs),
+        else cautious priors."""
+        return cost.rates(self.machine(), self.device.type)
 
     def estimate(self, content: Image.Image | tuple[int, int]) -> float:
         """Seconds a run of ``content`` (or of an image of that size) takes from here: its scales and
         tiles as planned, at this machine's rate, and writing the output."""
         plans = self.plan(content)
         w, h = plans[-1].size
-        rate, fixed = self.rate(), cost.overhead(self.machine())
-        return sum(plan.seconds(rate) for plan in plans) + cost.WRITE_PER_MPX * w * h / 1e6 + fixed
+        rates, fixed = self.rates(), cost.overhead(self.machine())
+        return sum(plan.seconds(*rates) for plan in plans) + cost.WRITE_PER_MPX * w * h / 1e6 + fixed
 
     def calibrate(self, content: Image.Image, styles: Sequence[Image.Image]) -> None:
         """Paint a few evaluations at two sizes as a scale does (targets, first kernels and all) and
@@ -369,16 +376,20 @@ class Stylizer:
         key = self.machine()
         if cost.spans(cost.samples(key)):
             return
-        measured = []
+        evaluations, setups = [], []
         for longest in (256, 512):
             started = time.perf_counter()
             small = fit(content, longest)
             objective = self.objective(small, [fit(style, longest) for style in styles])
             x = to_tensor(small).to(self.device).requires_grad_(True)
-            for _ in range(4):  # a coarse scale's worth: its targets and first kernels spread over them
+            objective(x)[0].backward()  # the scale's set-up: targets, then a first pass that builds kernels
+            first = time.perf_counter()
+            for _ in range(3):
                 objective(x)[0].backward()
-            measured.append([small.width * small.height, (time.perf_counter() - started) / 4])
-        cost.remember(key, measured)
+            steady = (time.perf_counter() - first) / 3
+            evaluations.append([small.width * small.height, steady])
+            setups.append([small.width * small.height, max(0.0, first - started - steady)])
+        cost.remember(key, evaluations, setups=setups)
 
     def plan(self, content: Image.Image | tuple[int, int], start_scale: int = 0) -> list[ScalePlan]:
         """The scales a run of ``content`` (or of an image of that size) paints, from schedule index
@@ -469,7 +480,7 @@ class Stylizer:
         builder = ObjectiveBuilder(context, state, Inputs.of(content, styles), mask, terms)
         run = _Run(builder, state, on_event or (lambda event: None), preview_every, checkpoints)
         x = None if state.canvas is None else state.canvas.to(self.device)
-        rate = self.rate()
+        rates = self.rates()
         for number, plan in enumerate(plans):
             scaled = (
                 fit(content, plan.longest) if not plan.final else content.resize(plan.size, Image.LANCZOS)
@@ -477,16 +488,13 @@ class Stylizer:
             x = self._initial(scaled, init, state.generator) if x is None else _resized(x, plan.size)
             state.scale, state.canvas = plan.index, x
             run.emit(ScaleStarted(plan.index, plan.count, *plan.size, plan.iterations))
-            share = plan.seconds(rate) / sum(p.seconds(rate) for p in plans[number:])
-            started, before = time.perf_counter(), state.done
+            share = plan.seconds(*rates) / sum(p.seconds(*rates) for p in plans[number:])
+            started, before, run.first = time.perf_counter(), state.done, None
             x = self._step(plan, run, share).paint(x, scaled)
             if state.optimiser is None and state.tiles is None:  # the scale is finished
                 state.scale, state.canvas = plan.index + 1, x
                 if state.done - before >= 3:
-                    evaluations = state.done - before  # the cost model's sample of this machine
-                    state.timings.append(
-                        [plan.pixels, (time.perf_counter() - started) / evaluations, evaluations]
-                    )
+                    state.timings.append(_timing(plan, state.done - before, started, run.first))
             if self.stopped:
                 break
         assert x is not None
@@ -555,7 +563,7 @@ class Stylizer:
             changes=tuple(state.changes),
             state=state if self.stopped else None,
             stop_reason=state.stop_reason,
-            timings=tuple((p, s, int(n)) for p, s, n in state.timings),
+            timings=tuple((p, s, int(n), setup) for p, s, n, setup in state.timings),
         )
 
     def objective(
@@ -600,6 +608,17 @@ class Stylizer:
     def _features(self, net: VGG19Features, image: torch.Tensor, wanted: set[str]) -> dict[str, torch.Tensor]:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             return net(image.contiguous(memory_format=torch.channels_last), wanted)
+
+
+def _timing(plan: ScalePlan, evaluations: int, started: float, first: float | None) -> list[float]:
+    """A finished scale as the cost model learns from it: pixels per evaluation, seconds per steady
+    evaluation, evaluations, and the set-up before them (targets, first kernels). A tiled scale's
+    set-ups recur per tile and stay inside its per-evaluation figure."""
+    total = time.perf_counter() - started
+    if plan.grid is not None or first is None:
+        return [plan.pixels, total / evaluations, evaluations, 0.0]
+    steady = (total - (first - started)) / (evaluations - 1)
+    return [plan.pixels, steady, evaluations, max(0.0, first - started - steady)]
 
 
 def _resized(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

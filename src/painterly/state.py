@@ -57,7 +57,9 @@ class RunState:
     room: float | None = None  # the memory its tiles were planned with: a resumed run plans the same
     deadline: float | None = None  # ``elapsed`` by which a run with a time budget ends
     stop_reason: str = ""  # why a scale ended before its iterations: "time budget"
-    timings: list[list[float]] = field(default_factory=list)  # per finished scale: pixels, s/eval, evals
+    timings: list[list[float]] = field(
+        default_factory=list
+    )  # per finished scale: pixels, s/eval, evals, set-up s
     earlier: float = 0.0  # seconds painted before this process took the run over
     started: float = field(default_factory=time.perf_counter)
 
@@ -117,7 +119,7 @@ class RunState:
                 room=None if data["room"] is None else float(data["room"]),
                 deadline=None if data["deadline"] is None else float(data["deadline"]),
                 stop_reason=str(data["stop_reason"]),
-                timings=[[float(p), float(s), int(n)] for p, s, n in data["timings"]],
+                timings=[[float(p), float(s), int(n), float(u)] for p, s, n, u in data["timings"]],
                 earlier=float(data["elapsed"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, PainterlyError):
