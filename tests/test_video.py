@@ -23,7 +23,7 @@ from painterly.jobs import read_record  # noqa: E402
 from painterly.settings import Settings  # noqa: E402
 from painterly.video.job import FrameDone, FrameStarted, VideoJob  # noqa: E402
 from painterly.video.options import VideoOptions  # noqa: E402
-from painterly.video.videoio import probe, read_frames  # noqa: E402
+from painterly.video.videoio import probe, read_frames, write_video  # noqa: E402
 
 TINY = Settings(styles=("starry_night",), size=48, scales=1, iterations=4)
 FAST = VideoOptions(frame_iterations=3)
@@ -62,6 +62,18 @@ def make_clip(path, frames=6, size=(48, 32), fps=12, audio=True):
                 chunk.sample_rate, chunk.pts = 22050, s
                 out.mux(sound.encode(chunk))
             out.mux(sound.encode(None))
+    return path
+
+
+def panned_shots(path, images, shots=("tubingen.jpg", "golden_gate.jpg"), frames=3, size=(64, 48)):
+    """Each photo in ``shots`` panned 2 px per frame for ``frames`` frames, then a cut to the next."""
+    width, height = size
+    clip = [
+        Image.open(images / photo).convert("RGB").resize((width * 3 // 2, height), Image.LANCZOS)
+        for photo in shots
+    ]
+    clip = [photo.crop((2 * t, 0, 2 * t + width, height)) for photo in clip for t in range(frames)]
+    write_video(path, clip, Fraction(12), size)
     return path
 
 
@@ -209,6 +221,61 @@ def test_flow_recovers_a_shift_and_masks_what_cannot_be_seen():
     )
 
 
+def test_a_cut_is_found_and_pans_are_not(tmp_path, images):
+    """Pans over tubingen then golden_gate (through H.264): only the first frame of the second shot is
+    a cut, by both measures and with a margin on each side of the thresholds."""
+    from painterly.video import cuts
+    from painterly.video.flow import motion
+
+    clip = panned_shots(tmp_path / "in.mp4", images, frames=4)
+    frames = [frame for _, frame in read_frames(probe(clip), range(8))]
+    pairs = list(zip(frames, frames[1:], strict=False))
+    found = [i + 2 for i, (a, b) in enumerate(pairs) if cuts.is_cut(a, b, motion(a, b))]
+    assert found == [5]
+    colours = [cuts.histogram_distance(a, b) for a, b in pairs]
+    lost = [cuts.unreliable_share(motion(a, b)) for a, b in pairs]
+    pans = colours[:3] + colours[4:], lost[:3] + lost[4:]
+    assert max(pans[0]) < cuts.HISTOGRAM_DISTANCE / 2 < cuts.HISTOGRAM_DISTANCE * 1.5 < colours[3], colours
+    assert max(pans[1]) < cuts.UNRELIABLE_SHARE / 2 and lost[3] > cuts.UNRELIABLE_SHARE * 1.3, lost
+
+
+def test_after_a_cut_the_frame_is_painted_afresh_without_the_previous_shot(tmp_path, images, monkeypatch):
+    """The cut frame (4) is painted like frame 1: it matches that frame painted on its own, while a
+    start warped across the cut (detection off) keeps the previous shot's paint; frame 5 goes on from
+    frame 4. The progress output and frame 4's record say so, also when the frames are kept."""
+    from painterly.images import read_metadata
+    from painterly.jobs import Job
+    from painterly.video import job as video_job
+    from painterly.video.flow import as_array
+
+    clip = panned_shots(tmp_path / "in.mp4", images)
+    args = ["--size", "64", "--scales", "1", "--iterations", "12", "--frame-iterations", "6"]
+    out = painterly("video", clip, "starry_night", "-o", tmp_path / "out.mp4", *args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("scene cut") == 2, out.stderr  # the frame's message, and the summary
+    assert "frame 4: scene cut, starting afresh" in out.stderr and "scene cuts at frame(s) 4" in out.stderr
+    fresh = tmp_path / "out.frames" / "frame-000004.png"
+    assert read_metadata(fresh)["video"] == {"start": "scene cut"}
+    assert read_record(tmp_path / "out.frames" / "frame-000005.png").iterations == 6  # went on from 4
+
+    settings = Settings(styles=("starry_night",), size=64, scales=1, iterations=12, content=str(clip))
+    kept = VideoJob(settings, tmp_path / "out.mp4", VideoOptions(frame_iterations=6)).run()
+    assert kept.cuts == [4]  # read back from the kept frames' records
+
+    monkeypatch.setattr(video_job, "is_cut", lambda *a: False)
+    across = VideoJob(settings, tmp_path / "across.mp4", VideoOptions(frame_iterations=6))
+    assert across.run().cuts == []
+    _, frame = next(read_frames(probe(clip), range(3, 4)))
+    frame.save(tmp_path / "frame4.png")
+    Job(settings.with_(content=str(tmp_path / "frame4.png")), tmp_path / "alone.png").run()
+
+    def distance(path) -> float:
+        return float(np.abs(as_array(Image.open(path)) - as_array(Image.open(tmp_path / "alone.png"))).mean())
+
+    afresh, warped = distance(fresh), distance(across.frame_path(4))
+    assert afresh < 0.005 and warped > 0.02, (afresh, warped)  # measured: 0.0 and 0.038
+
+
 def test_temporal_loss_counts_reliable_pixels_at_any_scale():
     import torch
 
@@ -247,18 +314,16 @@ def test_temporal_term_lowers_the_warping_error(tmp_path):
     assert temporal < 0.7 * independent, errors
 
 
-def test_unreliable_pixels_start_from_the_frame_in_the_paintings_palette(tmp_path, monkeypatch):
+def test_unreliable_pixels_start_from_the_frame_in_the_paintings_palette(tmp_path):
     from types import SimpleNamespace
 
     from painterly.images import style_colors, to_tensor
-    from painterly.video import flow
 
     clip = make_clip(tmp_path / "in.mp4", frames=2, audio=False)
     job = VideoJob(TINY.with_(content=str(clip)), tmp_path / "out.mp4", FAST)
     content = Image.new("RGB", (48, 32), (200, 220, 255))  # a pale sky
-    nowhere = SimpleNamespace(reliable=np.zeros((32, 48), np.float32), warp=lambda a: a)
-    monkeypatch.setattr(flow, "motion", lambda a, b: nowhere)  # the flow trusts no pixel
-    start, _ = job._warm_start(content, content, content)
+    nowhere = SimpleNamespace(reliable=np.zeros((32, 48), np.float32), warp=lambda a: a)  # trusts no pixel
+    start, _ = job._warm_start(nowhere, content, content)
     expected = to_tensor(style_colors(content, job.styles, [1.0]))
     assert float((start - expected).abs().max()) < 1e-6
     assert float((start - to_tensor(content)).abs().mean()) > 0.05  # not the photo's own colours

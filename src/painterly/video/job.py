@@ -4,7 +4,9 @@ videos"), resumable and atomic.
 Frame 1 is an ordinary coarse-to-fine run. Each later frame starts from the previous stylised frame
 moved along the optical flow, at the final scale only, for a few iterations, with a ``TemporalLoss``
 that keeps it close to that warped frame wherever the flow is reliable; disoccluded pixels and motion
-boundaries start from the content frame (in the painting's palette) and are free, so the style fills them. ``temporal_weight=0`` paints every frame independently
+boundaries start from the content frame (in the painting's palette) and are free, so the style fills them.
+A frame that starts another shot (``cuts``) is painted afresh like frame 1, and the next frames go on
+from it. ``temporal_weight=0`` paints every frame independently
 (from the settings' init), for comparison. Every frame goes through ``jobs.Job`` (PNG with its record)
 into a work folder beside the output, checkpointing beside its PNG, so a run killed or stopped inside
 a frame goes on inside it next time; one ``TargetCache`` computes the style targets once and one
@@ -28,15 +30,18 @@ from ..checkpoints import DEFAULT_EVERY
 from ..engine import Event, StopToken, Stylizer
 from ..errors import PainterlyError
 from ..files import write_text_atomic
-from ..images import load_image, style_colors, to_tensor
+from ..images import load_image, read_metadata, style_colors, to_tensor
 from ..jobs import Job, absolute, load_mask_and_init
 from ..settings import MAX_SIZE, Settings
 from ..targets import TargetCache
+from .cuts import HISTOGRAM_DISTANCE, UNRELIABLE_SHARE, is_cut
+from .flow import Motion
 from .options import VideoOptions
 from .temporal import TemporalLoss
 from .videoio import VideoInfo, check_output, probe, read_frames, require, write_video
 
 SETTINGS_FILE = "settings.json"
+CUT = "scene cut"  # a frame record's ``video.start`` when the frame starts a shot
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,15 @@ class FrameDone:
     kept: bool  # finished by an earlier run of the same command
 
 
-VideoEvent = Event | FrameStarted | FrameDone
+@dataclass(frozen=True)
+class SceneCut:
+    """Frame ``index`` starts another shot: it is painted afresh, like frame 1."""
+
+    index: int
+    count: int
+
+
+VideoEvent = Event | FrameStarted | SceneCut | FrameDone
 
 
 @dataclass
@@ -68,6 +81,7 @@ class VideoResult:
     count: int  # frames asked for
     fps: float
     interrupted: bool
+    cuts: list[int]  # frames (1-based) painted afresh at a scene cut
 
 
 class VideoJob:
@@ -139,7 +153,7 @@ class VideoJob:
         # (input frame, stylised frame) before the current one; the stylised one is read back from its
         # PNG, so a resumed run continues from exactly what an uninterrupted one would.
         previous: tuple[Image.Image, Image.Image | None] | None = None
-        made, stopped = 0, False
+        made, stopped, cuts = 0, False, []
         for index, (_, frame) in enumerate(read_frames(self.info, self.shown), start=1):
             content = frame.resize(self.size, Image.LANCZOS)
             path = self.frame_path(index)
@@ -147,16 +161,20 @@ class VideoJob:
                 stylised = load_image(path, "finished frame") if index == done else None
                 emit(FrameDone(index, self.count, path, 0.0, {}, kept=True))
                 previous, made = (content, stylised), index
+                cuts += [index] if read_metadata(path).get("video", {}).get("start") == CUT else []
                 continue
             if self._after_frame or self.token.stopped:
                 stopped = True
                 break
             emit(FrameStarted(index, self.count, *self.size))
             start = time.perf_counter()
-            if previous is None or self.options.temporal_weight == 0:
-                job, init, terms = self._job(self.frame_settings, path), self.init, []
+            moved, cut = self._motion(previous, content)
+            if cut:
+                emit(SceneCut(index, self.count))
+            if moved is None:  # frame 1, a cut, independent frames: the full schedule from the init
+                job, init, terms = self._job(self.frame_settings, path, cut=cut), self.init, []
             else:
-                init, term = self._warm_start(previous[0], previous[1], content)
+                init, term = self._warm_start(moved, previous[1], content)
                 job, terms = self._job(later, path), [term]
             inputs = (content, self.styles, self.mask, init)
             record = job.run(emit, inputs=inputs, terms=terms, resume=job.unfinished)
@@ -166,6 +184,7 @@ class VideoJob:
                 break
             emit(FrameDone(index, self.count, path, time.perf_counter() - start, record.losses, kept=False))
             previous, made = (content, load_image(path, "finished frame")), index
+            cuts += [index] if cut else []
         if not stopped:  # every frame there is (a clip may decode fewer than its packets promised)
             images = (load_image(self.frame_path(i), "finished frame") for i in range(1, made + 1))
             write_video(self.output, images, self.info.fps, self.size, self.info, self.shown)
@@ -176,26 +195,44 @@ class VideoJob:
             count=self.count if stopped else made,
             fps=float(self.info.fps),
             interrupted=stopped,
+            cuts=cuts,
         )
 
     # --- pieces -----------------------------------------------------------------------------------
 
-    def _job(self, settings: Settings, path: Path) -> Job:
+    def _job(self, settings: Settings, path: Path, cut: bool = False) -> Job:
+        """A frame's job; a frame that starts a shot says so in its record (``video.start``)."""
         return Job(
-            settings, path, targets=self.targets, stop=self.token, checkpoint_every=self.checkpoint_every
+            settings,
+            path,
+            targets=self.targets,
+            stop=self.token,
+            checkpoint_every=self.checkpoint_every,
+            embed=(lambda record: {**record, "video": {"start": CUT}}) if cut else None,
         )
 
+    def _motion(
+        self, previous: tuple[Image.Image, Image.Image | None] | None, content: Image.Image
+    ) -> tuple[Motion | None, bool]:
+        """The flow from the previous input frame to ``content``, and whether it is a scene cut; no
+        flow (None) when the frame starts afresh: the first, a cut, or independent frames."""
+        if previous is None or self.options.temporal_weight == 0:
+            return None, False
+        from .flow import motion
+
+        moved = motion(previous[0], content)
+        return (None, True) if is_cut(previous[0], content, moved) else (moved, False)
+
     def _warm_start(
-        self, previous_input: Image.Image, previous_output: Image.Image, content: Image.Image
+        self, moved: Motion, previous_output: Image.Image, content: Image.Image
     ) -> tuple[torch.Tensor, TemporalLoss]:
         """The start of a later frame and the temporal term that holds it to the previous stylised frame
         moved along the flow. Where the flow is unreliable (newly visible pixels behind a moving object,
         motion boundaries) the start is the content frame, in the painting's palette if frame 1 started
         there: the warped value there drags the object's paint along as a smear that a few iterations
         cannot remove, and the photo's own colours left a pale halo (both seen in benchmarks/video.py)."""
-        from .flow import as_array, motion
+        from .flow import as_array
 
-        moved = motion(previous_input, content)
         warped = torch.from_numpy(moved.warp(as_array(previous_output))).permute(2, 0, 1)[None].contiguous()
         reliable = torch.from_numpy(moved.reliable)[None, None]
         s = self.settings
@@ -220,6 +257,7 @@ class VideoJob:
                 "size": list(self.size),
                 "temporal_weight": o.temporal_weight,
                 "frame_iterations": o.frame_iterations if o.temporal_weight else 0,
+                "scene_cuts": [HISTOGRAM_DISTANCE, UNRELIABLE_SHARE] if o.temporal_weight else [],
             },
         }
 

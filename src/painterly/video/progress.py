@@ -12,7 +12,7 @@ import click
 from ..checkpoints import DEFAULT_EVERY
 from ..interrupts import on_ctrl_c
 from ..settings import Settings
-from .job import FrameDone, FrameStarted, VideoEvent, VideoJob, VideoOptions, VideoResult
+from .job import FrameDone, FrameStarted, SceneCut, VideoEvent, VideoJob, VideoOptions, VideoResult
 
 
 def run_video(
@@ -45,7 +45,8 @@ def run_video(
             f"{result.frames_dir}; run the same command again to continue"
         )
     else:
-        say(f"painterly: wrote {result.output} ({result.count} frames at {result.fps:g} fps)")
+        cuts = f"; scene cuts at frame(s) {', '.join(map(str, result.cuts))}" if result.cuts else ""
+        say(f"painterly: wrote {result.output} ({result.count} frames at {result.fps:g} fps{cuts})")
     return result
 
 
@@ -73,6 +74,8 @@ class _Bars:
             self.index = event.index
             self.iterations.reset()
             self.iterations.set_description(f"frame {event.index}")
+        elif isinstance(event, SceneCut) and not self.quiet:
+            tqdm.write(f"painterly: frame {event.index}: scene cut, starting afresh", file=sys.stderr)
         elif isinstance(event, Resumed) and self.iterations is not None:
             self.iterations.reset(total=event.total)
             self.iterations.update(event.done)
