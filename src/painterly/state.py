@@ -20,9 +20,9 @@ import torch
 from .errors import PainterlyError
 from .settings import Settings
 
-# Settings a run takes while it paints (``Stylizer.update``): weights of the objective and colour
-# strength (applied at the end). Layers, sizes and schedules would invalidate targets and plans.
-STEERABLE = ("content_weight", "style_weight", "tv_weight", "style_blend", "color_strength")
+# Settings a run takes while it paints (``Stylizer.update``): weights of the objective, face protection
+# and colour strength (applied at the end). Layers, sizes and schedules would invalidate targets and plans.
+STEERABLE = ("content_weight", "style_weight", "tv_weight", "style_blend", "face_weight", "color_strength")
 
 
 @dataclass(frozen=True)
