@@ -331,18 +331,19 @@ class Settings:
         unknown = set(data) - set(types)
         if unknown:
             raise PainterlyError(f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}")
-        values = {}
-        for name, value in data.items():
-            kind = types[name]
-            if kind is tuple:
-                (item,) = {a for a in get_args(_field_hints(cls)[name]) if a is not Ellipsis}
-                if not isinstance(value, list | tuple):
-                    raise PainterlyError(f"setting {name} must be a list")
-                value = tuple(_typed(name, v, item) for v in value)
-            else:
-                value = _typed(name, value, kind)
-            values[name] = value
-        return cls(**values)
+        return cls(**{name: cls.typed(name, value) for name, value in data.items()})
+
+    @classmethod
+    def typed(cls, name: str, value: Any) -> Any:
+        """``value`` of field ``name`` as decoded JSON gives it (lists for tuples) in the field's type,
+        else PainterlyError: one check for records, forms and steering alike."""
+        kind = _field_types(cls)[name]
+        if kind is not tuple:
+            return _typed(name, value, kind)
+        (item,) = {a for a in get_args(_field_hints(cls)[name]) if a is not Ellipsis}
+        if not isinstance(value, list | tuple):
+            raise PainterlyError(f"setting {name} must be a list")
+        return tuple(_typed(name, v, item) for v in value)
 
     @classmethod
     def from_json(cls, text: str) -> Settings:
