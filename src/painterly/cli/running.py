@@ -6,6 +6,7 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,11 +54,14 @@ def execute(
     checkpoint_every: float = DEFAULT_EVERY,
     resume: bool = False,
     steering: Sequence[Change] = (),
+    interactive: bool = False,
 ) -> None:
     """Run a job with a progress bar, Ctrl-C handling, checkpoints and intermediate saves (``resume``:
-    continue from the output's checkpoint); exit non-zero on failure."""
+    continue from the output's checkpoint; ``interactive``: keys steer it, see ``keyboard``); exit
+    non-zero on failure."""
     from ..events import Resumed
     from ..jobs import Job
+    from .keyboard import steering as keys
 
     job = Job(settings, output, checkpoint_every=checkpoint_every, steering=steering)
     state = job.starting_state(resume)
@@ -73,9 +77,11 @@ def execute(
     if state is not None:
         say(f"painterly: {Resumed(state.done, state.total)}")
     on_event = Progress(job, quiet, save_every, done=state.done if state else 0)
+    steered = keys(job, state.settings if state else job.settings) if interactive else nullcontext()
     with stop_on_ctrl_c(job, quiet):
         try:
-            record = job.run(on_event, preview_every=save_every, inputs=inputs, resume=resume)
+            with steered:
+                record = job.run(on_event, preview_every=save_every, inputs=inputs, resume=resume)
         finally:
             on_event.close()
     if record.interrupted:
