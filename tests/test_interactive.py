@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from painterly.cli.keyboard import next_blend, status, stepped
+from painterly.cli.keyboard import ESCAPES, next_blend, status, stepped
 from painterly.errors import PainterlyError
 from painterly.images import read_metadata
 from painterly.settings import Settings
@@ -35,20 +35,27 @@ def test_keys_step_the_weights_and_the_blend():
         cycle.append(next_blend(two.with_(style_blend=cycle[-1])))
     assert cycle == [(3.0, 1.0), (1.0, 3.0), (1.0, 1.0)]
     assert status(two.with_(style_blend=(3.0, 1.0))).endswith("blend 0.75/0.25")
+    # arrows, function keys and Alt+key arrive as escape sequences, maybe with keys in the same read
+    assert ESCAPES.sub("", "\x1b[Cc\x1bOPS\x1b[15~t\x1bbq\x1b") == "cStq"
 
 
-def test_interactive_is_refused_without_a_terminal(tmp_path, images):
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "--interactive reads keys from a terminal, and standard input is not one"),
+        (["--quiet"], "--interactive shows its keys under the progress bar: drop --quiet"),
+    ],
+)
+def test_interactive_is_refused_without_a_terminal(tmp_path, images, extra, message):
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "painterly.cli", "run", images / "tubingen.jpg", "starry_night"]
-        + ["--interactive", "-o", tmp_path / "out.png"],
+        + ["--interactive", "-o", tmp_path / "out.png", *extra],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "painterly: error: --interactive reads keys from a terminal, and standard input is not one"
-    ]
-    assert list(tmp_path.iterdir()) == [] and time.perf_counter() - started < 30
+    assert done.stderr.strip().splitlines() == [f"painterly: error: {message}"]
+    assert list(tmp_path.iterdir()) == [] and time.perf_counter() - started < 30  # before any work
 
 
 class Terminal:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import sys
 import threading
@@ -26,11 +27,14 @@ FAVOURED = 3.0  # ``b``: the favoured style's blend weight against each other st
 WEIGHTS = {"s": "style_weight", "c": "content_weight", "t": "tv_weight", "f": "face_weight"}
 FIRST_STEP = {"style_weight": 0.1, "content_weight": 0.1, "tv_weight": 1.0, "face_weight": 0.001}
 LABELS = {"style_weight": "style", "content_weight": "content", "tv_weight": "tv", "face_weight": "faces"}
+# What a terminal sends for arrows, function keys and Alt+key: their letters are not keys.
+ESCAPES = re.compile(r"\x1b(?:\[[\x20-\x3f]*[\x40-\x7e]?|O.?|.?)", re.DOTALL)
 HELP = f"""painterly: keys while it paints (each applies before the next evaluation):
-  s / S   style weight /{FACTOR:g} / x{FACTOR:g}
-  c / C   content weight /{FACTOR:g} / x{FACTOR:g}
-  t / T   smoothness (total variation) weight /{FACTOR:g} / x{FACTOR:g} (from 0: {FIRST_STEP["tv_weight"]:g})
-  f / F   face protection /{FACTOR:g} / x{FACTOR:g}
+  s / S   style weight down / up
+  c / C   content weight down / up
+  t / T   smoothness (total variation) weight down / up
+  f / F   face protection down / up
+          (/{FACTOR:g} or x{FACTOR:g} a press; up from 0 starts small, down from there reaches 0)
   b       favour the next style in turn ({FAVOURED:g}:1), then blend them equally again
   q       stop and save the best image so far (`painterly resume` can finish it)
   ?       this list"""
@@ -115,17 +119,15 @@ class Keyboard:
         self.line.set_description_str(status(self.asked) + (f" | {self.note}" if self.note else ""))
 
     def read(self, fd: int) -> None:
-        """Press each key typed on ``fd`` until ``done``; escape sequences (arrows, function keys) are
-        skipped whole, so their letters steer nothing."""
+        """Press each key typed on ``fd`` until ``done``."""
         while not self.done.is_set():
             if not select.select([fd], [], [], 0.1)[0]:
                 continue
             typed = os.read(fd, 64)
             if not typed:
                 return  # the terminal went away
-            if not typed.startswith(b"\x1b"):
-                for key in typed.decode(errors="ignore"):
-                    self.press(key)
+            for key in ESCAPES.sub("", typed.decode(errors="ignore")):
+                self.press(key)
 
 
 @contextlib.contextmanager
