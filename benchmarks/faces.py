@@ -46,11 +46,10 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from painterly import faces as faces_module
     from painterly.engine import Stylizer
     from painterly.faces import detect_faces, face_terms, face_weights
     from painterly.images import contact_sheet, demo_content, load_image
-    from painterly.settings import Settings
+    from painterly.settings import DEFAULTS, Settings
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
@@ -81,10 +80,9 @@ def main() -> None:
     crops, labels = [scaled.crop(box)], ["content"]
     print(f"astronaut {w}x{h}, {args.style}, {args.quality}; face box {box}")
     print("protect | seconds | SSIM in face box | style outside faces | content | precision")
-    for weight in [0.0, *(args.weights or [faces_module.FACE_WEIGHT_PER_STYLE])]:
+    for weight in [0.0, *(args.weights or [DEFAULTS.face_weight])]:
         protect = weight > 0
-        faces_module.FACE_WEIGHT_PER_STYLE = weight
-        stylizer = Stylizer(base.with_(protect_faces=protect))
+        stylizer = Stylizer(base.with_(protect_faces=protect, face_weight=weight))
         with stopwatch() as sw:
             result = stylizer.run(content, [style], terms=face_terms(stylizer, content))
         seconds = sw.seconds

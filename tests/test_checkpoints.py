@@ -219,8 +219,8 @@ def test_a_stopped_run_hands_back_its_state_and_continues_in_process(images):
 
 
 def test_records_carry_changes_and_accept_fields_of_later_versions():
-    record = Record(settings={}, output="o.png", elapsed=1.0, iterations=3, interrupted=False, losses={},
-                    weights_sha256="", device="cpu", precision="fp32",
+    record = Record(settings={"styles": ["a.jpg", "b.jpg"]}, output="o.png", elapsed=1.0, iterations=3,
+                    interrupted=False, losses={}, weights_sha256="", device="cpu", precision="fp32",
                     changes=[[4, "style_weight", 50.0], [6, "style_blend", [0.7, 0.3]]])  # fmt: skip
     data = json.loads(json.dumps(record.to_dict())) | {"a_field_of_painterly_9": {"x": 1}}
     read = Record.from_dict(data)

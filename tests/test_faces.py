@@ -57,7 +57,7 @@ def test_face_map_is_one_inside_and_fades_to_zero():
 
 def test_term_is_zero_at_the_content_and_grows_inside_the_face(astronaut):
     stylizer = Stylizer(settings())
-    term = FaceTerm(stylizer.features, astronaut, [(0.35, 0.13, 0.18, 0.18)], weight=1.0)
+    term = FaceTerm(stylizer.features, astronaut, [(0.35, 0.13, 0.18, 0.18)], lambda: 1.0)
     net, _ = stylizer.network(term.layers)
     image = to_tensor(astronaut.resize((64, 64), Image.LANCZOS))
 
@@ -93,7 +93,7 @@ def test_protection_keeps_the_face_closer_to_the_photo(astronaut, cascades):
 
 
 def test_a_tile_protects_its_share_of_the_face(astronaut):
-    term = FaceTerm(Stylizer(settings()).features, astronaut, [(0.35, 0.13, 0.18, 0.18)], weight=1.0)
+    term = FaceTerm(Stylizer(settings()).features, astronaut, [(0.35, 0.13, 0.18, 0.18)], lambda: 1.0)
     size = (512, 512)
     whole = term.for_tile((0, 0, 512, 512), size)
     assert whole is not None and whole.weight == pytest.approx(1.0) and whole.content.size == (512, 512)
@@ -117,7 +117,7 @@ def test_tiled_scales_keep_protecting_the_face(astronaut, monkeypatch):
     monkeypatch.setattr(tiles, "TILE_STEP", 1)
     stylizer = Stylizer(settings(size=96, iterations=3, memory_budget=0.01, device="cpu", precision="fp32"))
     term = FaceTerm(
-        stylizer.features, astronaut, [(0.05, 0.05, 0.12, 0.12)], weight=1.0
+        stylizer.features, astronaut, [(0.05, 0.05, 0.12, 0.12)], lambda: 1.0
     )  # in the top-left tile
     events: list = []
     stylizer.run(astronaut, [load_image("starry_night")], terms=[term], on_event=events.append)

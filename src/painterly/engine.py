@@ -47,7 +47,7 @@ from .network import VGG19Features, Weights, load_weights
 from .objective import Context, Inputs, LossTerm, Objective, ObjectiveBuilder, check_terms
 from .optimise import ScaleOptimiser
 from .settings import Settings
-from .state import STEERABLE, Change, RunState
+from .state import STEERABLE, Change, RunState, checked_steering, steered
 from .targets import TargetCache
 
 __all__ = [
@@ -241,11 +241,12 @@ class Stylizer:
         """``targets``: a cache shared by runs that reuse input images (a sweep of weights, a batch with
         one style, a video), so their targets are computed once. ``stop``: a token shared by runs that
         one request must end together. ``steering``: recorded changes to replay at their iterations
-        (a steered run's ``StylizeResult.changes``), so a rerun repeats it."""
+        (a steered run's ``StylizeResult.changes``), so a rerun repeats it; checked here, like
+        ``update``'s."""
         self.start_settings = settings.validated()
         self._lock = threading.Lock()
-        self._pending: list[tuple[str, Any]] = []  # updates not yet applied to the running state
-        self.steering = sorted(steering, key=lambda change: change.iteration)
+        self._pending: list[tuple[str, Any]] = []  # updates not yet applied to a run's state
+        self.steering = checked_steering(self.start_settings, steering)
         self.state: RunState | None = None  # the latest run's, live while it paints
         self.targets = targets if targets is not None else TargetCache()
         self.token = stop if stop is not None else StopToken()
@@ -279,18 +280,17 @@ class Stylizer:
     def update(self, **changes: Any) -> None:
         """Steer a run while it paints (from any thread): ``update(style_weight=20)``.
 
-        Only ``STEERABLE`` settings; checked like ``Settings`` here, in the caller's thread. They apply
-        before the next evaluation, where the optimiser starts afresh (its history describes the old
-        objective), and are recorded in the result's ``changes``."""
-        unknown = sorted(set(changes) - set(STEERABLE))
-        if unknown:
-            raise PainterlyError(
-                f"cannot change {', '.join(unknown)} while a run paints; only {', '.join(STEERABLE)}"
-            )
-        changes = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}  # JSON lists
+        Only ``STEERABLE`` settings, typed and checked as a record's ``Settings`` are (PainterlyError)
+        here, in the caller's thread. They apply before the next evaluation, where the optimiser
+        starts afresh (its history describes the old objective), and are recorded in the result's
+        ``changes``; one that comes between runs goes to the next run, before its first evaluation,
+        and one after a run's last evaluation still counts for it (colour strength)."""
         with self._lock:
-            self.settings.with_(**changes).validated()
-            self._pending.extend(changes.items())
+            settings, typed = self.settings, []
+            for name, value in changes.items():
+                settings, value = steered(settings, name, value)
+                typed.append((name, value))
+            self._pending.extend(typed)
 
     def steer(self, done: int) -> bool:
         """Apply the changes due before evaluation ``done + 1``; True when the objective changed."""
@@ -471,8 +471,8 @@ class Stylizer:
             if state.rng is not None:
                 torch.set_rng_state(state.rng)
             state.started = time.perf_counter()  # ``earlier`` holds what it painted before
-        with self._lock:  # updates meant for an earlier run do not leak into this one
-            self.state, self._pending = state, []
+        with self._lock:  # updates that came before the run apply before its first evaluation
+            self.state = state
         context = Context(
             functools.partial(self._features, net), self.targets, self.device, self.precision,
             self.network_key(), lambda: self.memory_room() - self.canvas_bytes,
@@ -543,6 +543,7 @@ class Stylizer:
         self, content: Image.Image, x: torch.Tensor, state: RunState, weights: Weights
     ) -> StylizeResult:
         self.canvas_bytes = 0.0
+        self.steer(state.done)  # what came after the last evaluation: colour strength still applies
         if self.stopped:  # a state handed back later does not count the time it waited
             state.earlier, state.started = state.elapsed, time.perf_counter()
         s = self.settings

@@ -25,12 +25,6 @@ if TYPE_CHECKING:
     from .engine import LossTerm, Stylizer
 
 FACE_LAYERS = ("relu2_2", "relu4_2")
-# Extra content weight inside a face relative to the style weight, chosen on the built-in astronaut
-# (benchmarks/faces.py, 512 px, balanced, bf16, Starry Night). From the palette start the face begins
-# as the recoloured photo, so little weight keeps it: SSIM in the face box 0.31 off, 0.70 at 0.005,
-# 0.78 at 0.01, 0.83 at 0.02, 0.87 at 0.1. 0.01 keeps eyes, nose and mouth and still brushes the face
-# in the painting's strokes; from 0.02 up it looked like a grey photograph pasted into the painting.
-FACE_WEIGHT_PER_STYLE = 0.01
 # The ellipse around a detector box: Haar boxes span brows to mouth, so widen and lengthen them to
 # take in the forehead and chin; FEATHER is the fraction of the radius over which protection fades.
 _WIDEN, _LENGTHEN, _FEATHER = 0.62, 0.8, 0.35
@@ -86,7 +80,9 @@ class FaceTerm:
     Each layer's error is weighted by the face map at that layer's resolution and divided by the
     map's sum and the content features' mean square, so its size is that of the engine's own content
     loss restricted to the faces, whatever the image size. Content targets are computed once per scale.
-    Tiled scales (prints) get a term per tile that a face reaches (``for_tile``).
+    Tiled scales (prints) get a term per tile that a face reaches (``for_tile``). The weight is read
+    at every evaluation, so steering the protection (or the style weight it is relative to) takes
+    effect at the next one.
     """
 
     name = "faces"
@@ -97,13 +93,20 @@ class FaceTerm:
         features: Callable[[torch.Tensor, set[str]], dict[str, torch.Tensor]],
         content: Image.Image,
         boxes: Sequence[Box],
-        weight: float,
+        strength: Callable[[], float],
+        share: float = 1.0,
     ) -> None:
-        """``features``: the run's network (``Stylizer.features``), for the content's own targets."""
-        self.features, self.content, self.boxes, self.weight = features, content, list(boxes), weight
+        """``features``: the run's network (``Stylizer.features``), for the content's own targets.
+        ``strength()``: the whole image's weight now; ``share``: this part's multiple of it (a tile's)."""
+        self.features, self.content, self.boxes = features, content, list(boxes)
+        self.strength, self.share = strength, share
         self._size: tuple[int, int] | None = None
         self._targets: dict[str, tuple[torch.Tensor, torch.Tensor, float]] = {}
         self._map: tuple[tuple[int, int], np.ndarray] | None = None  # the faces at a tiled scale
+
+    @property
+    def weight(self) -> float:
+        return self.strength() * self.share
 
     def _prepare(self, image: torch.Tensor) -> None:
         import torch
@@ -147,7 +150,7 @@ class FaceTerm:
             Image.LANCZOS,
             box=(left * cw / width, top * ch / height, right * cw / width, bottom * ch / height),
         )
-        return FaceTerm(self.features, crop, boxes, self.weight * float(tile.mean() / faces.mean()))
+        return FaceTerm(self.features, crop, boxes, self.strength, float(tile.mean() / faces.mean()))
 
     def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         self._prepare(image)
@@ -159,11 +162,16 @@ class FaceTerm:
 
 
 def face_terms(stylizer: Stylizer, content: Image.Image) -> list[LossTerm]:
-    """The run's face term, if ``protect_faces`` is on and a face is found; else no term."""
-    settings = stylizer.settings
-    if not settings.protect_faces:
+    """The run's face term, if ``protect_faces`` is on and a face is found; else no term. Its weight
+    is ``face_weight`` x ``style_weight`` of the settings in force (steering changes either)."""
+    if not stylizer.settings.protect_faces:
         return []
     boxes = detect_faces(content)
     if not boxes:
         return []
-    return [FaceTerm(stylizer.features, content, boxes, FACE_WEIGHT_PER_STYLE * settings.style_weight)]
+
+    def strength() -> float:
+        settings = stylizer.settings  # the running run's, steering included
+        return settings.face_weight * settings.style_weight
+
+    return [FaceTerm(stylizer.features, content, boxes, strength)]

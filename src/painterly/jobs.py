@@ -25,7 +25,7 @@ from .errors import PainterlyError
 from .events import Resumed
 from .images import check_output, load_image, read_metadata, resolve, save_image
 from .settings import INIT_KINDS, Settings, fields_of, named_files, path_fields, repathed
-from .state import RunState
+from .state import RunState, checked_steering
 from .targets import TargetCache
 from .version import painterly_version
 
@@ -69,13 +69,13 @@ class Record:
         return Settings.from_dict(self.settings)
 
     def steering(self) -> list[Change]:
-        """The recorded changes, as ``Stylizer(steering=...)`` replays them."""
+        """The recorded changes, checked against the record's settings, as ``Stylizer(steering=...)``
+        replays them."""
         try:
-            return [
-                Change(int(i), str(f), tuple(v) if isinstance(v, list) else v) for i, f, v in self.changes
-            ]
+            changes = [Change(i, f, v) for i, f, v in self.changes]
         except (TypeError, ValueError):
             raise PainterlyError("the record's steering changes are damaged") from None
+        return checked_steering(self.settings_value(), changes)
 
 
 def versions() -> dict[str, str]:

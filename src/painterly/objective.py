@@ -91,22 +91,33 @@ class Objective:
 
     Calling it on an image (1, 3, h, w) at the objective's scale returns ``(total, parts)``: the
     weighted total to minimise and each unweighted part by name (content, style, tv, extra terms).
+    ``style_losses`` holds (layer, weight, loss, style): ``style`` None for a loss over every style
+    (blended inside it), else the one style of a masked region's loss.
     """
 
     def __init__(self, features: Features, state: RunState, content_losses, style_losses, terms=()) -> None:
         s = state.settings
         self.features, self.state, self.terms = features, state, tuple(terms)
         self.content_losses, self.style_losses = content_losses, style_losses
-        self._blend = s.style_blend
+        self._blend: tuple[float, ...] | None = None  # the blend the weights below were made for
+        self._weights: list[float] = []
         self.wanted = set(s.content_layers) | set(s.style_layers) | {name for t in terms for name in t.layers}
+
+    def _weigh(self, blend: list[float]) -> None:
+        """Weigh the styles by ``blend`` (the settings' in force): a loss over every style re-blends
+        its targets; a masked region's counts its style's share against an equal share (1 when equal),
+        so a blend changed while a masked run paints moves it too."""
+        self._weights = []
+        for _, weight, loss, style in self.style_losses:
+            if style is None:
+                loss.reblend(blend)
+            self._weights.append(weight if style is None else weight * len(blend) * blend[style])
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         s = self.state.settings
-        if s.style_blend != self._blend:  # steered while the run paints
+        if s.style_blend != self._blend:  # the first call, or steered while the run paints
             self._blend = s.style_blend
-            for _, _, loss in self.style_losses:
-                if len(loss.stats) == len(s.styles):
-                    loss.reblend(s.blend())
+            self._weigh(s.blend())
         feats = self.features(x, self.wanted)
         content = sum(
             (loss(feats[name]) for name, loss in zip(s.content_layers, self.content_losses, strict=True)),
@@ -114,7 +125,11 @@ class Objective:
         )
         content = content / max(1, len(self.content_losses))
         style = sum(
-            (weight * loss(feats[layer]) for layer, weight, loss in self.style_losses), x.new_zeros(())
+            (
+                weight * loss(feats[layer])
+                for weight, (layer, _, loss, _) in zip(self._weights, self.style_losses, strict=True)
+            ),
+            x.new_zeros(()),
         )
         tv = tv_loss(x) if s.tv_weight else x.new_zeros(())
         parts = {"content": content, "style": style, "tv": tv}
@@ -182,14 +197,14 @@ class ObjectiveBuilder:
         for layer, layer_weight in zip(s.style_layers, s.layer_weights(), strict=True):
             targets = [stats[layer] for stats in style_stats]
             if regions is None:
-                style_losses.append((layer, layer_weight, loss_type(targets, s.blend(), **extra)))
+                style_losses.append((layer, layer_weight, loss_type(targets, s.blend(), **extra), None))
                 continue
             layer_size = _layer_size(content, layer)
             for style_index, region in regions:
                 region = region.to(ctx.device)
                 layer_mask = F.interpolate(region, size=layer_size, mode="area")
                 module = loss_type([targets[style_index]], [1.0], mask=layer_mask, **extra)
-                style_losses.append((layer, layer_weight * float(region.mean()), module))
+                style_losses.append((layer, layer_weight * float(region.mean()), module, style_index))
         return Objective(ctx.features, self.state, content_losses, style_losses, terms)
 
     def _style_stats(self, inputs: Inputs, style_longest: int) -> list[dict[str, tuple]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +21,9 @@ import torch
 from .errors import PainterlyError
 from .settings import Settings
 
-# Settings a run takes while it paints (``Stylizer.update``): weights of the objective and colour
-# strength (applied at the end). Layers, sizes and schedules would invalidate targets and plans.
-STEERABLE = ("content_weight", "style_weight", "tv_weight", "style_blend", "color_strength")
+# Settings a run takes while it paints (``Stylizer.update``): weights of the objective, face protection
+# and colour strength (applied at the end). Layers, sizes and schedules would invalidate targets and plans.
+STEERABLE = ("content_weight", "style_weight", "tv_weight", "style_blend", "face_weight", "color_strength")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,41 @@ class Change:
     iteration: int
     field: str
     value: Any
+
+
+def steered(settings: Settings, name: str, value: Any) -> tuple[Settings, Any]:
+    """``settings`` with steerable field ``name`` set to ``value``, and the value as ``Settings`` holds
+    it (typed as a record's JSON is: an int is a float, a list a tuple); PainterlyError, never a
+    TypeError, for anything a run could not take."""
+    if name not in STEERABLE:
+        raise PainterlyError(f"cannot change {name} while a run paints; only {', '.join(STEERABLE)}")
+    value = Settings.typed(name, value)
+    return settings.with_(**{name: value}).validated(), value
+
+
+def checked_steering(settings: Settings, changes: Iterable[Any]) -> list[Change]:
+    """A replay list for a run of ``settings``, in the order it applies (by iteration), each value
+    checked as ``Stylizer.update`` checks it against the settings in force by then: a bad list is
+    refused before the run, not half-way through it."""
+    checked = []
+    for change in changes:
+        if not isinstance(change, Change):
+            raise PainterlyError(
+                f"a steering change must be a Change(iteration, field, value), not {change!r:.60}"
+            )
+        if type(change.iteration) is not int or change.iteration < 0:
+            raise PainterlyError(
+                f"steering change iteration must be a whole number >= 0, not {change.iteration!r:.40}"
+            )
+        checked.append(change)
+    out = []
+    for change in sorted(checked, key=lambda change: change.iteration):
+        try:
+            settings, value = steered(settings, change.field, change.value)
+        except PainterlyError as exc:
+            raise PainterlyError(f"steering change at iteration {change.iteration}: {exc}") from None
+        out.append(Change(change.iteration, change.field, value))
+    return out
 
 
 @dataclass
@@ -110,8 +146,8 @@ class RunState:
                 best=float(data["best"]),
                 best_image=data["best_image"],
                 losses={str(k): float(v) for k, v in data["losses"].items()},
-                changes=[Change(int(i), str(f), _steered(v)) for i, f, v in data["changes"]],
-                due=[Change(int(i), str(f), _steered(v)) for i, f, v in data["due"]],
+                changes=[Change(int(i), str(f), Settings.typed(f, v)) for i, f, v in data["changes"]],
+                due=[Change(int(i), str(f), Settings.typed(f, v)) for i, f, v in data["due"]],
                 optimiser=data["optimiser"],
                 tiles=data["tiles"],
                 generator=torch.Generator().set_state(data["generator"]),
@@ -127,11 +163,6 @@ class RunState:
         if not isinstance(state.canvas, torch.Tensor) or state.canvas.dim() != 4:
             raise PainterlyError("not a painterly run state (no canvas)")
         return state
-
-
-def _steered(value: Any) -> Any:
-    """A change's value as ``Settings`` holds it (JSON gives lists where it keeps tuples)."""
-    return tuple(value) if isinstance(value, list) else value
 
 
 def to_cpu(value: Any) -> Any:

@@ -27,6 +27,12 @@ from .running import checkpoint_option, execute, unused
 @click.option("--quiet", is_flag=True, help="no progress bar or messages")
 @checkpoint_option()
 @click.option("--resume", is_flag=True, help="continue the unfinished run of -o OUT from its checkpoint")
+@click.option(
+    "--interactive",
+    is_flag=True,
+    help="steer the run with keys (s/S style, c/C content, t/T smoothness, f/F faces, b blend, q stop; "
+    "? lists them) in a terminal",
+)
 @settings_options
 def run(
     content: str,
@@ -36,9 +42,16 @@ def run(
     quiet: bool,
     checkpoint_every: float,
     resume: bool,
+    interactive: bool,
     **opts: Any,
 ) -> None:
     """Stylise CONTENT after one or more STYLE images (paths or built-in style names)."""
+    if interactive:
+        from .keyboard import check_terminal
+
+        if quiet:
+            raise PainterlyError("--interactive shows its keys under the progress bar: drop --quiet")
+        check_terminal()
     settings = build_settings(content, styles, **opts)
     if resume and output is None:
         raise PainterlyError("--resume needs -o OUT, the output of the run to continue")
@@ -50,6 +63,7 @@ def run(
         save_every=save_every,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        interactive=interactive,
     )
 
 

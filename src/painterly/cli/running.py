@@ -7,6 +7,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,12 +55,15 @@ def execute(
     checkpoint_every: float = DEFAULT_EVERY,
     resume: bool = False,
     steering: Sequence[Change] = (),
+    interactive: bool = False,
 ) -> None:
     """Run a job with a progress bar, Ctrl-C handling, checkpoints and intermediate saves (``resume``:
-    continue from the output's checkpoint); exit non-zero on failure."""
+    continue from the output's checkpoint; ``interactive``: keys steer it, see ``keyboard``); exit
+    non-zero on failure."""
     from ..cost import process_age
     from ..events import Resumed
     from ..jobs import Job
+    from .keyboard import steering as keys
 
     started = time.perf_counter() - process_age()  # a --time budget counts from the command
     job = Job(settings, output, checkpoint_every=checkpoint_every, steering=steering, counted_from=started)
@@ -80,9 +84,11 @@ def execute(
     if state is not None:
         say(f"painterly: {Resumed(state.done, state.total)}")
     on_event = Progress(job, quiet, save_every, done=state.done if state else 0)
+    steered = keys(job, state.settings if state else job.settings) if interactive else nullcontext()
     with stop_on_ctrl_c(job, quiet):
         try:
-            record = job.run(on_event, preview_every=save_every, inputs=inputs, resume=resume)
+            with steered:
+                record = job.run(on_event, preview_every=save_every, inputs=inputs, resume=resume)
         finally:
             on_event.close()
     if record.interrupted:
