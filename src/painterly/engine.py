@@ -93,6 +93,11 @@ class Saver(Protocol):
     def save(self, state: RunState) -> None: ...
 
 
+# Under a time budget the final scale may spend up to this many times its planned iterations when the
+# run is ahead of its estimate (the budget, not the estimate, is what the user asked for).
+FINAL_STRETCH = 4
+
+
 class StopToken:
     """Asks runs to end early; one token can be shared by every run of a sweep, batch or video."""
 
@@ -507,6 +512,11 @@ class Stylizer:
         state.optimiser = state.tiles = None  # consumed by this scale, put back where a stop leaves it
         end = None if state.deadline is None else state.elapsed + share * (state.deadline - state.elapsed)
         tiles_left = [0 if plan.grid is None else len(plan.grid.boxes()) - (resume[1] or {}).get("next", 0)]
+        iterations = plan.iterations
+        if end is not None and plan.final and resume == (None, None):
+            # Ahead of the estimate, the final scale (where strokes form) paints on to the budget.
+            iterations *= FINAL_STRETCH
+            state.total += plan.work * (FINAL_STRETCH - 1)
 
         def optimise(x: torch.Tensor, objective: Objective) -> torch.Tensor:
             expires = end
@@ -514,9 +524,9 @@ class Stylizer:
                 expires = state.elapsed + (end - state.elapsed) / max(1, tiles_left[0])
                 tiles_left[0] -= 1
             optimiser = ScaleOptimiser(
-                state, objective, plan.iterations, run.emit, run.preview_every, lambda: self.stopped,
+                state, objective, iterations, run.emit, run.preview_every, lambda: self.stopped,
                 self.steer, (lambda o: None) if tiled else lambda o: run.checkpoint(o.x, optimiser=o.state_dict()),
-                expires,
+                expires, plan.iterations,
             )  # fmt: skip
             x = optimiser.run(x, None if tiled else resume[0])
             if self.stopped and not tiled:

@@ -73,13 +73,16 @@ class ScaleOptimiser:
         steer: Callable[[int], bool] = lambda done: False,
         between: Callable[[ScaleOptimiser], None] = lambda optimiser: None,
         expires: float | None = None,
+        planned: int | None = None,
     ) -> None:
         """``steer(done)`` applies changes due before the next evaluation; True if the objective changed.
         ``between(self)`` is called after every step, where ``state_dict`` is complete (checkpoints).
         The optimiser's own settings (kind, rate, averaging) are the state's, which steering keeps.
-        ``expires``: the run's ``elapsed`` at which the scale ends, spent or not (a time budget)."""
+        ``expires``: the run's ``elapsed`` at which the scale ends, spent or not (a time budget); ending
+        there before ``planned`` evaluations (default: all) is recorded as the run's ``stop_reason``."""
         self.state, self.objective, self.steer = state, objective, steer
         self.iterations, self.budget, self.between, self.expires = iterations, iterations, between, expires
+        self.planned = iterations if planned is None else planned
         self.emit, self.preview_every, self.stopped = emit, preview_every, stopped
         self._memo: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
@@ -193,7 +196,8 @@ class ScaleOptimiser:
         if self.budget <= 0:
             raise _Stop
         if self.expires is not None and self.state.elapsed >= self.expires:
-            self.state.stop_reason = "time budget"
+            if self.iterations - self.budget < self.planned:
+                self.state.stop_reason = "time budget"
             raise _Stop
         if self.steer(self.state.done):
             raise _Restart

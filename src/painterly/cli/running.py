@@ -79,6 +79,7 @@ def execute(
         f"painterly: {width}x{height}, {len(schedule)} scale(s), "
         f"{sum(i for _, i in schedule)} iterations on {job.stylizer.device.type} "
         f"({job.stylizer.precision}); estimated {_duration(estimate)}"
+        + (f", then painting on to the {job.settings.time_budget} budget" if job.settings.time_budget else "")
     )
     painting = time.perf_counter()
     if state is not None:
