@@ -118,13 +118,15 @@ def steerable() -> dict[str, Option]:
 
 
 def steer_schema() -> list[dict[str, Any]]:
-    """Each steerable field as the page draws its slider: ``many`` (one weight per style image), bounds
-    (``max`` None: a weight, drawn on a log scale), default and help."""
+    """Each steerable field as the page draws its slider: ``type`` (a number: float or int; the page
+    draws no slider for another), ``many`` (one weight per style image), bounds (``max`` None: a weight,
+    drawn on a log scale), default and help."""
     return [
         {
             "name": opt.name,
             "label": opt.name.replace("_", " "),
             "help": opt.help,
+            "type": "float" if opt.kind is float else "int" if opt.kind is int else "other",
             "many": opt.many,
             "default": list(opt.default) if opt.many else opt.default,
             "min": opt.bounds[0] if opt.bounds else 0,
