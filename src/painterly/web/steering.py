@@ -66,10 +66,11 @@ class Steering:
         token, 429 past its rate; PainterlyError (400) for a bad field or value."""
         with self._lock:
             entry = self._entries.get(job_id)
+            asked = dict(entry.asked) if entry is not None else {}
         if entry is None or not token or not hmac.compare_digest(entry.digest, _digest(token)):
             raise HTTPException(403, "only the page that started this run can steer it")
         current = stylizer.settings
-        changes = steer_values(raw, current.with_(**entry.asked))
+        changes = steer_values(raw, current.with_(**asked))
         with self._lock:
             wait = self._take(entry)
             if wait:
