@@ -188,3 +188,80 @@ def test_a_run_continued_after_a_restart_says_where_it_resumed(browser, tmp_path
         page.wait_for_selector("#run-status[data-status='done']", timeout=60_000)
         assert "finished (resumed at" in page.inner_text("#run-status")
         page.close()
+
+
+def test_steering_a_run_from_its_page_then_rerunning_it_gives_the_same_pixels(browser, tmp_path):
+    """The page that started a run moves its style-weight slider mid-run: the change shows on the plot
+    and in the preview, is recorded with the result, and ``painterly rerun`` of the download repeats it.
+    With PAINTERLY_SCREENSHOT set, the run panel with its sliders goes to web-steering.png beside it."""
+    import httpx
+    import numpy as np
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from painterly.cli import cli
+    from painterly.images import demo_content
+
+    with live_server(tmp_path / "data", checkpoint_every=0) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready]")
+        page.click("#styles .remove")
+        page.click("#style-samples [data-sample='starry_night']")
+        page.click("#style-samples [data-sample='the_scream']")
+        page.fill("#set-size", "64")
+        page.fill("#set-iterations", "300")
+        page.click("details summary")
+        page.fill("#set-scales", "1")
+        page.fill("#preview-every", "1")
+        page.click("#start")
+
+        # the sliders: the steerable fields, a blend slider per style
+        page.wait_for_selector("#steer:not([hidden])")
+        assert page.input_value("#steer-style_weight") == "300"  # the middle of the log scale: 5
+        assert page.locator("[id^='steer-style_blend-']").count() == 2
+        assert page.inner_text("label[for='steer-color_strength']") == "color strength"
+        page.focus("#steer-style_weight")
+        page.keyboard.press("End")  # x 1000
+        assert page.inner_text("output[for='steer-style_weight']") == "5000"
+
+        # the change shows on the plot (a marker where it happened) and in a later preview
+        wait_js(page, "document.querySelectorAll('#plot line.k').length === 1")
+        changed = int(page.get_attribute("#plot line.k", "data-iteration"))
+        assert "style weight → 5000 at iteration" in page.inner_text("#run-changes")
+        wait_js(page, f"Number(document.querySelector('#preview').dataset.iteration) > {changed + 1}")
+        if os.environ.get("PAINTERLY_SCREENSHOT"):
+            target = Path(os.environ["PAINTERLY_SCREENSHOT"]).with_name("web-steering.png")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            wait_js(page, f"Number(document.querySelector('#preview').dataset.iteration) > {changed + 40}")
+            run, sliders = page.locator("#run").bounding_box(), page.locator("#steer").bounding_box()
+            dx, dy = page.evaluate("[window.scrollX, window.scrollY]")  # boxes are in the viewport's
+            clip = {**run, "x": run["x"] + dx, "y": run["y"] + dy}
+            clip["height"] = sliders["y"] + sliders["height"] + 14 - run["y"]
+            page.screenshot(path=str(target), clip=clip, full_page=True)
+
+        # the record keeps it: the gallery entry, the settings download
+        page.wait_for_selector("#run-status[data-status='done']", timeout=90_000)
+        assert page.locator("#steer").is_hidden()
+        assert "style weight → 5000" in page.inner_text("#run-changes")
+        card = page.wait_for_selector(".card[data-status='done']")
+        assert "steered (1)" in card.inner_text()
+        job_id = card.get_attribute("data-id")
+        with httpx.Client(base_url=url, timeout=30) as http:
+            record = http.get(f"/api/jobs/{job_id}/settings.json").json()
+            assert record["changes"] == [[changed, "style_weight", 5000.0]]
+            result = tmp_path / "painterly.png"
+            result.write_bytes(http.get(f"/api/jobs/{job_id}/result?download=true").content)
+        assert errors == []
+        page.close()
+
+    # the download repeats to the same pixels: the recorded change is replayed
+    again = tmp_path / "again.png"
+    args = ["rerun", str(result), "--content", str(demo_content()), "--style", "starry_night"]
+    args += ["--style", "the_scream", "-o", str(again), "--quiet"]
+    outcome = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert outcome.exit_code == 0, outcome.output
+    assert np.array_equal(np.asarray(Image.open(result)), np.asarray(Image.open(again)))

@@ -103,3 +103,55 @@ def preview_every(value: Any) -> int:
     if not 0 <= every <= settings.MAX_ITERATIONS:
         raise PainterlyError(f"preview every must be between 0 and {settings.MAX_ITERATIONS}")
     return int(every)
+
+
+# --- steering: the settings a running job takes from the page that submitted it --------------------
+
+
+def steerable() -> dict[str, Option]:
+    """The settings a painting run may change (``state.STEERABLE``, those ``Settings`` declares), by
+    name. Imports the engine's state (and torch): only asked about while a run paints."""
+    from ..state import STEERABLE
+
+    known = {opt.name: opt for opt in options(settings.Settings)}
+    return {name: known[name] for name in STEERABLE if name in known}
+
+
+def steer_schema() -> list[dict[str, Any]]:
+    """Each steerable field as the page draws its slider: ``type`` (a number: float or int; the page
+    draws no slider for another), ``many`` (one weight per style image), bounds (``max`` None: a weight,
+    drawn on a log scale), default and help."""
+    return [
+        {
+            "name": opt.name,
+            "label": opt.name.replace("_", " "),
+            "help": opt.help,
+            "type": "float" if opt.kind is float else "int" if opt.kind is int else "other",
+            "many": opt.many,
+            "default": list(opt.default) if opt.many else opt.default,
+            "min": opt.bounds[0] if opt.bounds else 0,
+            "max": opt.bounds[1] if opt.bounds else None,
+        }
+        for opt in steerable().values()
+    ]
+
+
+def steer_values(raw: Any, current: settings.Settings) -> dict[str, Any]:
+    """The changes a page asks of a running job, as ``Settings`` holds them: names from ``steerable``,
+    types as ``Settings.from_dict`` checks a record's (a number, not "5"; a list of numbers), values as
+    ``validated`` checks them against ``current``. PainterlyError (one line, HTTP 400) otherwise."""
+    if not isinstance(raw, dict):
+        raise PainterlyError('send the settings to change as a JSON object, e.g. {"style_weight": 20}')
+    allowed = steerable()
+    unknown = [str(name) for name in raw if name not in allowed]
+    if unknown:
+        raise PainterlyError(
+            f"setting {unknown[0][:40]!r} cannot be changed while a run paints; only {', '.join(allowed)}"
+        )
+    try:
+        typed = settings.Settings.from_dict(raw)
+    except OverflowError:  # an integer too large for a float
+        raise PainterlyError("a setting's number is too large") from None
+    changes = {name: getattr(typed, name) for name in raw}
+    current.with_(**changes).validated()
+    return changes

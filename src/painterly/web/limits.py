@@ -29,6 +29,7 @@ class Limits:
     gallery_page_max: int = 500
     inside_size: int = 512  # the largest See inside panels a page may ask for (longest side, px)
     inside_default_size: int = 256  # when it does not ask: the run's own size, at most this
+    steer_per_second: int = 5  # changes a running job takes from its page (a burst of as many, then 429)
 
     def body_limit(self, path: str) -> int:
         """The most bytes a request to ``path`` may send: an upload's file plus its multipart framing."""
@@ -55,4 +56,5 @@ class Limits:
             "upload_side": self.upload_side,
             "styles": self.styles,
             "gallery_page": self.gallery_page,
+            "steer_per_second": self.steer_per_second,
         }

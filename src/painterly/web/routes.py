@@ -5,12 +5,15 @@ Jobs are presented without server paths: inputs as ``job:<id>:<key>`` references
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ..errors import PainterlyError
+from ..queue import ACTIVE
 from ..settings import check_panel_size
 from .forms import DEFAULT_PREVIEW_EVERY, coerce_form, number, preview_every, settings_schema
 from .inputs import DEMO_SAMPLE, samples
@@ -18,6 +21,8 @@ from .inputs import job_input as input_item
 from .limits import Limits
 from .results import finite, public_name
 from .schema import INSIDE
+from .steering import HEADER as STEER_HEADER
+from .steering import Steering
 from .store import Store
 from .uploads import receive_upload
 from .worker import Worker
@@ -35,6 +40,10 @@ def _worker(request: Request) -> Worker:
 
 def _limits(request: Request) -> Limits:
     return request.app.state.limits
+
+
+def _steering(request: Request) -> Steering:
+    return request.app.state.steering
 
 
 def _job(request: Request, job_id: str) -> dict[str, Any]:
@@ -80,7 +89,16 @@ def describe(request: Request, job: dict[str, Any], *, full: bool = True) -> dic
     if record:
         out["record"] = {
             key: record.get(key)
-            for key in ("elapsed", "iterations", "interrupted", "losses", "device", "precision", "resumed")
+            for key in (
+                "elapsed",
+                "iterations",
+                "interrupted",
+                "losses",
+                "device",
+                "precision",
+                "resumed",
+                "changes",
+            )
         }
         out["size"] = record.get("settings", {}).get("size")
     if job["status"] == "queued":
@@ -162,7 +180,14 @@ def submit(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     client = request.client.host if request.client else ""
     job_id = store.jobs.create(inputs, form, settings, preview_every=every, client=client, limits=limits)
     _worker(request).notify()
-    return describe(request, _job(request, job_id), full=False)
+    return with_steer_token(request, describe(request, _job(request, job_id), full=False))
+
+
+def with_steer_token(request: Request, described: dict[str, Any]) -> dict[str, Any]:
+    """A submission's answer with the token that lets its page steer the run (``steering``): in the
+    body only, never in a URL or in what other pages see of the job."""
+    active = _store(request).jobs.ids(ACTIVE)
+    return described | {"steer_token": _steering(request).issue(described["id"], active)}
 
 
 @router.get("/api/jobs/{job_id}")
@@ -251,7 +276,31 @@ def resume(request: Request, job_id: str) -> dict[str, Any]:
             409, f"only interrupted or failed jobs can be resumed; this one is {job['status']}"
         )
     _worker(request).notify()
-    return describe(request, _job(request, job_id), full=False)
+    return with_steer_token(request, describe(request, _job(request, job_id), full=False))
+
+
+@router.post("/api/jobs/{job_id}/settings")
+async def steer(request: Request, job_id: str) -> dict[str, Any]:
+    """Change steerable settings of a painting run (``{"style_weight": 20}``); the values in force from
+    its next evaluation. 409 unless it paints, 403 without its page's token, 400 for a bad field or
+    value (``forms.steer_values``), 429 past ``Limits.steer_per_second``."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise PainterlyError("send the settings as JSON (Content-Type: application/json)")
+    try:
+        raw = json.loads(await request.body())
+    except (ValueError, RecursionError):
+        raise PainterlyError("the settings are not valid JSON") from None
+    return await run_in_threadpool(_steer, request, job_id, raw)
+
+
+def _steer(request: Request, job_id: str, raw: Any) -> dict[str, Any]:
+    job = _job(request, job_id)
+    stylizer = _worker(request).painting(job_id)
+    if stylizer is None:
+        state = "starting or stopping" if job["status"] == "running" else job["status"]
+        raise HTTPException(409, f"the run is {state}: only a painting run can be steered")
+    answer = _steering(request).steer(job_id, request.headers.get(STEER_HEADER), raw, stylizer)
+    return finite(answer)
 
 
 @router.delete("/api/jobs/{job_id}")

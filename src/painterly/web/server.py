@@ -10,7 +10,8 @@ reference strings the server resolves itself, never by a client's path:
 
 In front of the routes: the Host header check (DNS rebinding), the same-origin check for state changes
 (CSRF) and the body size limit. Errors are one-line JSON: 400 for bad input, 413 too large, 429 queue
-full, 507 disk full, never a bare 500.
+full (or a run steered too often), 507 disk full, never a bare 500. A running job is steered only by the
+page that submitted it (``steering``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .jobstore import QueueFull
 from .limits import Limits
 from .recovery import recover
 from .routes import router
+from .steering import Steering
 from .store import DISK_FULL, INTERNAL_ERROR, Store
 from .worker import Worker
 
@@ -84,6 +86,7 @@ def create_app(
 
     app = FastAPI(title="painterly", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store, app.state.worker, app.state.limits = store, worker, limits
+    app.state.steering = Steering(limits)
     # Added last = outermost: the Host check runs first, then the origin check, then the body limit;
     # SecurityHeaders wraps them all so their refusals carry its headers too.
     app.add_middleware(BodyLimit, limit_for=limits.body_limit)

@@ -109,6 +109,28 @@ class Live:
             "cancelling": self.cancelled,
         }
 
+    def stylizer(self) -> Any:
+        """The run's Stylizer while it paints (steering reaches it), else None: still loading or
+        calibrating (the engine drops changes made before it starts), a See inside task, or cancelling."""
+        stylizer = getattr(self.job, "stylizer", None)
+        painting = stylizer is not None and stylizer.state is not None
+        return stylizer if painting and self.kind == RUN and not self.cancelled else None
+
+    def steering(self) -> dict[str, Any] | None:
+        """What the page's sliders show while the run paints: the steerable fields, their values in
+        force and the changes applied so far ([iteration, field, value])."""
+        from .forms import steer_schema, steerable
+
+        stylizer = self.stylizer()
+        state = stylizer.state if stylizer is not None else None
+        if state is None:
+            return None
+        return {
+            "fields": steer_schema(),
+            "values": {name: getattr(state.settings, name) for name in steerable()},
+            "changes": [[c.iteration, c.field, c.value] for c in list(state.changes)],
+        }
+
     def snapshot(self) -> dict[str, Any]:
         wall = time.time() - self.started
         if self.iteration and self.total:
@@ -127,6 +149,7 @@ class Live:
             "preview_iteration": self.preview_iteration if self.preview else 0,
             "cancelling": self.cancelled,
             "resumed": self.resumed,
+            "steering": self.steering(),
         }
 
 
@@ -167,6 +190,11 @@ class Worker:
     def current(self, job_id: str, kind: str = RUN) -> Live | None:
         live = self.live
         return live if live is not None and live.id == job_id and live.kind == kind else None
+
+    def painting(self, job_id: str) -> Any:
+        """The Stylizer of run ``job_id`` while it paints (``Live.stylizer``), else None."""
+        live = self.current(job_id)
+        return live.stylizer() if live is not None else None
 
     def cancel(self, job_id: str, kind: str = RUN) -> bool:
         """Stop the running job ``job_id`` (its best image so far is kept), or its See inside task (its

@@ -11,6 +11,8 @@ const state = {
   content: null, // {ref, label, url}
   styles: [], // [{ref, label, url, weight}]
   myJobs: JSON.parse(sessionStorage.getItem("painterly-jobs") || "[]"),
+  // job id -> the token that lets this page (this tab) steer the run; never put in a URL
+  steerTokens: JSON.parse(sessionStorage.getItem("painterly-steer") || "{}"),
   watching: null, // id of the job shown in "Current run"
   lastPreview: 0,
   lastGallery: 0,
@@ -69,7 +71,12 @@ function resumedAt(share) {
 }
 
 function saveJobs() {
-  sessionStorage.setItem("painterly-jobs", JSON.stringify(state.myJobs.slice(-50)));
+  state.myJobs = state.myJobs.slice(-50);
+  sessionStorage.setItem("painterly-jobs", JSON.stringify(state.myJobs));
+  const tokens = {};
+  for (const id of state.myJobs) if (state.steerTokens[id]) tokens[id] = state.steerTokens[id];
+  state.steerTokens = tokens;
+  sessionStorage.setItem("painterly-steer", JSON.stringify(tokens));
 }
 
 // --- inputs --------------------------------------------------------------------------------------
@@ -210,6 +217,7 @@ async function start() {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
     state.myJobs.push(job.id);
+    state.steerTokens[job.id] = job.steer_token;
     saveJobs();
     if (!state.watching || !(await isActive(state.watching))) watch(job.id);
     showMessage(job.position ? `Queued: ${job.position} run(s) ahead of yours.` : "Started.");
@@ -234,6 +242,8 @@ function watch(id) {
   state.lastPreview = 0;
   $("#preview").hidden = true;
   $("#plot").replaceChildren();
+  $("#run-changes").textContent = "";
+  hideSteering();
 }
 
 async function cancel() {
@@ -248,22 +258,41 @@ async function cancel() {
   poll();
 }
 
-function drawPlot(history) {
+function drawPlot(history, changes = []) {
   const svg = $("#plot");
   svg.replaceChildren();
   if (history.length < 2) return;
   const W = 320, H = 120, pad = 6;
-  const n = history[history.length - 1][0] - history[0][0] || 1;
+  const ns = "http://www.w3.org/2000/svg";
+  const first = history[0][0], last = history[history.length - 1][0];
+  const n = last - first || 1;
+  const at = (iteration) => pad + ((iteration - first) / n) * (W - 2 * pad);
+  // a dashed line where settings changed (before evaluation ``iteration + 1``; one made before the
+  // plot's first point, e.g. before the first evaluation, at its left edge)
+  const marks = new Map();
+  for (const change of changes || []) {
+    if (!marks.has(change[0])) marks.set(change[0], []);
+    marks.get(change[0]).push(describeChange(change));
+  }
+  for (const [iteration, texts] of marks) {
+    const mark = document.createElementNS(ns, "line");
+    const x = at(Math.min(last, Math.max(first, iteration))).toFixed(1);
+    for (const [k, v] of [["x1", x], ["x2", x], ["y1", 0], ["y2", H], ["class", "k"], ["data-iteration", iteration]]) {
+      mark.setAttribute(k, v);
+    }
+    const title = document.createElementNS(ns, "title");
+    title.textContent = texts.join("\n");
+    mark.append(title);
+    svg.append(mark);
+  }
   for (const [column, cls] of [[1, "c"], [2, "s"]]) {
     const values = history.map((h) => Math.log10(Math.max(h[column] ?? 0, 1e-12)));
     const lo = Math.min(...values), hi = Math.max(...values);
     const span = hi - lo || 1;
     const points = history.map((h, i) => {
-      const x = pad + ((h[0] - history[0][0]) / n) * (W - 2 * pad);
       const y = H - pad - ((values[i] - lo) / span) * (H - 2 * pad);
-      return `${x.toFixed(1)},${y.toFixed(1)}`;
+      return `${at(h[0]).toFixed(1)},${y.toFixed(1)}`;
     });
-    const ns = "http://www.w3.org/2000/svg";
     const line = document.createElementNS(ns, "polyline");
     line.setAttribute("points", points.join(" "));
     line.setAttribute("class", cls);
@@ -278,6 +307,7 @@ function showJob(job) {
   const preview = $("#preview");
   $("#cancel").disabled = !ACTIVE.includes(job.status);
   const short = job.id.slice(0, 8);
+  if (job.status !== "running") hideSteering();
   if (job.status === "queued") {
     status.textContent = `Run ${short} is waiting: ${job.position} run(s) ahead in the queue.`;
     stats.textContent = "";
@@ -297,7 +327,10 @@ function showJob(job) {
       preview.dataset.iteration = live.preview_iteration;
       preview.hidden = false;
     }
-    drawPlot(live.history || []);
+    const changes = (live.steering && live.steering.changes) || [];
+    drawPlot(live.history || [], changes);
+    showChanges(changes);
+    showSteering(job);
     return;
   }
   const record = job.record || {};
@@ -316,7 +349,8 @@ function showJob(job) {
     preview.dataset.iteration = "final";
     preview.hidden = false;
   }
-  drawPlot(job.history || []);
+  drawPlot(job.history || [], record.changes || []);
+  showChanges(record.changes || []);
 }
 
 async function renderMyJobs(queue) {
@@ -361,6 +395,164 @@ async function poll() {
     $("#run-status").textContent = `Cannot reach the server (${err.message}); retrying…`;
   } finally {
     polling = false;
+  }
+}
+
+// --- steering: the running job's weights, changed while it paints -------------------------------------
+// Only the page that submitted a run holds its token. Slider moves are coalesced: the latest values wait
+// in ``pending`` and go in one request at most every ``gap`` ms (the server allows steer_per_second).
+
+const steer = { job: null, pending: {}, inFlight: false, last: 0, timer: null, refused: new Set() };
+const DECADE = 100; // log-scale slider steps per factor of 10
+const DECADES = 3; // a weight's slider spans its start value / 1000 to x 1000, and 0
+
+function spoken(name) {
+  return name.replace(/_/g, " ");
+}
+
+function brief(value) {
+  return value === 0 ? 0 : Number(Number(value).toPrecision(3));
+}
+
+function describeChange([iteration, name, value]) {
+  const shown = Array.isArray(value) ? value.map(brief).join(" : ") : brief(value);
+  return `${spoken(name)} → ${shown} at iteration ${iteration}`;
+}
+
+function showChanges(changes) {
+  const recent = changes.slice(-4).map(describeChange);
+  const earlier = changes.length > recent.length ? `${changes.length - recent.length} earlier; ` : "";
+  $("#run-changes").textContent = changes.length ? `Changed while painting: ${earlier}${recent.join("; ")}.` : "";
+}
+
+// position <-> value of a slider: linear between bounds, else logarithmic around ``centre`` (0 at the left)
+function linearScale(min, max) {
+  return { steps: 100, value: (p) => brief(min + (p / 100) * (max - min)), position: (v) => Math.round(((v - min) / (max - min)) * 100) };
+}
+
+function logScale(centre) {
+  const steps = 2 * DECADES * DECADE;
+  return {
+    steps,
+    value: (p) => (p <= 0 ? 0 : brief(centre * 10 ** ((p - DECADES * DECADE) / DECADE))),
+    position: (v) => (v <= 0 ? 0 : Math.min(steps, Math.max(1, Math.round(DECADES * DECADE + DECADE * Math.log10(v / centre))))),
+  };
+}
+
+function slider(id, text, help, scale, value, onValue) {
+  const output = el("output", { for: id }, String(brief(value)));
+  const input = el("input", {
+    type: "range", id, min: "0", max: String(scale.steps), step: "1", value: String(scale.position(value)),
+    oninput: () => {
+      const v = scale.value(Number(input.value));
+      output.textContent = String(v);
+      onValue(v);
+    },
+  });
+  input.steerValue = () => scale.value(Number(input.value));
+  $("#steer-fields").append(el("label", { for: id, title: help }, text), input, output);
+  return input;
+}
+
+function buildSteering(job, info) {
+  $("#steer-fields").replaceChildren();
+  steer.job = job.id;
+  steer.pending = {};
+  $("#steer").dataset.job = job.id;
+  steerNote("Changes apply at the next evaluation and are recorded with the result; a rerun repeats them.");
+  for (const field of info.fields) {
+    const value = info.values[field.name];
+    if (field.type !== "float" && field.type !== "int") continue; // a slider is for numbers
+    if (field.many) {  // one relative weight per style image: only worth a slider with several
+      if (job.styles.length < 2) continue;
+      const weights = value && value.length === job.styles.length ? value : job.styles.map(() => 1);
+      const total = weights.reduce((a, b) => a + b, 0) || 1;
+      const inputs = job.styles.map((style, i) =>
+        slider(`steer-${field.name}-${i}`, `blend: ${style.label}`, field.help, linearScale(0, 1), weights[i] / total, () => {
+          steer.pending[field.name] = inputs.map((input) => input.steerValue());
+          sendSteering();
+        }));
+      continue;
+    }
+    const centre = value > 0 ? value : field.default > 0 ? field.default : 1;
+    const scale = field.max === null ? logScale(centre) : linearScale(field.min, field.max);
+    if (field.type === "int") {
+      const real = scale.value;
+      scale.value = (p) => Math.round(real(p));
+    }
+    slider(`steer-${field.name}`, spoken(field.name), field.help, scale, value, (v) => {
+      steer.pending[field.name] = v;
+      sendSteering();
+    });
+  }
+}
+
+function showSteering(job) {
+  const live = job.live || {};
+  const info = live.steering;
+  if (!info || live.cancelling || !state.steerTokens[job.id] || steer.refused.has(job.id)) {
+    hideSteering();
+    return;
+  }
+  if (steer.job !== job.id) buildSteering(job, info);
+  $("#steer").hidden = false;
+}
+
+function hideSteering() {
+  if (steer.job === null) return;
+  steer.job = null;
+  steer.pending = {};
+  clearTimeout(steer.timer);
+  steer.timer = null;
+  $("#steer").hidden = true;
+  $("#steer-fields").replaceChildren();
+}
+
+function steerNote(text, isError = false) {
+  const note = $("#steer-status");
+  note.textContent = text;
+  note.className = isError ? "note error" : "note";
+}
+
+async function sendSteering() {
+  const id = steer.job;
+  if (!id || steer.inFlight || steer.timer || !Object.keys(steer.pending).length) return;
+  const gap = 1200 / state.config.limits.steer_per_second;
+  const wait = steer.last + gap - Date.now();
+  if (wait > 0) {
+    steer.timer = setTimeout(() => { steer.timer = null; sendSteering(); }, wait);
+    return;
+  }
+  const body = steer.pending;
+  steer.pending = {};
+  steer.inFlight = true;
+  steer.last = Date.now();
+  try {
+    const response = await fetch(`/api/jobs/${id}/settings`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Steer-Token": state.steerTokens[id] },
+      body: JSON.stringify(body),
+    });
+    const answer = await response.json().catch(() => null);
+    const detail = (answer && answer.detail) || `${response.status} ${response.statusText}`;
+    if (steer.job !== id) return;
+    if (response.ok) {
+      steerNote(`${Object.keys(body).map(spoken).join(", ")} sent: applies at the next evaluation.`);
+    } else if (response.status === 429) {
+      steer.pending = { ...body, ...steer.pending }; // the latest values still count
+      steer.last = Date.now();
+    } else if (response.status === 403) {
+      steer.refused.add(id); // e.g. the server restarted since this page started the run
+      hideSteering();
+      showMessage(`This page cannot steer run ${id.slice(0, 8)}: ${detail}.`, true);
+    } else {
+      steerNote(detail, true);
+    }
+  } catch (err) {
+    if (steer.job === id) steerNote(`Cannot reach the server (${err.message})`, true);
+  } finally {
+    steer.inFlight = false;
+    if (steer.job === id) sendSteering();
   }
 }
 
@@ -416,12 +608,16 @@ function card(job) {
   }
   buttons.push(el("button", { class: "small", type: "button", onclick: () => remove(job.id) }, "Delete"));
   const size = job.size || (job.form && job.form.size) || "";
+  const changes = record.changes || [];
+  const steered = changes.length
+    ? el("span", { class: "steered", title: changes.map(describeChange).join("\n") }, ` · steered (${changes.length})`)
+    : null;
   return el(
     "div",
     { class: "card", "data-id": job.id, "data-status": job.status },
     el("div", { class: "thumb" }, thumb),
     el("div", { class: "meta" }, el("span", { class: `badge ${job.status}` }, job.status), " ",
-      size ? `${size} px · ` : "", record.iterations !== undefined ? `${record.iterations} it · ${duration(record.elapsed)} · ` : "", when),
+      size ? `${size} px · ` : "", record.iterations !== undefined ? `${record.iterations} it · ${duration(record.elapsed)} · ` : "", when, steered),
     el("div", { class: "inputs" }, [job.content, ...job.styles].map((input) => el("img", { src: input.url, title: input.label, alt: input.label }))),
     el("div", { class: "buttons" }, buttons)
   );
@@ -443,8 +639,9 @@ async function prefill(id) {
 
 async function resume(id) {
   try {
-    await api(`/api/jobs/${id}/resume`, { method: "POST" });
+    const job = await api(`/api/jobs/${id}/resume`, { method: "POST" });
     state.myJobs.push(id);
+    state.steerTokens[id] = job.steer_token;
     saveJobs();
     watch(id);
     showMessage(`Run ${id.slice(0, 8)} is back in the queue.`);
