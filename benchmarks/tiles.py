@@ -8,6 +8,7 @@ compares the gradient energy in the overlaps with the whole image's. A crop cent
 
     flock /tmp/painterly-heavy.lock python benchmarks/tiles.py            # ~40 min on 2 cores
     flock /tmp/painterly-heavy.lock python benchmarks/tiles.py --iterations 2 --scales 1   # memory only
+    flock /tmp/painterly-heavy.lock python benchmarks/tiles.py --sides 256,384,512,640,768,1024,1408  # ~2 min
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
-from common import IMAGES, RESULTS, run_timed
+from common import IMAGES, RESULTS, best_of, machine, run_timed, table
 
 
 def measure(content: Path, style: Path, size: int, budget: float, **options) -> dict:
@@ -60,6 +61,39 @@ def measure(content: Path, style: Path, size: int, budget: float, **options) -> 
         "precision": done["precision"],
         "peaks": done["peaks"],
     }
+
+
+def sides(content: Path, style: Path, size: int, candidates: list[int], reps: int) -> None:
+    """Seconds of one evaluation (forward, style and content losses, backward) of a square tile of
+    each side, cut from the content at ``size``; and what one pass over a ``size`` scale tiled at that
+    side costs (its tiles, overlaps included): the side the planner should cap tiles at on this machine."""
+    from painterly import tiles
+    from painterly.engine import Stylizer
+    from painterly.images import fit, load_image, to_tensor
+    from painterly.settings import Settings
+
+    photo = fit(load_image(str(content), "content"), size)
+    painting = load_image(str(style), "style")
+    stylizer = Stylizer(Settings(content="c", styles=("s",), size=size, quality="draft"))
+    rows = []
+    for side in candidates:
+        left, top = (photo.width - side) // 2, (photo.height - side) // 2
+        crop = photo.crop((left, top, left + side, top + side))
+        objective = stylizer.objective(crop, [fit(painting, 512)])  # the targets' size costs nothing here
+        x = to_tensor(crop).to(stylizer.device).requires_grad_(True)
+
+        def evaluation(objective=objective, x=x) -> None:
+            objective(x)[0].backward()
+            x.grad = None
+
+        seconds = best_of(evaluation, reps)
+        boxes = tiles.Grid(photo.width, photo.height, side).boxes()
+        worked = sum((r - l) * (b - t) for l, t, r, b in boxes)  # noqa: E741
+        rows.append([side, seconds, seconds / (side * side / 1e6), len(boxes), worked / (photo.width * photo.height),
+                     len(boxes) * seconds])  # fmt: skip
+        del objective, x, evaluation
+    table(f"one evaluation per tile side ({stylizer.precision}, {photo.width}x{photo.height} scale)",
+          ["side", "s/eval", "s/Mpx", "tiles", "worked/image", "s per pass"], rows)  # fmt: skip
 
 
 def driver(spec: dict, out: str, boxes_file: str) -> None:
@@ -105,9 +139,17 @@ def main() -> None:
     ap.add_argument("--scales", type=int, default=0, help="0: the automatic schedule")
     ap.add_argument("--content", type=Path, default=IMAGES / "tubingen.jpg")
     ap.add_argument("--style", type=Path, default=IMAGES / "starry_night.jpg")
+    ap.add_argument(
+        "--sides", default="", help="time one evaluation per tile side (e.g. 256,512,768) instead"
+    )
+    ap.add_argument("--reps", type=int, default=3, help="timed evaluations per side (the fastest counts)")
     args = ap.parse_args()
     if args.driver:
         driver(json.loads(args.driver[0]), *args.driver[1:])
+        return
+    print(machine())
+    if args.sides:
+        sides(args.content, args.style, args.size, [int(s) for s in args.sides.split(",")], args.reps)
         return
     m = measure(
         args.content, args.style, args.size, args.budget, iterations=args.iterations, scales=args.scales
