@@ -18,9 +18,10 @@ import json
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
-from common import IMAGES, RESULTS, best_of, machine, run_timed, table
+from common import IMAGES, RESULTS, Judge, best_of, machine, run_timed, table
 
 
 def measure(content: Path, style: Path, size: int, budget: float, **options) -> dict:
@@ -60,6 +61,7 @@ def measure(content: Path, style: Path, size: int, budget: float, **options) -> 
         "control": control,
         "precision": done["precision"],
         "peaks": done["peaks"],
+        "seconds": done["seconds"],
     }
 
 
@@ -103,7 +105,8 @@ def driver(spec: dict, out: str, boxes_file: str) -> None:
     from painterly.settings import Settings
 
     settings = Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
-    seen: dict = {"scale": -1, "boxes": [], "step": "start"}
+    seen: dict = {"scale": -1, "boxes": [], "step": "start", "since": time.perf_counter()}
+    seconds: dict[str, float] = {}  # wall seconds per step: start-up, each scale, the write
     peaks: dict[str, float] = {}  # GiB resident, sampled every 50 ms, per scale or tile
     done = threading.Event()
 
@@ -114,27 +117,32 @@ def driver(spec: dict, out: str, boxes_file: str) -> None:
 
     def on_event(event) -> None:
         if isinstance(event, ScaleStarted):
+            now = time.perf_counter()
+            seconds[seen.get("label", "start-up (imports, inputs, network)")] = now - seen["since"]
+            seen["since"], seen["label"] = now, f"scale {event.index} ({event.width}x{event.height})"
             seen.update(
                 scale=event.index, boxes=[], step=f"scale {event.index} ({event.width}x{event.height})"
             )
         elif isinstance(event, TileStarted):
             seen["step"] = f"scale {event.scale} tile {event.index + 1}/{event.count}"
+            seen["label"] = f"{seen['label'].split(',')[0]}, {event.count} tiles"
             if event.scale == seen["scale"]:
                 seen["boxes"].append(event.box)
 
     threading.Thread(target=sample, daemon=True).start()
     record = Job(settings, out).run(on_event=on_event)
+    seconds[f"{seen['label']} and the write"] = time.perf_counter() - seen["since"]
     done.set()
-    Path(boxes_file).write_text(
-        json.dumps({"boxes": seen["boxes"], "precision": record.precision, "peaks": peaks})
-    )
+    Path(boxes_file).write_text(json.dumps(
+        {"boxes": seen["boxes"], "precision": record.precision, "peaks": peaks, "seconds": seconds}
+    ))  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--driver", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, default=4096)
-    ap.add_argument("--budget", type=float, default=5.5, help="--memory-budget in GiB")
+    ap.add_argument("--budget", type=float, default=6.0, help="--memory-budget in GiB")
     ap.add_argument("--iterations", type=int, default=0, help="final-scale iterations (0: the preset's)")
     ap.add_argument("--scales", type=int, default=0, help="0: the automatic schedule")
     ap.add_argument("--content", type=Path, default=IMAGES / "tubingen.jpg")
@@ -142,6 +150,7 @@ def main() -> None:
     ap.add_argument(
         "--sides", default="", help="time one evaluation per tile side (e.g. 256,512,768) instead"
     )
+    ap.add_argument("--compare", type=int, default=512, help="also run this size and compare (0: not)")
     ap.add_argument("--reps", type=int, default=3, help="timed evaluations per side (the fastest counts)")
     args = ap.parse_args()
     if args.driver:
@@ -160,6 +169,8 @@ def main() -> None:
           f"{m['rss']:.2f} GiB, {len(m['boxes'])} tiles at the final scale, seam ratio {m['ratio']:.3f} (off the borders: {m['control']:.3f})")  # fmt: skip
     for step, gib in m["peaks"].items():
         print(f"  peak RSS during {step}: {gib:.2f} GiB")
+    for step, sec in m["seconds"].items():
+        print(f"  {step}: {sec:.1f} s")
     boxes = m["boxes"]
     if len(boxes) > 1:
         # where tiles meet: the second column's (and second row's, if any) overlap
@@ -169,6 +180,34 @@ def main() -> None:
         crop = m["image"].crop((x0 - 192, y0 - 192, x0 + 320, y0 + 320))
         crop.save(RESULTS / f"tiles-{args.size}-corner.png")
         print(f"crop across the tile corner at ({x0}, {y0}): {RESULTS / f'tiles-{args.size}-corner.png'}")
+    if args.compare:
+        compare(args, m["image"])
+
+
+def compare(args: argparse.Namespace, large) -> None:
+    """The look at a glance: the print downsampled beside a run of the same pair at ``--compare`` px,
+    both scored by the objective at that size (lower is better), and a crop of the print at full size."""
+    from PIL import Image
+
+    from painterly.images import contact_sheet
+
+    small = measure(args.content, args.style, args.compare, args.budget)
+    judge = Judge(args.content, args.style, args.compare)
+    down = large.resize(small["image"].size, Image.LANCZOS)
+    scores = [judge(small["image"]), judge(down)]
+    w, h = small["image"].size
+    left, top = large.width // 3, large.height // 3  # strokes at the painting's scale, full size
+    crop = large.crop((left, top, left + w, top + h))
+    sheet = contact_sheet(
+        [small["image"], down, crop],
+        [f"{args.compare} px run: {scores[0]:.3f}", f"{args.size} px, downsampled: {scores[1]:.3f}",
+         f"{args.size} px, a crop at full size"],
+        3,
+    )  # fmt: skip
+    path = RESULTS / f"tiles-{args.size}-vs-{args.compare}.png"
+    sheet.save(path)
+    print(f"objective at {args.compare} px: the {args.compare} px run {scores[0]:.3f} ({small['wall']:.0f} s), "
+          f"the {args.size} px print downsampled {scores[1]:.3f}; side by side: {path}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -395,7 +395,7 @@ class Stylizer:
                 iters,
                 max(1, round(max(width, height) * fraction)),
                 sizes[index],
-                tiles.plan(*sizes[index], self.precision, room, iters),
+                tiles.plan(*sizes[index], self.precision, room, iters, self.device.type),
             )  # fmt: skip
             for index, (fraction, iters) in enumerate(schedule)
             if index >= range(len(schedule))[start_scale]
