@@ -107,5 +107,8 @@ def test_a_slower_machine_than_estimated_still_ends_by_the_budget(tmp_path, imag
     record = read_metadata(out)
     assert record["stop"] == "time budget" and not record["interrupted"]
     assert record["settings"]["time_budget"] == "10s" and record["settings"]["iterations"] > 100
-    assert wall < 10 * 1.15, f"{wall:.1f} s for a 10 s budget"
+    # The painting itself ends inside the budget; the whole command (start-up and exit on a machine
+    # that may be busy with other tests) within half again. Unbounded, these iterations take minutes.
+    assert record["elapsed"] < 10, record["elapsed"]
+    assert wall < 10 * 1.5, f"{wall:.1f} s for a 10 s budget"
     assert Image.open(out).size == (128, 96)
