@@ -100,15 +100,15 @@ def test_a_slower_machine_than_estimated_still_ends_by_the_budget(tmp_path, imag
     env = dict(os.environ, XDG_CACHE_HOME=str(cache))
     out = tmp_path / "o.png"
     started = time.perf_counter()
-    result = painterly(images / "tubingen.jpg", "starry_night", "--size", "128", "--time", "10s", "-o", out,
+    result = painterly(images / "tubingen.jpg", "starry_night", "--size", "128", "--time", "20s", "-o", out,
                        "--protect-faces", cwd=tmp_path, env=env)  # fmt: skip
     wall = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
     record = read_metadata(out)
     assert record["stop"] == "time budget" and not record["interrupted"]
-    assert record["settings"]["time_budget"] == "10s" and record["settings"]["iterations"] > 100
+    assert record["settings"]["time_budget"] == "20s" and record["settings"]["iterations"] > 100
     # The painting itself ends inside the budget; the whole command (start-up and exit on a machine
     # that may be busy with other tests) within half again. Unbounded, these iterations take minutes.
-    assert record["elapsed"] < 10, record["elapsed"]
-    assert wall < 10 * 1.5, f"{wall:.1f} s for a 10 s budget"
+    assert record["elapsed"] < 20, record["elapsed"]
+    assert wall < 20 * 1.5, f"{wall:.1f} s for a 20 s budget"
     assert Image.open(out).size == (128, 96)
