@@ -190,6 +190,11 @@ def test_a_run_continued_after_a_restart_says_where_it_resumed(browser, tmp_path
         page.close()
 
 
+def later_preview(page, iteration: int) -> None:
+    """Wait until the preview shows an iteration after ``iteration``."""
+    wait_js(page, f"Number(document.querySelector('#preview').dataset.iteration) > {iteration}", timeout=60)
+
+
 def test_steering_a_run_from_its_page_then_rerunning_it_gives_the_same_pixels(browser, tmp_path):
     """The page that started a run moves its style-weight slider mid-run: the change shows on the plot
     and in the preview, is recorded with the result, and ``painterly rerun`` of the download repeats it.
@@ -213,14 +218,14 @@ def test_steering_a_run_from_its_page_then_rerunning_it_gives_the_same_pixels(br
         page.click("#style-samples [data-sample='starry_night']")
         page.click("#style-samples [data-sample='the_scream']")
         page.fill("#set-size", "64")
-        page.fill("#set-iterations", "300")
+        page.fill("#set-iterations", "150")
         page.click("details summary")
         page.fill("#set-scales", "1")
         page.fill("#preview-every", "1")
         page.click("#start")
 
         # the sliders: the steerable fields, a blend slider per style
-        page.wait_for_selector("#steer:not([hidden])")
+        page.wait_for_selector("#steer:not([hidden])", timeout=60_000)
         assert page.input_value("#steer-style_weight") == "300"  # the middle of the log scale: 5
         assert page.locator("[id^='steer-style_blend-']").count() == 2
         assert page.inner_text("label[for='steer-color_strength']") == "color strength"
@@ -229,14 +234,14 @@ def test_steering_a_run_from_its_page_then_rerunning_it_gives_the_same_pixels(br
         assert page.inner_text("output[for='steer-style_weight']") == "5000"
 
         # the change shows on the plot (a marker where it happened) and in a later preview
-        wait_js(page, "document.querySelectorAll('#plot line.k').length === 1")
+        wait_js(page, "document.querySelectorAll('#plot line.k').length === 1", timeout=60)
         changed = int(page.get_attribute("#plot line.k", "data-iteration"))
         assert "style weight → 5000 at iteration" in page.inner_text("#run-changes")
-        wait_js(page, f"Number(document.querySelector('#preview').dataset.iteration) > {changed + 1}")
+        later_preview(page, changed + 1)
         if os.environ.get("PAINTERLY_SCREENSHOT"):
             target = Path(os.environ["PAINTERLY_SCREENSHOT"]).with_name("web-steering.png")
             target.parent.mkdir(parents=True, exist_ok=True)
-            wait_js(page, f"Number(document.querySelector('#preview').dataset.iteration) > {changed + 40}")
+            later_preview(page, changed + 40)
             run, sliders = page.locator("#run").bounding_box(), page.locator("#steer").bounding_box()
             dx, dy = page.evaluate("[window.scrollX, window.scrollY]")  # boxes are in the viewport's
             clip = {**run, "x": run["x"] + dx, "y": run["y"] + dy}
@@ -244,7 +249,7 @@ def test_steering_a_run_from_its_page_then_rerunning_it_gives_the_same_pixels(br
             page.screenshot(path=str(target), clip=clip, full_page=True)
 
         # the record keeps it: the gallery entry, the settings download
-        page.wait_for_selector("#run-status[data-status='done']", timeout=90_000)
+        page.wait_for_selector("#run-status[data-status='done']", timeout=180_000)
         assert page.locator("#steer").is_hidden()
         assert "style weight → 5000" in page.inner_text("#run-changes")
         card = page.wait_for_selector(".card[data-status='done']")

@@ -178,7 +178,7 @@ def test_changes_are_rate_limited_per_job(tmp_path):
 def test_a_steered_run_records_its_changes_for_the_gallery(tmp_path):
     app = create_app(tmp_path / "data", checkpoint_every=0)
     with test_client(app) as client:
-        answer = submit(client, "sample:astronaut", size=32, scales=1, iterations=200).json()
+        answer = submit(client, "sample:astronaut", size=32, scales=1, iterations=60).json()
         job_id, token = answer["id"], answer["steer_token"]
 
         def steered():
@@ -186,11 +186,11 @@ def test_a_steered_run_records_its_changes_for_the_gallery(tmp_path):
             assert answer.status_code in (200, 409), answer.text
             return answer.status_code == 200
 
-        wait_for(steered, timeout=60)
-        job = finished(client, job_id)
+        wait_for(steered, timeout=120)
+        job = finished(client, job_id, timeout=180)  # a shared machine may be slow
         assert job["status"] == "done"
         ((iteration, name, value),) = job["record"]["changes"]
-        assert name == "style_weight" and value == 50.0 and 0 <= iteration < 200
+        assert name == "style_weight" and value == 50.0 and 0 <= iteration < 60
         kept = client.get(f"/api/jobs/{job_id}/settings.json").json()
         assert kept["changes"] == [[iteration, "style_weight", 50.0]]
         assert kept["settings"]["style_weight"] == 5.0  # the start; the change is beside it
