@@ -53,15 +53,21 @@ def wait_js(page, expression: str, timeout: float = 30.0) -> None:
     wait_for(lambda: page.evaluate(expression), timeout=timeout)
 
 
+def open_page(browser, url: str):
+    """The app's page, ready, with the script errors and CSP violations it reports collected."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready]")
+    return page, errors
+
+
 def test_upload_run_preview_gallery_and_bad_upload(browser, tmp_path):
     content, style = scene(tmp_path / "meadow.png"), stripes(tmp_path / "stripes.png")
     with live_server(tmp_path / "data") as url:
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
-        page.goto(url)
-        page.wait_for_selector("body[data-ready]")
+        page, errors = open_page(browser, url)
 
         # inputs: upload a content and a style image (replacing the preselected painting)
         page.set_input_files("#content-file", str(content))
@@ -208,12 +214,7 @@ def test_steering_a_run_from_its_page_then_rerunning_it_gives_the_same_pixels(br
     from painterly.images import demo_content
 
     with live_server(tmp_path / "data", checkpoint_every=0) as url:
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
-        page.goto(url)
-        page.wait_for_selector("body[data-ready]")
+        page, errors = open_page(browser, url)
         page.click("#styles .remove")
         page.click("#style-samples [data-sample='starry_night']")
         page.click("#style-samples [data-sample='the_scream']")
