@@ -263,6 +263,7 @@ class Stylizer:
             # Shallow layers' gradients underflow into denormals, which x86 computes ~20x slower:
             # relu1_x's threshold backward took 50 ms of a 0.5 s iteration at 512 px, 4 ms flushed.
             torch.set_flush_denormal(True)
+            hardware.keep_freed_memory()  # activations reused, not page-faulted anew every evaluation
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
@@ -411,7 +412,7 @@ class Stylizer:
                 iters,
                 max(1, round(max(width, height) * fraction)),
                 sizes[index],
-                tiles.plan(*sizes[index], self.precision, room, iters),
+                tiles.plan(*sizes[index], self.precision, room, iters, self.device.type),
             )  # fmt: skip
             for index, (fraction, iters) in enumerate(schedule)
             if index >= range(len(schedule))[start_scale]

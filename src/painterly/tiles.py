@@ -52,19 +52,26 @@ FORWARD_FRACTION = 0.35
 Box = tuple[int, int, int, int]
 
 
+# Share of the free memory a run takes when no --memory-budget is given: a print must not take the
+# machine's whole memory (a 4096 px draft without a budget peaked at 13.8 of 23 GiB free, and its
+# larger tiles were slower per pixel too). --memory-budget gives a run more, or less.
+DEFAULT_SHARE = 0.5
+
+
 def budget_note(gib: float, device: torch.device) -> str:
-    """How an explicit budget became the room a memory error quotes."""
+    """How a budget became the room a memory error quotes."""
     if gib <= 0:
-        return ""
+        free = hardware.available_memory(device) / 2**30
+        return f" (half of the {free:.1f} GiB free; --memory-budget gives more)"
     return f" (--memory-budget {gib:g} GiB less the {hardware.memory_in_use(device) / 2**30:.1f} GiB painterly holds)"
 
 
 def budget(gib: float, device: torch.device) -> float:
     """Bytes a run may still spend: what ``gib`` leaves beside what the process already holds (so the
-    budget bounds its peak, start-up included), else what fits in free memory (85%, as the old check)."""
+    budget bounds its peak, start-up included), else ``DEFAULT_SHARE`` of the free memory."""
     if gib > 0:
         return max(0.0, gib * 2**30 - hardware.memory_in_use(device))
-    return hardware.available_memory(device) * 0.85
+    return hardware.available_memory(device) * DEFAULT_SHARE
 
 
 def per_pixel(precision: str, iterations: int) -> float:
@@ -84,6 +91,35 @@ def tile_side(width: int, height: int, precision: str, room: float, iterations: 
     if side < smallest:
         return 0
     return max(smallest, side // TILE_STEP * TILE_STEP)
+
+
+# What a tile costs besides its pixels, for choosing its side (``fastest_side``). Per pixel, an
+# evaluation slows as the tile grows (its activations leave the caches): on the 2-core EPYC (bf16,
+# ``benchmarks/tiles.py --sides``) 1.93 s/Mpx at 256 px, 2.12 at 512, 2.45 at 1152, 2.74 at 1408
+# (before glibc reused freed activations; after it, the same slope from 1.8 s/Mpx) -- about
+# 1 + side / 2500 relative. Unmeasured on CUDA, where larger tiles are assumed no slower per pixel.
+SIDE_SLOWDOWN = {"cpu": 2500.0}
+# Per tile, besides its evaluations: its content features (a forward pass), the crop, blend and trim,
+# and the optimiser's start, in megapixel-evaluations (~0.4 s here).
+TILE_OVERHEAD_MPX = 0.2
+
+
+def fastest_side(width: int, height: int, largest: int, iterations: int, device: str = "cpu") -> int:
+    """The tile side, up to ``largest`` (what fits the memory) in ``TILE_STEP`` steps, that paints a
+    scale in the least time: fewer tiles overlap less in all, but a tile sized to the memory left
+    can overlap its neighbours by far more than ``OVERLAP`` (4096x3072 in 12 tiles of 1408 px works
+    1.89x the image's pixels, in 12 of 1152 px 1.27x) and is slower per pixel on a CPU."""
+    slowdown = SIDE_SLOWDOWN.get(device)
+    candidates = [side for side in range(TILE_STEP, largest + 1, TILE_STEP) if side >= MIN_TILE]
+    candidates = [side for side in candidates if side < largest] + [largest]
+
+    def seconds(side: int) -> float:
+        boxes = Grid(width, height, side).boxes()
+        worked = sum((r - left) * (b - top) for left, top, r, b in boxes) / 1e6
+        per_mpx = 1.0 + (side / slowdown if slowdown else 0.0)
+        return worked * per_mpx * max(1, iterations) + len(boxes) * TILE_OVERHEAD_MPX
+
+    return min(reversed(candidates), key=seconds)  # ties: the larger side, fewer tiles
 
 
 def check(
@@ -126,11 +162,17 @@ def check_style(width: int, height: int, precision: str, room: float, style_loss
     return True
 
 
+# The largest tile a style image's statistics are summed over. Sized to the whole room (5 GiB beside
+# a 4096 px canvas), one forward pass of a 2400 px tile put the first tile of each tiled scale 2.4 GiB
+# above every other (peak RSS 6.09 GiB under --memory-budget 6, the tiles 3.7): the process has grown
+# since the room was measured. At this side the pass takes less than a painted tile does.
+STYLE_TILE = 1536
+
+
 def style_tile_side(precision: str, room: float) -> int:
     """Side of the tiles a style image's statistics are summed over (forward passes only)."""
-    return max(
-        MIN_TILE + 2 * OVERLAP, math.isqrt(int(room / (bytes_per_pixel(precision) * FORWARD_FRACTION)))
-    )
+    fits = math.isqrt(int(room / (bytes_per_pixel(precision) * FORWARD_FRACTION)))
+    return max(MIN_TILE + 2 * OVERLAP, min(STYLE_TILE, fits))
 
 
 # --- the grid --------------------------------------------------------------------------------------
@@ -161,31 +203,16 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
 
 
-def plan(width: int, height: int, precision: str, room: float, iterations: int = 0) -> Grid | None:
-    """None if the scale runs whole, else its tile grid."""
+def plan(
+    width: int, height: int, precision: str, room: float, iterations: int = 0, device: str = "cpu"
+) -> Grid | None:
+    """None if the scale runs whole, else its tile grid (the fastest side that fits, on ``device``)."""
     if fits_whole(width, height, precision, room, iterations):
         return None
     side = tile_side(width, height, precision, room, iterations)
     if not side:  # check() refuses this before a run; a caller that skipped it gets the same error
         raise PainterlyError(f"{width}x{height}: not even a {MIN_TILE} px tile fits in the memory left")
-    return Grid(width, height, side)
-
-
-def worked_pixels(width: int, height: int, precision: str, room: float, iterations: int = 0) -> int:
-    """Pixels one iteration of a scale optimises: the image, or its tiles counting their overlaps
-    twice (what a time estimate must count; a size no tile fits counts as whole)."""
-    try:
-        grid = plan(width, height, precision, room, iterations)
-    except PainterlyError:
-        grid = None
-    if grid is None:
-        return width * height
-    return sum((right - left) * (bottom - top) for left, top, right, bottom in grid.boxes())
-
-
-def count(width: int, height: int, precision: str, room: float, iterations: int = 0) -> int:
-    grid = plan(width, height, precision, room, iterations)
-    return 1 if grid is None else len(grid.boxes())
+    return Grid(width, height, fastest_side(width, height, side, iterations, device))
 
 
 def _ramp(length: int, overlap: int) -> torch.Tensor:
