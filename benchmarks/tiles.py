@@ -6,7 +6,7 @@ driver records the final scale's tiles from its ``TileStarted`` events, and ``ti
 compares the gradient energy in the overlaps with the whole image's. A crop centred on a tile corner goes to results/ to look at.
 ``benchmarks/memory.py`` (and so ``speed.py``) prints the same measurement as its tiled row.
 
-    flock /tmp/painterly-heavy.lock python benchmarks/tiles.py            # ~40 min on 2 cores
+    flock /tmp/painterly-heavy.lock python benchmarks/tiles.py            # ~9 min on 2 cores (and a 512 px run)
     flock /tmp/painterly-heavy.lock python benchmarks/tiles.py --iterations 2 --scales 1   # memory only
     flock /tmp/painterly-heavy.lock python benchmarks/tiles.py --sides 256,384,512,640,768,1024,1408  # ~2 min
 """
