@@ -55,7 +55,7 @@ def test_a_run_keeps_the_room_it_planned_with(images, monkeypatch):
     events: list = []
     s = settings(memory_budget=BUDGET_GIB, iterations=1, scales=2, style_loss="sliced-wasserstein")
     Stylizer(s).run(content, [style], on_event=events.append)
-    assert sum(isinstance(e, TileStarted) for e in events) == 6  # 48 px tiles at 96x72 (TILE_STEP above them)
+    assert sum(isinstance(e, TileStarted) for e in events) == 4
 
 
 def test_style_statistics_leave_a_tiled_scales_canvas_alone(images, monkeypatch):
@@ -153,8 +153,8 @@ def test_tiled_run_matches_untiled_closely_without_seams(images, monkeypatch):
     events: list = []
     tiled = Stylizer(settings(memory_budget=BUDGET_GIB)).run(content, [style], on_event=events.append).tensor
     started = [e for e in events if isinstance(e, TileStarted)]
-    assert [e.index for e in started] == list(range(6))  # 48 px tiles at 96x72
-    assert {e.total for e in events if isinstance(e, Iteration)} == {6 * ITERS}
+    assert len(started) == 4 and [e.index for e in started] == [0, 1, 2, 3]
+    assert {e.total for e in events if isinstance(e, Iteration)} == {4 * ITERS}
     # Same objective: the tiled result scores about as well on the whole image's objective (one set
     # of style targets; measured 1.26 tiled vs 1.14 untiled, both below the 1.32 / 1.38 they scored
     # before each scale's first L-BFGS step was sized: that fix helps one long run more than 48 px tiles) ...
