@@ -34,10 +34,12 @@ from painterly.engine import Stylizer
 from painterly.images import contact_sheet, fit, load_image, to_tensor
 from painterly.jobs import read_record
 from painterly.settings import Settings
-from painterly.video.flow import dis_flow, farneback_flow, motion, warping_error
+from painterly.video.flow import Motion, dis_flow, farneback_flow, motion, warping_error
 from painterly.video.job import FrameDone, VideoJob
 from painterly.video.options import VideoOptions
 from painterly.video.videoio import probe, read_frames, write_video
+
+LONG = 5  # frames back for the long-range warping error
 
 
 def make_clip(path: Path, frames: int, size: int, photo: str = "golden_gate.jpg") -> None:
@@ -96,11 +98,21 @@ def style_losses(settings: Settings, clip: list[Image.Image], frames: list[Image
     return out
 
 
-def warp_errors(clip: list[Image.Image], frames: list[Image.Image], estimate=dis_flow) -> list[float]:
-    return [
-        warping_error(frames[t - 1], frames[t], motion(clip[t - 1], clip[t], estimate))
-        for t in range(1, len(clip))
-    ]
+def steps(clip: list[Image.Image], estimate=dis_flow) -> list[Motion]:
+    """The input's motion from each frame (from the second on) back to the one before."""
+    return [motion(clip[t - 1], clip[t], estimate) for t in range(1, len(clip))]
+
+
+def warp_errors(frames: list[Image.Image], moves: list[Motion], span: int = 1) -> list[float]:
+    """Frame t against frame t - ``span`` moved to it along the input's flow, composed step by step
+    (``span`` > 1: drift that frame-to-frame errors hide)."""
+    errors = []
+    for t in range(span, len(frames)):
+        moved = moves[t - 1]
+        for back in range(2, span + 1):
+            moved = moved.then(moves[t - back])
+        errors.append(warping_error(frames[t - span], frames[t], moved))
+    return errors
 
 
 def main() -> None:
@@ -113,6 +125,7 @@ def main() -> None:
     parser.add_argument("--style", default="starry_night")
     parser.add_argument("--temporal-weight", type=float, default=defaults.temporal_weight)
     parser.add_argument("--frame-iterations", type=int, default=defaults.frame_iterations)
+    parser.add_argument("--temporal-frames", type=int, default=defaults.temporal_frames)
     parser.add_argument(
         "--sheet-from", type=int, default=10, help="first frame (1-based) of the contact sheet"
     )
@@ -125,28 +138,36 @@ def main() -> None:
     info = probe(clip_path)
     clip = [frame for _, frame in read_frames(info, range(info.frames))]
     settings = Settings(styles=(args.style,), size=args.size)
+    chosen = VideoOptions(
+        temporal_weight=args.temporal_weight,
+        frame_iterations=args.frame_iterations,
+        temporal_frames=args.temporal_frames,
+    )
+    base = f"{stem.name}-tw{args.temporal_weight:g}-fi{args.frame_iterations}-tf{args.temporal_frames}"
     runs = {
         "independent": (VideoOptions(temporal_weight=0), stem.with_name(stem.name + "-independent.mp4")),
-        "temporal": (
-            VideoOptions(temporal_weight=args.temporal_weight, frame_iterations=args.frame_iterations),
-            stem.with_name(f"{stem.name}-tw{args.temporal_weight:g}-fi{args.frame_iterations}.mp4"),
-        ),
+        "temporal": (chosen, stem.with_name(base + ".mp4")),
     }
+    moves = {"dis": steps(clip), "fb": steps(clip, farneback_flow)}
     measured = {}
     for name, (options, output) in runs.items():
         print(f"painting {name} -> {output.name}", flush=True)
         measured[name] = paint(clip_path, output, settings, options)
-        measured[name]["warp"] = statistics.mean(warp_errors(clip, measured[name]["frames"]))
+        frames = measured[name]["frames"]
+        measured[name]["warp"] = statistics.mean(warp_errors(frames, moves["dis"]))
         # The painting used DIS flow on these very frames; Farneback's flow is an independent check.
-        measured[name]["warp-fb"] = statistics.mean(
-            warp_errors(clip, measured[name]["frames"], farneback_flow)
-        )
+        measured[name]["warp-fb"] = statistics.mean(warp_errors(frames, moves["fb"]))
+        measured[name]["warp-fb5"] = statistics.mean(warp_errors(frames, moves["fb"], LONG))
         measured[name]["style"] = statistics.mean(style_losses(settings, clip, measured[name]["frames"]))
-    input_error = statistics.mean(warp_errors(clip, clip))
-    input_error_fb = statistics.mean(warp_errors(clip, clip, farneback_flow))
+    input_error = statistics.mean(warp_errors(clip, moves["dis"]))
+    input_error_fb = statistics.mean(warp_errors(clip, moves["fb"]))
+    input_error_fb5 = statistics.mean(warp_errors(clip, moves["fb"], LONG))
     ind, tmp = measured["independent"], measured["temporal"]
     print(f"\nclip: {args.frames} frames, {clip[0].width}x{clip[0].height}, style {args.style}")
-    print(f"temporal weight {args.temporal_weight:g}, {args.frame_iterations} iterations per later frame\n")
+    print(
+        f"temporal weight {args.temporal_weight:g}, {args.frame_iterations} iterations per later frame, "
+        f"held to {args.temporal_frames} earlier frame(s)\n"
+    )
     print(f"{'':28}{'input':>12}{'independent':>14}{'temporal':>12}{'ratio':>8}")
     print(
         f"{'mean warping error':28}{input_error:>12.5f}{ind['warp']:>14.5f}{tmp['warp']:>12.5f}"
@@ -157,6 +178,10 @@ def main() -> None:
         f"{tmp['warp-fb'] / ind['warp-fb']:>8.2f}"
     )
     print(
+        f"{f'  t vs t-{LONG}, Farneback':28}{input_error_fb5:>12.5f}{ind['warp-fb5']:>14.5f}"
+        f"{tmp['warp-fb5']:>12.5f}{tmp['warp-fb5'] / ind['warp-fb5']:>8.2f}"
+    )
+    print(
         f"{'mean style loss':28}{'':>12}{ind['style']:>14.4f}{tmp['style']:>12.4f}{tmp['style'] / ind['style']:>8.2f}"
     )
     print(f"{'s, first frame':28}{'':>12}{ind['first']:>14.1f}{tmp['first']:>12.1f}")
@@ -165,7 +190,7 @@ def main() -> None:
     shown = range(first, first + 6)
     tiles = [ind["frames"][i] for i in shown] + [tmp["frames"][i] for i in shown]
     labels = [f"independent {i + 1}" for i in shown] + [f"temporal {i + 1}" for i in shown]
-    sheet = stem.with_name(f"{stem.name}-tw{args.temporal_weight:g}-fi{args.frame_iterations}-sheet.png")
+    sheet = stem.with_name(base + "-sheet.png")
     contact_sheet(tiles, labels, 6).save(sheet)
     print(f"\ncontact sheet: {sheet}")
 

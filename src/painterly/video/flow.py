@@ -29,6 +29,12 @@ class Motion:
         """Frame t-1 content (e.g. its stylised version) moved to where it is in frame t."""
         return warp(previous, self.backward)
 
+    def then(self, earlier: Motion) -> Motion:
+        """Frame t back to frame t-2 through t-1, ``earlier`` being t-1's own motion: where each pixel
+        was two frames ago, trusted where both steps are."""
+        backward = self.backward + warp(earlier.backward, self.backward)
+        return Motion(backward, self.reliable * (warp(earlier.reliable, self.backward) > 0.999))
+
 
 def as_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255
