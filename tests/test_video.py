@@ -323,7 +323,7 @@ def test_unreliable_pixels_start_from_the_frame_in_the_paintings_palette(tmp_pat
     job = VideoJob(TINY.with_(content=str(clip)), tmp_path / "out.mp4", FAST)
     content = Image.new("RGB", (48, 32), (200, 220, 255))  # a pale sky
     nowhere = SimpleNamespace(reliable=np.zeros((32, 48), np.float32), warp=lambda a: a)  # trusts no pixel
-    start, _ = job._warm_start(nowhere, content, content)
+    start, _ = job._warm_start(nowhere, [(content, content)], content)
     expected = to_tensor(style_colors(content, job.styles, [1.0]))
     assert float((start - expected).abs().max()) < 1e-6
     assert float((start - to_tensor(content)).abs().mean()) > 0.05  # not the photo's own colours

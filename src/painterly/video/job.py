@@ -36,6 +36,7 @@ from ..settings import MAX_SIZE, Settings
 from ..targets import TargetCache
 from .cuts import HISTOGRAM_DISTANCE, UNRELIABLE_SHARE, is_cut
 from .flow import Motion
+from .hold import merged, offsets
 from .options import VideoOptions
 from .temporal import TemporalLoss
 from .videoio import VideoInfo, check_output, probe, read_frames, require, write_video
@@ -150,31 +151,34 @@ class VideoJob:
         )
         done = self.finished()
         later = self.frame_settings.with_(scales=1, iterations=self.options.frame_iterations)
-        # (input frame, stylised frame) before the current one; the stylised one is read back from its
-        # PNG, so a resumed run continues from exactly what an uninterrupted one would.
-        previous: tuple[Image.Image, Image.Image | None] | None = None
+        reach = offsets(self.options.temporal_frames)[-1]
+        # (input frame, stylised frame) of the frames since the last cut, the latest last, as far back
+        # as the temporal term reaches; the stylised ones are read back from their PNGs, so a resumed
+        # run continues from exactly what an uninterrupted one would.
+        history: list[tuple[Image.Image, Image.Image | None]] = []
         made, stopped, cuts = 0, False, []
         for index, (_, frame) in enumerate(read_frames(self.info, self.shown), start=1):
             content = frame.resize(self.size, Image.LANCZOS)
             path = self.frame_path(index)
             if index <= done:
-                stylised = load_image(path, "finished frame") if index == done else None
+                stylised = load_image(path, "finished frame") if index > done - reach else None
                 emit(FrameDone(index, self.count, path, 0.0, {}, kept=True))
-                previous, made = (content, stylised), index
-                cuts += [index] if read_metadata(path).get("video", {}).get("start") == CUT else []
+                cut = read_metadata(path).get("video", {}).get("start") == CUT
+                history, made = [*([] if cut else history), (content, stylised)][-reach:], index
+                cuts += [index] if cut else []
                 continue
             if self._after_frame or self.token.stopped:
                 stopped = True
                 break
             emit(FrameStarted(index, self.count, *self.size))
             start = time.perf_counter()
-            moved, cut = self._motion(previous, content)
+            moved, cut = self._motion(history[-1] if history else None, content)
             if cut:
                 emit(SceneCut(index, self.count))
             if moved is None:  # frame 1, a cut, independent frames: the full schedule from the init
                 job, init, terms = self._job(self.frame_settings, path, cut=cut), self.init, []
             else:
-                init, term = self._warm_start(moved, previous[1], content)
+                init, term = self._warm_start(moved, history, content)
                 job, terms = self._job(later, path), [term]
             inputs = (content, self.styles, self.mask, init)
             record = job.run(emit, inputs=inputs, terms=terms, resume=job.unfinished)
@@ -183,7 +187,8 @@ class VideoJob:
                 stopped = True
                 break
             emit(FrameDone(index, self.count, path, time.perf_counter() - start, record.losses, kept=False))
-            previous, made = (content, load_image(path, "finished frame")), index
+            stylised = load_image(path, "finished frame")
+            history, made = [*([] if cut else history), (content, stylised)][-reach:], index
             cuts += [index] if cut else []
         if not stopped:  # every frame there is (a clip may decode fewer than its packets promised)
             images = (load_image(self.frame_path(i), "finished frame") for i in range(1, made + 1))
@@ -224,25 +229,33 @@ class VideoJob:
         return (None, True) if is_cut(previous[0], content, moved) else (moved, False)
 
     def _warm_start(
-        self, moved: Motion, previous_output: Image.Image, content: Image.Image
+        self, moved: Motion, history: list[tuple[Image.Image, Image.Image | None]], content: Image.Image
     ) -> tuple[torch.Tensor, TemporalLoss]:
-        """The start of a later frame and the temporal term that holds it to the previous stylised frame
-        moved along the flow. Where the flow is unreliable (newly visible pixels behind a moving object,
-        motion boundaries) the start is the content frame, in the painting's palette if frame 1 started
-        there: the warped value there drags the object's paint along as a smear that a few iterations
-        cannot remove, and the photo's own colours left a pale halo (both seen in benchmarks/video.py)."""
-        from .flow import as_array
+        """The start of a later frame and the temporal term that holds it to earlier stylised frames
+        (t-1, t-2, t-4, ... as far as ``history`` goes) moved along the flow (``hold.merged``). Where
+        none is reliable (newly visible pixels behind a moving object, motion boundaries) the start is
+        the content frame, in the painting's palette if frame 1 started there: the warped value there
+        drags the object's paint along as a smear that a few iterations cannot remove, and the photo's
+        own colours left a pale halo (both seen in benchmarks/video.py)."""
+        from .flow import as_array, motion
 
-        warped = torch.from_numpy(moved.warp(as_array(previous_output))).permute(2, 0, 1)[None].contiguous()
-        reliable = torch.from_numpy(moved.reliable)[None, None]
+        warped, reliable = [moved.warp(as_array(history[-1][1]))], [moved.reliable]
+        for back in offsets(self.options.temporal_frames)[1:]:
+            if back <= len(history):
+                earlier_input, earlier_output = history[-back]
+                far = motion(earlier_input, content)
+                warped.append(far.warp(as_array(earlier_output)))
+                reliable.append(far.reliable)
+        target, mask = (torch.from_numpy(a) for a in merged(warped, reliable))
+        target, mask = target.permute(2, 0, 1)[None].contiguous(), mask[None, None]
         s = self.settings
         fill = (
             style_colors(content, self.styles, s.blend())
             if s.init == "style-colors" and self.mask is None and s.preserve_colors != "histogram"
             else content
         )
-        start = reliable * warped + (1 - reliable) * to_tensor(fill)
-        return start.clamp(0, 1), TemporalLoss(warped, reliable, self.options.temporal_weight)
+        start = mask * target + (1 - mask) * to_tensor(fill)
+        return start.clamp(0, 1), TemporalLoss(target, mask, self.options.temporal_weight)
 
     def _identity(self) -> dict[str, Any]:
         """What the frames in the work folder depend on; a run with anything else must not mix in."""
@@ -258,6 +271,8 @@ class VideoJob:
                 "temporal_weight": o.temporal_weight,
                 "frame_iterations": o.frame_iterations if o.temporal_weight else 0,
                 "scene_cuts": [HISTOGRAM_DISTANCE, UNRELIABLE_SHARE] if o.temporal_weight else [],
+                # absent for independent frames, whose folders from before it stay good
+                **({"temporal_frames": o.temporal_frames} if o.temporal_weight else {}),
             },
         }
 

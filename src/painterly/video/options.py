@@ -26,6 +26,12 @@ class VideoOptions:
         default=20,
         bounds=(1, None),
     )
+    temporal_frames: int = described(
+        "earlier frames each frame is held to: t-1, t-2, t-4, ... (1: the previous one only); "
+        "paint hidden for a moment comes back as it was",
+        default=3,
+        bounds=(1, None),
+    )
     start: float = described("first frame to paint, in seconds", default=0.0, bounds=(0, None))
     end: float = described("stop at this time, in seconds (0: the end)", default=0.0, bounds=(0, None))
     max_frames: int = described("paint at most N frames (0: all)", default=0, bounds=(0, None))
