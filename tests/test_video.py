@@ -293,6 +293,18 @@ def test_temporal_loss_counts_reliable_pixels_at_any_scale():
     assert float(term(torch.full((1, 3, 4, 4), 0.5), {})) == pytest.approx(0.25 / 2)  # coarser scale
 
 
+def test_each_earlier_frame_holds_only_where_no_closer_one_is_trusted():
+    from painterly.video.hold import merged, offsets
+
+    assert offsets(3) == [1, 2, 4]
+    near, far = np.zeros((2, 3, 3), np.float32), np.ones((2, 3, 3), np.float32)
+    seen_near = np.array([[1, 1, 0], [0, 0, 0]], np.float32)  # t-1 trusted on the left of the top row
+    seen_far = np.array([[1, 0, 1], [0, 0, 0]], np.float32)
+    target, mask = merged([near, far], [seen_near, seen_far])
+    assert mask.tolist() == [[1, 1, 1], [0, 0, 0]]
+    assert target[0, :, 0].tolist() == [0, 0, 1]  # the closer frame wins where both are trusted
+
+
 @pytest.mark.slow
 def test_temporal_term_lowers_the_warping_error(tmp_path):
     from painterly.video.flow import motion, warping_error

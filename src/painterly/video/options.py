@@ -23,7 +23,7 @@ class VideoOptions:
     )
     frame_iterations: int = described(
         "iterations for each frame after the first (which gets the image options' full schedule)",
-        default=20,
+        default=15,
         bounds=(1, None),
     )
     temporal_frames: int = described(
