@@ -3,7 +3,8 @@ videos"), resumable and atomic.
 
 Frame 1 is an ordinary coarse-to-fine run. Each later frame starts from the previous stylised frame
 moved along the optical flow, at the final scale only, for a few iterations, with a ``TemporalLoss``
-that keeps it close to that warped frame wherever the flow is reliable; disoccluded pixels and motion
+that keeps it close to that warped frame, and to frames t-2 and t-4 where it cannot (``hold``), wherever
+the flow is reliable; disoccluded pixels and motion
 boundaries start from the content frame (in the painting's palette) and are free, so the style fills them.
 A frame that starts another shot (``cuts``) is painted afresh like frame 1, and the next frames go on
 from it. ``temporal_weight=0`` paints every frame independently

@@ -12,8 +12,8 @@ from ..settings import check_declared, described
 class VideoOptions:
     """The options a video adds to the image ones."""
 
-    # Measured by benchmarks/video.py (README, Video; 256 px, 24 frames): the warping error drops to
-    # 0.11x that of independent frames (Farneback flow) at 1.08x their style loss, ~5 s per later frame
+    # Measured by benchmarks/video.py (README, Video; 256 px, 12 frames): the warping error drops to
+    # 0.13x that of independent frames (Farneback flow) at 1.03x their style loss, 1.8 s per later frame
     # on a 2-core CPU. The term is a pixel MSE (~1e-5 once a frame settles), hence the large weight.
     temporal_weight: float = described(
         "weight of the temporal loss that keeps each frame close to the previous one moved by the "
