@@ -21,6 +21,7 @@ from painterly.engine import StopToken, Stylizer
 from painterly.images import load_image, read_metadata
 from painterly.jobs import Record
 from painterly.settings import Settings
+from painterly.state import RunState
 
 # Whole scales: 3 of them at 160 px, enough iterations that a 0.3 s checkpoint lands mid-scale.
 WHOLE = ["--size", "160", "--scales", "3", "--iterations", "24", "--coarse-iterations", "12"]
@@ -91,7 +92,7 @@ def test_ctrl_c_leaves_a_checkpoint_and_the_command_to_finish(tmp_path, images):
     assert proc.returncode == 130
     assert f"finish it with `painterly resume {out}`" in rest, rest
     state = checkpoints.load(checkpoints.path_for(out), checkpoints.read(checkpoints.path_for(out))["painterly_checkpoint"])  # fmt: skip
-    assert state.scale >= 1 and state.optimiser is not None  # inside the second scale: not repainted
+    assert state.scale >= 1 and state.optimizer is not None  # inside the second scale: not repainted
     assert out.is_file()  # the best image so far
 
 
@@ -208,6 +209,9 @@ def test_a_stopped_run_hands_back_its_state_and_continues_in_process(images):
     stylizer = Stylizer(s, stop=token)
     stopped = stylizer.run(content, [style], on_event=stop_in_second_scale)
     assert stopped.interrupted and stopped.state is not None and stopped.state.scale == 1
+    older = stopped.state.to_dict()
+    older["optimiser"] = older.pop("optimizer")  # the key as older checkpoints spell it
+    assert RunState.from_dict(older).optimizer["budget"] == stopped.state.optimizer["budget"]
     token._event.clear()
     later: list[int] = []
     finished = stylizer.run(

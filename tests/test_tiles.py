@@ -73,7 +73,7 @@ def test_style_statistics_leave_a_tiled_scales_canvas_alone(images, monkeypatch)
     assert rooms[-1] == pytest.approx(BUDGET_GIB * 2**30 - canvas)
 
 
-def test_a_tile_starts_from_its_painted_neighbour_without_a_hard_edge():
+def test_a_tile_starts_from_its_painted_neighbor_without_a_hard_edge():
     """A neighbour's paint must fade into the unpainted start: a hard edge inside a tile's start
     survives its few iterations as a seam (seen at 4096 px: lines along every tile border)."""
     grid = tiles.Grid(300, 100, 180)
@@ -84,7 +84,7 @@ def test_a_tile_starts_from_its_painted_neighbour_without_a_hard_edge():
         starts.append(start)
         return start + 1
 
-    canvas = tiles.optimise(torch.zeros(1, 3, 100, 300), grid, Image.new("RGB", (300, 100)), None,
+    canvas = tiles.optimize(torch.zeros(1, 3, 100, 300), grid, Image.new("RGB", (300, 100)), None,
                             lambda *crops: None, paint, lambda e: None, lambda: False, 0, lambda c, p: None, None)  # fmt: skip
     second = starts[1]
     assert float(second[..., 0].mean()) > 0.95  # the neighbour's paint, deep in the overlap ...

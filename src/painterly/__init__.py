@@ -46,7 +46,7 @@ def stylize(
         [load_image(s, "style image") for s in styles],
         *load_mask_and_init(job.settings),
     )
-    return job.stylise(on_event, inputs=inputs).image
+    return job.stylize(on_event, inputs=inputs).image
 
 
 def explain(content: ImageSource, style: ImageSource | None = None, **options: Any) -> list[Panel]:

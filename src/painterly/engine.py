@@ -6,7 +6,7 @@ and a ``StopToken`` (set from any thread or a signal handler) makes ``run`` retu
 
 A run's parts: ``Stylizer.plan`` gives one ``ScalePlan`` per scale (size, iterations, tiles or not);
 a ``WholeScale`` or ``TiledScale`` step paints it, through one interface, with objectives from an
-``ObjectiveBuilder`` (``painterly.objective``) and a ``ScaleOptimiser`` (``painterly.optimise``). The
+``ObjectiveBuilder`` (``painterly.objective``) and a ``ScaleOptimizer`` (``painterly.optimize``). The
 run itself is one value, a ``RunState`` (``painterly.state``): a stopped run returns it, checkpoints
 save it, and ``run(..., state=...)`` continues from it without repeating a finished scale or tile.
 
@@ -45,7 +45,7 @@ from .images import (
 from .layers import LAYERS
 from .network import VGG19Features, Weights, load_weights
 from .objective import Context, Inputs, LossTerm, Objective, ObjectiveBuilder, check_terms
-from .optimise import ScaleOptimiser
+from .optimize import ScaleOptimizer
 from .settings import Settings
 from .state import STEERABLE, Change, RunState, checked_steering, steered
 from .targets import TargetCache
@@ -153,18 +153,18 @@ class ScalePlan:
         return self.work * evaluation.evaluation(self.pixels) + setups * setup.evaluation(self.pixels)
 
 
-Optimise = Callable[[torch.Tensor, Objective], torch.Tensor]
+Optimize = Callable[[torch.Tensor, Objective], torch.Tensor]
 
 
 class WholeScale:
     """A scale that fits in memory: one objective over the whole image."""
 
-    def __init__(self, plan: ScalePlan, builder: ObjectiveBuilder, optimise: Optimise) -> None:
-        self.plan, self.builder, self.optimise = plan, builder, optimise
+    def __init__(self, plan: ScalePlan, builder: ObjectiveBuilder, optimize: Optimize) -> None:
+        self.plan, self.builder, self.optimize = plan, builder, optimize
 
     def paint(self, x: torch.Tensor, scaled: Image.Image) -> torch.Tensor:
         objective = self.builder.whole(scaled, self.plan.longest)
-        x = self.optimise(x, objective)
+        x = self.optimize(x, objective)
         del objective  # its targets and activations go before the next scale builds its own
         hardware.release_memory(x.device)
         return x
@@ -177,7 +177,7 @@ class TiledScale:
         self,
         plan: ScalePlan,
         builder: ObjectiveBuilder,
-        optimise: Optimise,
+        optimize: Optimize,
         emit: Callable[[Event], None],
         stopped: Callable[[], bool],
         between: Callable[[torch.Tensor, dict[str, Any]], None],
@@ -185,10 +185,10 @@ class TiledScale:
     ) -> None:
         """``between(canvas, progress)`` follows every tile (checkpoints, stops); ``resume``: such a
         progress to continue from."""
-        self.plan, self.builder, self.optimise, self.emit, self.stopped = (
+        self.plan, self.builder, self.optimize, self.emit, self.stopped = (
             plan,
             builder,
-            optimise,
+            optimize,
             emit,
             stopped,
         )
@@ -197,8 +197,8 @@ class TiledScale:
     def paint(self, x: torch.Tensor, scaled: Image.Image) -> torch.Tensor:
         assert self.plan.grid is not None
         objective_for = functools.partial(self.builder.tile, self.plan.size, self.plan.longest)
-        return tiles.optimise(
-            x, self.plan.grid, scaled, self.builder.mask, objective_for, self.optimise, self.emit,
+        return tiles.optimize(
+            x, self.plan.grid, scaled, self.builder.mask, objective_for, self.optimize, self.emit,
             self.stopped, self.plan.index, self.between, self.resume,
         )  # fmt: skip
 
@@ -219,17 +219,17 @@ class _Run:
             self.first = time.perf_counter()
         self.sink(event)
 
-    def checkpoint(self, canvas: torch.Tensor, *, optimiser: Any = None, tiles: Any = None) -> None:
+    def checkpoint(self, canvas: torch.Tensor, *, optimizer: Any = None, tiles: Any = None) -> None:
         """Save the state with this position inside the scale, if one is due."""
         if self.checkpoints is None or not self.checkpoints.due():
             return
-        self.hold(canvas, optimiser=optimiser, tiles=tiles)
+        self.hold(canvas, optimizer=optimizer, tiles=tiles)
         self.checkpoints.save(self.state)
-        self.state.optimiser = self.state.tiles = None  # the live run does not keep the copies
+        self.state.optimizer = self.state.tiles = None  # the live run does not keep the copies
 
-    def hold(self, canvas: torch.Tensor, *, optimiser: Any = None, tiles: Any = None) -> None:
+    def hold(self, canvas: torch.Tensor, *, optimizer: Any = None, tiles: Any = None) -> None:
         """Put this position inside the running scale into the state (a stop keeps it there)."""
-        self.state.canvas, self.state.optimiser, self.state.tiles = canvas, optimiser, tiles
+        self.state.canvas, self.state.optimizer, self.state.tiles = canvas, optimizer, tiles
 
 
 class Stylizer:
@@ -496,7 +496,7 @@ class Stylizer:
             share = plan.seconds(*rates) / sum(p.seconds(*rates) for p in plans[number:])
             started, before, run.first = time.perf_counter(), state.done, None
             x = self._step(plan, run, share).paint(x, scaled)
-            if state.optimiser is None and state.tiles is None:  # the scale is finished
+            if state.optimizer is None and state.tiles is None:  # the scale is finished
                 state.scale, state.canvas = plan.index + 1, x
                 if state.done - before >= 3:
                     state.timings.append(_timing(plan, state.done - before, started, run.first))
@@ -508,8 +508,8 @@ class Stylizer:
     def _step(self, plan: ScalePlan, run: _Run, share: float) -> WholeScale | TiledScale:
         """The scale's painter; with a deadline it may spend ``share`` of the time left."""
         state = run.state
-        resume, tiled = (state.optimiser, state.tiles), plan.grid is not None
-        state.optimiser = state.tiles = None  # consumed by this scale, put back where a stop leaves it
+        resume, tiled = (state.optimizer, state.tiles), plan.grid is not None
+        state.optimizer = state.tiles = None  # consumed by this scale, put back where a stop leaves it
         end = None if state.deadline is None else state.elapsed + share * (state.deadline - state.elapsed)
         tiles_left = [0 if plan.grid is None else len(plan.grid.boxes()) - (resume[1] or {}).get("next", 0)]
         iterations = plan.iterations
@@ -518,26 +518,26 @@ class Stylizer:
             iterations *= FINAL_STRETCH
             state.total += plan.work * (FINAL_STRETCH - 1)
 
-        def optimise(x: torch.Tensor, objective: Objective) -> torch.Tensor:
+        def optimize(x: torch.Tensor, objective: Objective) -> torch.Tensor:
             expires = end
             if end is not None and tiled:  # a tile's part of the scale's time left
                 expires = state.elapsed + (end - state.elapsed) / max(1, tiles_left[0])
                 tiles_left[0] -= 1
-            optimiser = ScaleOptimiser(
+            optimizer = ScaleOptimizer(
                 state, objective, iterations, run.emit, run.preview_every, lambda: self.stopped,
-                self.steer, (lambda o: None) if tiled else lambda o: run.checkpoint(o.x, optimiser=o.state_dict()),
+                self.steer, (lambda o: None) if tiled else lambda o: run.checkpoint(o.x, optimizer=o.state_dict()),
                 expires, plan.iterations,
             )  # fmt: skip
-            x = optimiser.run(x, None if tiled else resume[0])
+            x = optimizer.run(x, None if tiled else resume[0])
             if self.stopped and not tiled:
-                saved = optimiser.after_stop()  # the best image so far, the scale's budget left
-                run.hold(saved["x"], optimiser=saved)
+                saved = optimizer.after_stop()  # the best image so far, the scale's budget left
+                run.hold(saved["x"], optimizer=saved)
             return x
 
         w, h = plan.size
         self.canvas_bytes = 0.0 if plan.grid is None else w * h * tiles.CANVAS_BYTES_PER_PIXEL
         if plan.grid is None:
-            return WholeScale(plan, builder=run.builder, optimise=optimise)
+            return WholeScale(plan, builder=run.builder, optimize=optimize)
 
         def between_tiles(canvas: torch.Tensor, progress: dict[str, Any]) -> None:
             if self.stopped:
@@ -546,7 +546,7 @@ class Stylizer:
                 run.checkpoint(canvas, tiles=progress)
 
         return TiledScale(
-            plan, run.builder, optimise, run.emit, lambda: self.stopped, between_tiles, resume[1]
+            plan, run.builder, optimize, run.emit, lambda: self.stopped, between_tiles, resume[1]
         )
 
     def _result(

@@ -78,7 +78,7 @@ def available_memory(device: torch.device) -> int:
 LBFGS_HISTORY = 50
 
 
-def optimiser_bytes_per_pixel(iterations: int) -> float:
+def optimizer_bytes_per_pixel(iterations: int) -> float:
     """L-BFGS keeps a (step, gradient change) pair of float32 images per iteration up to its history:
     24 B/px each, 1.2 KB/px when full, on top of ``bytes_per_pixel`` (measured over 3 iterations)."""
     return 24.0 * max(0, min(iterations, LBFGS_HISTORY) - 3)

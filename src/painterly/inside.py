@@ -181,7 +181,7 @@ def _plan(inputs: _Inputs, layers: tuple[str, ...], style_layers: tuple[str, ...
 
 def _reconstruct(inputs: _Inputs, settings: Settings, style: Image.Image) -> Image.Image:
     job = Job(settings, targets=inputs.targets, stop=inputs.token)
-    return job.stylise(inputs.emit, inputs=(inputs.photo, [style], None, None)).image
+    return job.stylize(inputs.emit, inputs=(inputs.photo, [style], None, None)).image
 
 
 def _content_panel(inputs: _Inputs, layer: str) -> Panel:
@@ -334,12 +334,10 @@ def bar_chart(
     value_w = int(draw.textlength("0.000e+00", font=font)) + 6
     span = max(10, width - label_w - value_w - 8)
     band = height / (len(rows) + 0.8)
-    for i, (label, grey, colour) in enumerate(rows):
+    for i, (label, gray, color) in enumerate(rows):
         top = band * (i + 0.4)
         draw.text((4, top + band * 0.2), label, fill="black", font=font)
-        for j, (value, fill) in enumerate(
-            ((grey, (170, 170, 170)), (colour, tuple(_VIRIDIS[1].astype(int))))
-        ):
+        for j, (value, fill) in enumerate(((gray, (170, 170, 170)), (color, tuple(_VIRIDIS[1].astype(int))))):
             y = top + j * band * 0.42
             length = span * (np.log10(max(value, 10**low)) - low) / (high - low)
             draw.rectangle([label_w, y, label_w + length, y + band * 0.36], fill=fill)

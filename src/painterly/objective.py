@@ -250,14 +250,14 @@ def _regions(
 
     pixels = np.asarray(mask.convert("RGB").resize((width, height), Image.NEAREST)).reshape(-1, 3)
     codes = pixels[:, 0].astype(np.int64) << 16 | pixels[:, 1].astype(np.int64) << 8 | pixels[:, 2]
-    colours, first = np.unique(codes, return_index=True)
-    colours = colours[np.argsort(first)]
+    colors, first = np.unique(codes, return_index=True)
+    colors = colors[np.argsort(first)]
     out = []
-    for i, colour in enumerate(colours):
+    for i, color in enumerate(colors):
         style = mapping[i] if i < len(mapping) else (i if i < n_styles else -1)
         if style < 0:
             continue
         out.append(
-            (style, torch.from_numpy((codes == colour).reshape(1, 1, height, width).astype(np.float32)))
+            (style, torch.from_numpy((codes == color).reshape(1, 1, height, width).astype(np.float32)))
         )
     return out

@@ -239,7 +239,7 @@ class Settings:
         form="main",
         aliases=("--time",),
     )
-    # Chosen on the built-in astronaut (benchmarks/faces.py, 512 px, balanced, bf16, Starry Night). From
+    # Chosen on the built-in astronaut (benchmarks/portraits.py, 512 px, balanced, bf16, Starry Night). From
     # the palette start the face begins as the recoloured photo, so little weight keeps it: SSIM in the
     # face box 0.31 off, 0.70 at 0.005, 0.78 at 0.01, 0.83 at 0.02, 0.87 at 0.1. 0.01 keeps eyes, nose
     # and mouth and still brushes the face in the painting's strokes; from 0.02 up it looked like a grey

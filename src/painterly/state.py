@@ -72,7 +72,7 @@ def checked_steering(settings: Settings, changes: Iterable[Any]) -> list[Change]
 
 @dataclass
 class RunState:
-    """Where a run stands. Between two optimiser steps (or tiles) it is complete: ``optimiser`` (a
+    """Where a run stands. Between two optimiser steps (or tiles) it is complete: ``optimizer`` (a
     whole scale's optimiser state) or ``tiles`` (a tiled scale's next tile, unpainted start and
     painted weights) says where inside the scale ``canvas`` stands; both None at a scale's start."""
 
@@ -86,7 +86,7 @@ class RunState:
     losses: dict[str, float] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)  # steering applied so far
     due: list[Change] = field(default_factory=list)  # replayed steering still to apply
-    optimiser: dict[str, Any] | None = None
+    optimizer: dict[str, Any] | None = None
     tiles: dict[str, Any] | None = None
     generator: torch.Generator = field(default_factory=torch.Generator)  # seeded: noise, projections
     rng: torch.Tensor | None = None  # torch's global generator, as saved (set again on resume)
@@ -122,7 +122,7 @@ class RunState:
             "losses": dict(self.losses),
             "changes": [[c.iteration, c.field, c.value] for c in self.changes],
             "due": [[c.iteration, c.field, c.value] for c in self.due],
-            "optimiser": cpu(self.optimiser),
+            "optimizer": cpu(self.optimizer),
             "tiles": cpu(self.tiles),
             "generator": self.generator.get_state(),
             "rng": torch.get_rng_state(),
@@ -148,7 +148,7 @@ class RunState:
                 losses={str(k): float(v) for k, v in data["losses"].items()},
                 changes=[Change(int(i), str(f), Settings.typed(f, v)) for i, f, v in data["changes"]],
                 due=[Change(int(i), str(f), Settings.typed(f, v)) for i, f, v in data["due"]],
-                optimiser=data["optimiser"],
+                optimizer=data["optimizer" if "optimizer" in data else "optimiser"],  # older: "optimiser"
                 tiles=data["tiles"],
                 generator=torch.Generator().set_state(data["generator"]),
                 rng=data["rng"],

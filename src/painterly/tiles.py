@@ -31,7 +31,7 @@ from PIL import Image
 from . import hardware
 from .errors import PainterlyError
 from .events import TileStarted
-from .hardware import bytes_per_pixel, optimiser_bytes_per_pixel
+from .hardware import bytes_per_pixel, optimizer_bytes_per_pixel
 from .layers import LAYERS
 
 # The smallest tile worth optimising (its overlap must still cover relu4/relu5's receptive field) and
@@ -69,7 +69,7 @@ def budget(gib: float, device: torch.device) -> float:
 
 def per_pixel(precision: str, iterations: int) -> float:
     """Bytes per pixel of a pass being optimised: activations plus the optimiser's history."""
-    return bytes_per_pixel(precision) + optimiser_bytes_per_pixel(iterations)
+    return bytes_per_pixel(precision) + optimizer_bytes_per_pixel(iterations)
 
 
 def fits_whole(width: int, height: int, precision: str, room: float, iterations: int = 0) -> bool:
@@ -243,13 +243,13 @@ FLAT = (0.25 / 255) ** 2
 # --- running a tiled scale ---------------------------------------------------------------------------
 
 
-def optimise(
+def optimize(
     x: torch.Tensor,
     grid: Grid,
     content: Image.Image,
     mask: Image.Image | None,
     objective_for: Callable[[Image.Image, Image.Image | None, Box], Callable],
-    optimise_tile: Callable[[torch.Tensor, Callable], torch.Tensor],
+    optimize_tile: Callable[[torch.Tensor, Callable], torch.Tensor],
     emit: Callable[[TileStarted], None],
     stopped: Callable[[], bool],
     scale: int,
@@ -259,7 +259,7 @@ def optimise(
     """Optimise ``x`` (1, 3, H, W) tile by tile; return the blended canvas on ``x``'s device.
 
     ``objective_for(content_crop, mask_crop, box)`` builds a tile's objective (content targets of the
-    crop, the run's global style targets); ``optimise_tile(start, objective)`` spends the scale's
+    crop, the run's global style targets); ``optimize_tile(start, objective)`` spends the scale's
     iterations on one tile. After each tile, ``between(canvas, progress)`` may keep the scale's
     progress (the next tile, the unpainted start, what is painted; a tile cut short by a stop is
     next again); ``resume`` continues from one.
@@ -287,7 +287,7 @@ def optimise(
         # Painted neighbours fade into the unpainted start instead of ending at a hard edge, which
         # the tile's few iterations would not remove (a seam measured at 4096 px).
         start = base[crop] + (canvas[crop] - base[crop]) * painted[crop]
-        tile = optimise_tile(start.to(device), objective).detach().float().cpu()
+        tile = optimize_tile(start.to(device), objective).detach().float().cpu()
         weight = feather(box, boxes)
         canvas[crop].mul_(1 - weight).add_(tile * weight)
         torch.maximum(painted[crop], _fade_out(box, grid), out=painted[crop])

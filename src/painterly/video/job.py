@@ -158,9 +158,9 @@ class VideoJob:
             content = frame.resize(self.size, Image.LANCZOS)
             path = self.frame_path(index)
             if index <= done:
-                stylised = load_image(path, "finished frame") if index == done else None
+                stylized = load_image(path, "finished frame") if index == done else None
                 emit(FrameDone(index, self.count, path, 0.0, {}, kept=True))
-                previous, made = (content, stylised), index
+                previous, made = (content, stylized), index
                 cuts += [index] if read_metadata(path).get("video", {}).get("start") == CUT else []
                 continue
             if self._after_frame or self.token.stopped:
