@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from painterly.engine import Iteration, ScaleStarted, StopToken, Stylizer
 from painterly.images import load_image, to_tensor
-from painterly.settings import DEFAULTS, PRESETS, Settings
+from painterly.schedule import PRESETS
+from painterly.settings import DEFAULTS, Settings
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 import pytest
 
-from painterly.settings import Paths, Settings, described, path_fields
+from painterly.declared import Paths, described
+from painterly.settings import Settings, path_fields
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from painterly.images import (
     read_metadata,
     save_image,
 )
-from painterly.settings import PRESETS, Settings
+from painterly.schedule import PRESETS
+from painterly.settings import Settings
 
 
 def test_settings_json_round_trip():
