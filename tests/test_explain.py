@@ -13,9 +13,10 @@ from PIL import Image
 import painterly
 from painterly.engine import Stylizer
 from painterly.images import fit, load_image, to_tensor
-from painterly.inside import Panel, PanelDone, PanelStarted, explain, load_panels, render_sheet, save_panels
+from painterly.inside import PanelDone, PanelStarted, explain
 from painterly.losses import GramLoss
 from painterly.settings import Settings
+from painterly.sheets import Panel, load_panels, render_sheet, save_panels
 
 SIZE = 48
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from .images import ImageSource
-    from .inside import Panel
+    from .sheets import Panel
     from .video.job import VideoResult
 
 __all__ = ["PainterlyError", "Settings", "explain", "stylize", "stylize_video", "__version__"]
@@ -54,7 +54,7 @@ def explain(content: ImageSource, style: ImageSource | None = None, **options: A
     with ``title``, one-line ``caption`` and ``image`` (PIL), for notebooks.
 
     ``options``: ``size``, ``layers``, ``style_layers``, ``quick``, ``result``, ``on_event``, ``stop``
-    (see ``painterly.inside.explain``); ``painterly.inside.render_sheet(panels)`` lays them out.
+    (see ``painterly.inside.explain``); ``painterly.sheets.render_sheet(panels)`` lays them out.
     """
     from .inside import explain as panels
 
