@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from painterly import hardware, tiles
+from painterly import hardware, style_tiles, tiles
 from painterly.engine import Iteration, Stylizer, TileStarted
 from painterly.errors import PainterlyError
 from painterly.images import fit, load_image, to_tensor
@@ -64,8 +64,8 @@ def test_style_statistics_leave_a_tiled_scales_canvas_alone(images, monkeypatch)
     monkeypatch.setattr(tiles, "MIN_TILE", TILE)
     monkeypatch.setattr(tiles, "TILE_STEP", 1)  # sides as measured: these tests pick tiny tiles
     rooms: list[float] = []
-    check_style = tiles.check_style
-    monkeypatch.setattr(tiles, "check_style", lambda *a: rooms.append(a[3]) or check_style(*a))
+    check_style = style_tiles.check_style
+    monkeypatch.setattr(style_tiles, "check_style", lambda *a: rooms.append(a[3]) or check_style(*a))
     content = fit(load_image(str(images / "tubingen.jpg"), "c"), SIZE)
     stylizer = Stylizer(settings(memory_budget=BUDGET_GIB, iterations=1))
     stylizer.run(content, [load_image(str(images / "starry_night.jpg"), "s")])
@@ -136,7 +136,7 @@ def test_large_style_statistics_summed_over_tiles_match_one_pass(images):
     style = to_tensor(fit(load_image(str(images / "starry_night.jpg"), "s"), 160))
     layers = stylizer.settings.style_layers
     whole = stylizer._features(net, style, set(layers))
-    summed = tiles.style_statistics(lambda x, w: stylizer._features(net, x, w), style, layers,
+    summed = style_tiles.style_statistics(lambda x, w: stylizer._features(net, x, w), style, layers,
                                     GramLoss.statistics, 288)  # fmt: skip
     for layer in ("relu1_1", "relu3_1"):  # deep layers' interiors are few positions at this size
         gram = GramLoss.target(whole[layer])[0]
@@ -169,3 +169,21 @@ def test_tiled_run_matches_untiled_closely_without_seams(images, monkeypatch):
     blocks = lambda a, b: float((F.avg_pool2d(a, 8) - F.avg_pool2d(b, 8)).abs().mean())  # noqa: E731
     assert blocks(tiled, untiled) < 0.3 * blocks(untiled, to_tensor(content))
     assert tiles.seam_ratio(tiled, [e.box for e in started]) <= 1.2
+
+
+def test_tiles_are_sized_for_speed_not_to_fill_the_memory():
+    """The largest tile that fits overlapped its neighbours far more than OVERLAP and was slower per
+    pixel on a CPU (issue 32: 12 tiles of 1408 px at 4096x3072 work 1.89x the image, 12 of 1152 px
+    1.27x). The side stays in TILE_STEP steps (reproducible plans) and never exceeds what fits."""
+    room = 5.6 * 2**30
+    largest = tiles.tile_side(4096, 3072, "bf16", room, 10)
+    grid = tiles.plan(4096, 3072, "bf16", room, 10)
+    assert grid is not None and grid.side % tiles.TILE_STEP == 0 and grid.side <= largest
+    worked = lambda g: sum((r - x) * (b - y) for x, y, r, b in g.boxes()) / (4096 * 3072)  # noqa: E731
+    assert worked(grid) < worked(tiles.Grid(4096, 3072, largest))
+    assert worked(grid) < 1.35
+    assert tiles.plan(512, 384, "bf16", room, 10) is None  # runs that fit stay whole
+    small = tiles.plan(4096, 3072, "bf16", 1.0 * 2**30, 10)  # little room: the tile it leaves
+    assert small is not None and small.side == tiles.fastest_side(
+        4096, 3072, tiles.tile_side(4096, 3072, "bf16", 1.0 * 2**30, 10), 10
+    )

@@ -216,8 +216,10 @@ class Stylizer:
         """The scales a run of ``content`` (or of an image of that size) paints, from schedule index
         ``start_scale`` (-1: the final)."""
         original = content if isinstance(content, tuple) else content.size
-        schedule, room = self.settings.schedule(), self.memory_room()
-        return planning.plan_scales(schedule, original, self.settings.size, self.precision, room, start_scale)
+        schedule, room, device = self.settings.schedule(), self.memory_room(), self.device.type
+        return planning.plan_scales(
+            schedule, original, self.settings.size, self.precision, room, device, start_scale
+        )
 
     def run(
         self,

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import tiles
+from . import style_tiles
 from .errors import PainterlyError
 from .images import fit, to_tensor
 from .layers import LAYERS
@@ -225,9 +225,9 @@ class ObjectiveBuilder:
         image = to_tensor(fit(style, longest)).to(ctx.device)
         layers = s.style_layers
         room = ctx.room()
-        if tiles.check_style(image.shape[-1], image.shape[-2], ctx.precision, room, s.style_loss):
-            side = tiles.style_tile_side(ctx.precision, room)
-            return tiles.style_statistics(ctx.features, image, layers, loss_type.statistics, side)
+        if style_tiles.check_style(image.shape[-1], image.shape[-2], ctx.precision, room, s.style_loss):
+            side = style_tiles.style_tile_side(ctx.precision, room)
+            return style_tiles.style_statistics(ctx.features, image, layers, loss_type.statistics, side)
         feats = ctx.features(image, set(layers))
         return {layer: loss_type.target(feats[layer]) for layer in layers}
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from . import cost, tiles
+from . import cost, style_tiles, tiles
 from .errors import PainterlyError
 from .images import fit, fitted_size, scale_sizes, to_tensor
 from .objective import Objective
@@ -59,10 +59,12 @@ def plan_scales(
     size: int,
     precision: str,
     room: float,
+    device: str,
     start_scale: int = 0,
 ) -> list[ScalePlan]:
     """The scales of ``schedule`` that a run of an ``original``-sized image at ``size`` px paints, from
-    schedule index ``start_scale`` (-1: the final), tiled where a scale does not fit ``room`` bytes."""
+    schedule index ``start_scale`` (-1: the final), tiled where a scale does not fit ``room`` bytes
+    (in the tiles that paint fastest on a ``device`` of that type)."""
     width, height = fitted_size(original, size)
     sizes = scale_sizes(original, width, height, [f for f, _ in schedule])
     return [
@@ -72,7 +74,7 @@ def plan_scales(
             iters,
             max(1, round(max(width, height) * fraction)),
             sizes[index],
-            tiles.plan(*sizes[index], precision, room, iters),
+            tiles.plan(*sizes[index], precision, room, iters, device),
         )  # fmt: skip
         for index, (fraction, iters) in enumerate(schedule)
         if index >= range(len(schedule))[start_scale]
@@ -96,7 +98,7 @@ def check_fits(
     longest = max(1, round(max(width, height) * s.style_scale))
     for style in styles:
         try:
-            tiles.check_style(*fitted_size(style.size, longest), precision, room, s.style_loss)
+            style_tiles.check_style(*fitted_size(style.size, longest), precision, room, s.style_loss)
         except PainterlyError as exc:
             raise PainterlyError(f"style image at style-scale {s.style_scale:g}: {exc}") from None
 

@@ -186,7 +186,8 @@ class Settings:
         form="advanced",
     )
     memory_budget: float = described(
-        "GiB the whole process may use, start-up included (0: what fits in free memory); larger scales run in overlapping tiles",
+        "GiB the whole process may use, start-up included (0: at most half of the free memory); larger "
+        "scales run in overlapping tiles",
         default=0.0,
         bounds=(0, 1024),
     )

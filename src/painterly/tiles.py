@@ -10,8 +10,8 @@ content features; so the style is not re-fitted per tile, only its placement is 
 
 The coarse scales, which fit, run whole as before: runs that fit are unchanged bit for bit.
 
-Style targets of an image too large for one forward pass are summed over tiles too (Gram and mean/std
-statistics are averages over positions); the sliced-Wasserstein loss needs every position at once.
+Style targets of an image too large for one forward pass are summed over tiles too
+(``painterly.style_tiles``).
 
 Extra loss terms join the tiles they offer a part for (``for_tile``: face protection, cropped to the
 faces a tile reaches); the others (video's temporal term) sit out the tiled scales, which start from
@@ -32,7 +32,6 @@ from . import hardware
 from .errors import PainterlyError
 from .events import TileStarted
 from .hardware import bytes_per_pixel, optimizer_bytes_per_pixel
-from .layers import LAYERS
 
 # The smallest tile worth optimising (its overlap must still cover relu4/relu5's receptive field) and
 # the overlap between neighbours at full-size tiles (smaller tiles overlap by a third of their side).
@@ -52,19 +51,26 @@ FORWARD_FRACTION = 0.35
 Box = tuple[int, int, int, int]
 
 
+# Share of the free memory a run takes when no --memory-budget is given: a print must not take the
+# machine's whole memory (a 4096 px draft without a budget peaked at 13.8 of 23 GiB free, and its
+# larger tiles were slower per pixel too). --memory-budget gives a run more, or less.
+DEFAULT_SHARE = 0.5
+
+
 def budget_note(gib: float, device: torch.device) -> str:
-    """How an explicit budget became the room a memory error quotes."""
+    """How a budget became the room a memory error quotes."""
     if gib <= 0:
-        return ""
+        free = hardware.available_memory(device) / 2**30
+        return f" (half of the {free:.1f} GiB free; --memory-budget gives more)"
     return f" (--memory-budget {gib:g} GiB less the {hardware.memory_in_use(device) / 2**30:.1f} GiB painterly holds)"
 
 
 def budget(gib: float, device: torch.device) -> float:
     """Bytes a run may still spend: what ``gib`` leaves beside what the process already holds (so the
-    budget bounds its peak, start-up included), else what fits in free memory (85%, as the old check)."""
+    budget bounds its peak, start-up included), else ``DEFAULT_SHARE`` of the free memory."""
     if gib > 0:
         return max(0.0, gib * 2**30 - hardware.memory_in_use(device))
-    return hardware.available_memory(device) * 0.85
+    return hardware.available_memory(device) * DEFAULT_SHARE
 
 
 def per_pixel(precision: str, iterations: int) -> float:
@@ -84,6 +90,35 @@ def tile_side(width: int, height: int, precision: str, room: float, iterations: 
     if side < smallest:
         return 0
     return max(smallest, side // TILE_STEP * TILE_STEP)
+
+
+# What a tile costs besides its pixels, for choosing its side (``fastest_side``). Per pixel, an
+# evaluation slows as the tile grows (its activations leave the caches): on the 2-core EPYC (bf16,
+# ``benchmarks/tiles.py --sides``) 1.93 s/Mpx at 256 px, 2.12 at 512, 2.45 at 1152, 2.74 at 1408
+# (before glibc reused freed activations; after it, the same slope from 1.8 s/Mpx) -- about
+# 1 + side / 2500 relative. Unmeasured on CUDA, where larger tiles are assumed no slower per pixel.
+SIDE_SLOWDOWN = {"cpu": 2500.0}
+# Per tile, besides its evaluations: its content features (a forward pass), the crop, blend and trim,
+# and the optimiser's start, in megapixel-evaluations (~0.4 s here).
+TILE_OVERHEAD_MPX = 0.2
+
+
+def fastest_side(width: int, height: int, largest: int, iterations: int, device: str = "cpu") -> int:
+    """The tile side, up to ``largest`` (what fits the memory) in ``TILE_STEP`` steps, that paints a
+    scale in the least time: fewer tiles overlap less in all, but a tile sized to the memory left
+    can overlap its neighbours by far more than ``OVERLAP`` (4096x3072 in 12 tiles of 1408 px works
+    1.89x the image's pixels, in 12 of 1152 px 1.27x) and is slower per pixel on a CPU."""
+    slowdown = SIDE_SLOWDOWN.get(device)
+    candidates = [side for side in range(TILE_STEP, largest + 1, TILE_STEP) if side >= MIN_TILE]
+    candidates = [side for side in candidates if side < largest] + [largest]
+
+    def seconds(side: int) -> float:
+        boxes = Grid(width, height, side).boxes()
+        worked = sum((r - left) * (b - top) for left, top, r, b in boxes) / 1e6
+        per_mpx = 1.0 + (side / slowdown if slowdown else 0.0)
+        return worked * per_mpx * max(1, iterations) + len(boxes) * TILE_OVERHEAD_MPX
+
+    return min(reversed(candidates), key=seconds)  # ties: the larger side, fewer tiles
 
 
 def check(
@@ -111,25 +146,6 @@ def check(
     raise PainterlyError(
         f"{width}x{height} needs at least {need / 2**30:.1f} GiB (in tiles) but {room / 2**30:.1f} GiB is "
         f"available on {device.type}{why}; {advice}"
-    )
-
-
-def check_style(width: int, height: int, precision: str, room: float, style_loss: str) -> bool:
-    """Whether a style image of this size needs tiled statistics; raise if it cannot have them."""
-    if width * height * bytes_per_pixel(precision) * FORWARD_FRACTION <= room:
-        return False
-    if style_loss == "sliced-wasserstein":
-        raise PainterlyError(
-            f"a {width}x{height} style image does not fit in memory with the sliced-wasserstein loss "
-            "(it needs every position at once); use --style-loss gram or a smaller --style-scale"
-        )
-    return True
-
-
-def style_tile_side(precision: str, room: float) -> int:
-    """Side of the tiles a style image's statistics are summed over (forward passes only)."""
-    return max(
-        MIN_TILE + 2 * OVERLAP, math.isqrt(int(room / (bytes_per_pixel(precision) * FORWARD_FRACTION)))
     )
 
 
@@ -161,31 +177,16 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
 
 
-def plan(width: int, height: int, precision: str, room: float, iterations: int = 0) -> Grid | None:
-    """None if the scale runs whole, else its tile grid."""
+def plan(
+    width: int, height: int, precision: str, room: float, iterations: int = 0, device: str = "cpu"
+) -> Grid | None:
+    """None if the scale runs whole, else its tile grid (the fastest side that fits, on ``device``)."""
     if fits_whole(width, height, precision, room, iterations):
         return None
     side = tile_side(width, height, precision, room, iterations)
     if not side:  # check() refuses this before a run; a caller that skipped it gets the same error
         raise PainterlyError(f"{width}x{height}: not even a {MIN_TILE} px tile fits in the memory left")
-    return Grid(width, height, side)
-
-
-def worked_pixels(width: int, height: int, precision: str, room: float, iterations: int = 0) -> int:
-    """Pixels one iteration of a scale optimises: the image, or its tiles counting their overlaps
-    twice (what a time estimate must count; a size no tile fits counts as whole)."""
-    try:
-        grid = plan(width, height, precision, room, iterations)
-    except PainterlyError:
-        grid = None
-    if grid is None:
-        return width * height
-    return sum((right - left) * (bottom - top) for left, top, right, bottom in grid.boxes())
-
-
-def count(width: int, height: int, precision: str, room: float, iterations: int = 0) -> int:
-    grid = plan(width, height, precision, room, iterations)
-    return 1 if grid is None else len(grid.boxes())
+    return Grid(width, height, fastest_side(width, height, side, iterations, device))
 
 
 def _ramp(length: int, overlap: int) -> torch.Tensor:
@@ -314,61 +315,3 @@ def _fade_out(box: Box, grid: Grid) -> torch.Tensor:
     return (
         fall(bottom - top, bottom < grid.height)[:, None] * fall(right - left, right < grid.width)[None, :]
     )[None, None]
-
-
-# --- style statistics of a large style image ---------------------------------------------------------
-
-
-def _stride(layer: str) -> int:
-    return 2 ** sum(1 for name in LAYERS[: LAYERS.index(layer) + 1] if name.startswith("pool"))
-
-
-@torch.no_grad()
-def style_statistics(
-    features: Callable[[torch.Tensor, set[str]], dict[str, torch.Tensor]],
-    image: torch.Tensor,
-    layers: Sequence[str],
-    statistics: Callable[[torch.Tensor, None], tuple],
-    side: int,
-) -> dict[str, tuple]:
-    """Per-layer Gram or mean/std statistics of ``image``, accumulated over tiles of ``side`` px.
-
-    Each tile runs with a margin of OVERLAP px (the features near a crop's edge see zero padding) and
-    contributes only its interior, aligned to the deepest layer's stride; the position-weighted mean
-    of per-tile statistics is the whole image's (Gram: exactly; mean/std via the second moment).
-    """
-    stride = max(_stride(layer) for layer in layers)
-    height, width = image.shape[-2:]
-    step = max(stride, (side - 2 * OVERLAP) // stride * stride)
-    sums: dict[str, list] = {}
-    total: dict[str, float] = {}
-    for top in range(0, height, step):
-        for left in range(0, width, step):
-            t0, l0 = max(0, top - OVERLAP), max(0, left - OVERLAP)
-            crop = image[..., t0 : min(height, top + step + OVERLAP), l0 : min(width, left + step + OVERLAP)]
-            feats = features(crop, set(layers))
-            for layer in layers:
-                s = _stride(layer)
-                f = feats[layer][
-                    ..., (top - t0) // s : (top - t0 + step) // s, (left - l0) // s : (left - l0 + step) // s
-                ]
-                f = f.float()
-                n = f.shape[-1] * f.shape[-2]
-                if n == 0:
-                    continue
-                stats = statistics(f, None)
-                parts = [stats[0] * n] + ([(stats[1] ** 2 + stats[0] ** 2) * n] if len(stats) == 3 else [])
-                acc = sums.setdefault(layer, [torch.zeros_like(p) for p in parts])
-                for a, p in zip(acc, parts, strict=True):
-                    a.add_(p)
-                total[layer] = total.get(layer, 0.0) + n
-    out = {}
-    for layer in layers:
-        parts = [a / total[layer] for a in sums[layer]]
-        if len(parts) == 1:  # Gram
-            out[layer] = (parts[0], parts[0].pow(2).sum())
-        else:  # mean, std from the second moment
-            mean = parts[0]
-            std = (parts[1] - mean**2).clamp_min(0).sqrt()
-            out[layer] = (mean, std, mean.pow(2).mean() + std.pow(2).mean())
-    return out
