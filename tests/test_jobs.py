@@ -13,9 +13,11 @@ from painterly.settings import Settings
 def test_the_rate_is_fitted_to_the_machines_samples_newest_first(tmp_path, monkeypatch):
     monkeypatch.setattr(cost, "_path", lambda: tmp_path / "speed.json")
     assert cost.rate("m") is None  # nothing remembered: calibrate, else the prior
-    cost.remember("m", [[1e5, 0.15], [4e5, 0.45]])  # 0.1 s + 1 s per megapixel
+    cost.remember("m", [[1e5, 0.15], [4e5, 0.45]])
     rate = cost.rate("m")
-    assert rate.fixed == pytest.approx(0.05) and rate.per_mpx == pytest.approx(1.0)
+    assert rate.evaluation(1e5) == pytest.approx(0.15) and rate.evaluation(4e5) == pytest.approx(0.45)
+    # per pixel, a larger image costs more on a CPU (caches): 4x the pixels, more than 4x the part
+    assert rate.evaluation(1.6e6) - rate.fixed > 4 * (rate.evaluation(4e5) - rate.fixed)
     cost.remember("m", [[1e5, 0.30], [4e5, 0.90]] * 30)  # the machine got twice as slow
     assert cost.rate("m").evaluation(4e5) == pytest.approx(0.90, rel=0.05)
     assert len(cost.samples("m")) == cost.KEEP
@@ -38,5 +40,11 @@ def test_estimates_count_the_tiles_overlaps(monkeypatch, tmp_path):
     assert overlapped > 2048 * 1536
     write = cost.WRITE_PER_MPX * 2048 * 1536 / 1e6 + cost.PRIOR_OVERHEAD  # no run measured its own yet
     setup = cost.PRIOR_SETUP_EVALUATIONS  # per scale, or per tile: no set-up measured yet either
-    assert Stylizer(whole).estimate((2048, 1536)) == pytest.approx(2048 * 1536 * (10 + setup) / 1e6 + write)
-    assert Stylizer(tiled).estimate((2048, 1536)) == pytest.approx(overlapped * (10 + setup) / 1e6 + write)
+    rate = cost.rate(Stylizer(whole).machine())  # 1 s per evaluation at 1 Mpx, per pixel more when larger
+    n = len(grid.boxes())
+    assert Stylizer(whole).estimate((2048, 1536)) == pytest.approx(
+        (10 + setup) * rate.evaluation(2048 * 1536) + write
+    )
+    assert Stylizer(tiled).estimate((2048, 1536)) == pytest.approx(
+        n * (10 + setup) * rate.evaluation(overlapped / n) + write
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -42,13 +43,27 @@ PRIOR_OVERHEAD = 1.5
 PRIOR_SETUP_EVALUATIONS = 2.0
 
 
+# Per pixel, an evaluation slows as the image or tile grows (its activations leave the caches): on the
+# 2-core EPYC (bf16, ``benchmarks/tiles.py --sides``) 1.93 s/Mpx in square tiles of 256 px, 2.12 at 512,
+# 2.45 at 1152, 2.74 at 1408: about 1 + side / 2500 relative. A rate fitted at 256 and 512 px without it
+# promised a 2048 px draft in 60 % of its time. Unmeasured on CUDA: assumed flat there.
+SIDE_SLOWDOWN = {"cpu": 2500.0}
+
+
+def megapixels(pixels: float, device: str = "cpu") -> float:
+    """``pixels`` as the megapixels an evaluation's size-dependent part costs (its side's slowdown)."""
+    slowdown = SIDE_SLOWDOWN.get(device)
+    return pixels / 1e6 * (1.0 + math.sqrt(pixels) / slowdown if slowdown else 1.0)
+
+
 @dataclass(frozen=True)
 class Rate:
     fixed: float  # seconds per evaluation whatever its size
-    per_mpx: float  # seconds per evaluation per megapixel
+    per_mpx: float  # seconds per evaluation per megapixel (as ``megapixels`` weighs them)
+    device: str = "cpu"
 
     def evaluation(self, pixels: float) -> float:
-        return self.fixed + self.per_mpx * pixels / 1e6
+        return self.fixed + self.per_mpx * megapixels(pixels, self.device)
 
 
 def machine_key(device: str, precision: str, threads: int) -> str:
@@ -65,21 +80,22 @@ def machine_key(device: str, precision: str, threads: int) -> str:
     return f"{device}-{precision}-{threads}t-{digest}"
 
 
-def fit(samples: list[list[float]]) -> Rate | None:
-    """Least squares of seconds on megapixels (newer samples weigh more); None without two sizes."""
+def fit(samples: list[list[float]], device: str = "cpu") -> Rate | None:
+    """Least squares of seconds on (weighed) megapixels, newer samples weighing more; None without
+    samples."""
     if not samples:
         return None
     weights = [0.85 ** (len(samples) - 1 - i) for i in range(len(samples))]
-    xs, ys = [p / 1e6 for p, _ in samples], [s for _, s in samples]
+    xs, ys = [megapixels(p, device) for p, _ in samples], [s for _, s in samples]
     total = sum(weights)
     mx = sum(w * x for w, x in zip(weights, xs, strict=True)) / total
     my = sum(w * y for w, y in zip(weights, ys, strict=True)) / total
     var = sum(w * (x - mx) ** 2 for w, x in zip(weights, xs, strict=True))
     if var < 1e-6 * total:  # one size only: proportional through a small fixed part
-        return Rate(0.0, my / mx) if mx > 0 else None
+        return Rate(0.0, my / mx, device) if mx > 0 else None
     slope = sum(w * (x - mx) * (y - my) for w, x, y in zip(weights, xs, ys, strict=True)) / var
     slope = max(slope, 1e-6)
-    return Rate(max(0.0, my - slope * mx), slope)
+    return Rate(max(0.0, my - slope * mx), slope, device)
 
 
 def _path() -> Path:
@@ -121,16 +137,16 @@ def overhead(key: str) -> float:
     return sum(found) / len(found) if found else PRIOR_OVERHEAD
 
 
-def rate(key: str) -> Rate | None:
+def rate(key: str, device: str = "cpu") -> Rate | None:
     """This machine's rate from its remembered samples, or None (calibrate first)."""
-    return fit(samples(key))
+    return fit(samples(key), device)
 
 
 def rates(key: str, device: str) -> tuple[Rate, Rate]:
     """Seconds per evaluation and per set-up here, from remembered samples or cautious priors."""
-    evaluation = rate(key) or Rate(*PRIOR.get(device, PRIOR["cpu"]))
-    setup = fit(samples(key, "setups")) or Rate(
-        PRIOR_SETUP_EVALUATIONS * evaluation.fixed, PRIOR_SETUP_EVALUATIONS * evaluation.per_mpx
+    evaluation = rate(key, device) or Rate(*PRIOR.get(device, PRIOR["cpu"]), device)
+    setup = fit(samples(key, "setups"), device) or Rate(
+        PRIOR_SETUP_EVALUATIONS * evaluation.fixed, PRIOR_SETUP_EVALUATIONS * evaluation.per_mpx, device
     )
     return evaluation, setup
 

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from . import hardware
+from . import cost, hardware
 from .errors import PainterlyError
 from .events import TileStarted
 from .hardware import bytes_per_pixel, optimizer_bytes_per_pixel
@@ -92,12 +92,6 @@ def tile_side(width: int, height: int, precision: str, room: float, iterations: 
     return max(smallest, side // TILE_STEP * TILE_STEP)
 
 
-# What a tile costs besides its pixels, for choosing its side (``fastest_side``). Per pixel, an
-# evaluation slows as the tile grows (its activations leave the caches): on the 2-core EPYC (bf16,
-# ``benchmarks/tiles.py --sides``) 1.93 s/Mpx at 256 px, 2.12 at 512, 2.45 at 1152, 2.74 at 1408
-# (before glibc reused freed activations; after it, the same slope from 1.8 s/Mpx) -- about
-# 1 + side / 2500 relative. Unmeasured on CUDA, where larger tiles are assumed no slower per pixel.
-SIDE_SLOWDOWN = {"cpu": 2500.0}
 # Per tile, besides its evaluations: its content features (a forward pass), the crop, blend and trim,
 # and the optimiser's start, in megapixel-evaluations (~0.4 s here).
 TILE_OVERHEAD_MPX = 0.2
@@ -108,15 +102,13 @@ def fastest_side(width: int, height: int, largest: int, iterations: int, device:
     scale in the least time: fewer tiles overlap less in all, but a tile sized to the memory left
     can overlap its neighbours by far more than ``OVERLAP`` (4096x3072 in 12 tiles of 1408 px works
     1.89x the image's pixels, in 12 of 1152 px 1.27x) and is slower per pixel on a CPU."""
-    slowdown = SIDE_SLOWDOWN.get(device)
     candidates = [side for side in range(TILE_STEP, largest + 1, TILE_STEP) if side >= MIN_TILE]
     candidates = [side for side in candidates if side < largest] + [largest]
 
     def seconds(side: int) -> float:
         boxes = Grid(width, height, side).boxes()
-        worked = sum((r - left) * (b - top) for left, top, r, b in boxes) / 1e6
-        per_mpx = 1.0 + (side / slowdown if slowdown else 0.0)
-        return worked * per_mpx * max(1, iterations) + len(boxes) * TILE_OVERHEAD_MPX
+        worked = sum(cost.megapixels((r - left) * (b - top), device) for left, top, r, b in boxes)
+        return worked * max(1, iterations) + len(boxes) * TILE_OVERHEAD_MPX
 
     return min(reversed(candidates), key=seconds)  # ties: the larger side, fewer tiles
 
