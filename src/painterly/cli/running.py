@@ -129,6 +129,9 @@ def stop_on_ctrl_c(job, quiet: bool):
 
 
 def _duration(seconds: float) -> str:
+    """Seconds as a person reads them: tenths where a whole second would be a large share."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
