@@ -73,7 +73,7 @@ class StylizeResult:
     changes: tuple[Change, ...] = field(default=())  # steering, in order; ``settings`` is the start
     state: RunState | None = None  # a stopped run's: ``Stylizer.run(..., state=)`` continues it
     stop_reason: str = ""  # "time budget" where a deadline ended a scale early
-    timings: tuple[tuple[float, float, int, float], ...] = ()  # per finished scale: see ``_timing``
+    timings: tuple[tuple[float, float, int, float, int], ...] = ()  # per scale: ``planning.scale_timing``
 
 
 class StopToken:
@@ -334,7 +334,9 @@ class Stylizer:
             if state.optimizer is None and state.tiles is None:  # the scale is finished
                 state.scale, state.canvas = plan.index + 1, x
                 if state.done - before >= 3:
-                    state.timings.append(planning.scale_timing(plan, state.done - before, started, run.first))
+                    state.timings.append(
+                        planning.scale_timing(plan, state.done - before, started, run.first, rates[1])
+                    )
             if self.stopped:
                 break
         assert x is not None
@@ -365,7 +367,7 @@ class Stylizer:
             changes=tuple(state.changes),
             state=state if self.stopped else None,
             stop_reason=state.stop_reason,
-            timings=tuple((p, s, int(n), setup) for p, s, n, setup in state.timings),
+            timings=tuple((p, s, int(n), setup, int(t)) for p, s, n, setup, t in state.timings),
         )
 
     def objective(

@@ -256,12 +256,13 @@ class Job:
         if not result.interrupted and self.checkpoint is not None:
             self.checkpoint.unlink(missing_ok=True)
         if not result.interrupted and state is None:  # a whole run: its fixed part is measurable
-            painting = sum(seconds * evaluations + setup for _, seconds, evaluations, setup in result.timings)
+            painting = sum(s * evaluations + setup * n for _, s, evaluations, setup, n in result.timings)
             fixed = time.perf_counter() - started - painting + cost.FINISH_SECONDS
             cost.remember(
                 self.stylizer.machine(),
-                [[p, s] for p, s, _, _ in result.timings],
-                setups=[[p, setup] for p, _, _, setup in result.timings if setup > 0],
+                [[p, s] for p, s, *_ in result.timings],
+                # set-ups are measured where a scale runs whole; a tiled scale's are the model's own
+                setups=[[p, setup] for p, _, _, setup, n in result.timings if setup > 0 and n == 1],
                 run_overhead=fixed,
             )
         return record

@@ -95,7 +95,7 @@ class RunState:
     stop_reason: str = ""  # why a scale ended before its iterations: "time budget"
     timings: list[list[float]] = field(
         default_factory=list
-    )  # per finished scale: pixels, s/eval, evals, set-up s
+    )  # per finished scale: pixels, s/eval, evals, set-up s per tile, tiles
     earlier: float = 0.0  # seconds painted before this process took the run over
     started: float = field(default_factory=time.perf_counter)
 
@@ -155,7 +155,7 @@ class RunState:
                 room=None if data["room"] is None else float(data["room"]),
                 deadline=None if data["deadline"] is None else float(data["deadline"]),
                 stop_reason=str(data["stop_reason"]),
-                timings=[[float(p), float(s), int(n), float(u)] for p, s, n, u in data["timings"]],
+                timings=[_timing(*t) for t in data["timings"]],
                 earlier=float(data["elapsed"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, PainterlyError):
@@ -174,3 +174,8 @@ def to_cpu(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(to_cpu(item) for item in value)
     return value
+
+
+def _timing(pixels: float, seconds: float, evaluations: int, setup: float, tiles: int = 1) -> list[float]:
+    """A stored scale timing; checkpoints before tile counts were kept hold four values."""
+    return [float(pixels), float(seconds), int(evaluations), float(setup), int(tiles)]
