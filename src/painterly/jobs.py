@@ -256,7 +256,7 @@ class Job:
         if not result.interrupted and self.checkpoint is not None:
             self.checkpoint.unlink(missing_ok=True)
         if not result.interrupted and state is None:  # a whole run: its fixed part is measurable
-            painting = sum(s * evaluations + setup * n for _, s, evaluations, setup, n in result.timings)
+            painting = cost.accounted(result.timings, *self.stylizer.rates())
             fixed = time.perf_counter() - started - painting + cost.FINISH_SECONDS
             cost.remember(
                 self.stylizer.machine(),
