@@ -44,14 +44,16 @@ def pixels(path: Path) -> np.ndarray:
 def killed_after_checkpoint(args: list, out: Path, cwd: Path, wait: float) -> None:
     """Start the run, SIGKILL it ``wait`` seconds after its first checkpoint appears."""
     ckpt = checkpoints.path_for(out)
-    proc = subprocess.Popen(cli(*args, cwd=cwd), cwd=cwd, stderr=subprocess.DEVNULL)
+    log = cwd / "killed.log"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(cli(*args, cwd=cwd), cwd=cwd, stderr=stderr)
     deadline = time.time() + 300
     while not ckpt.is_file() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(wait)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed: make it longer"
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before it was killed: {log.read_text()[-500:]}"
     assert ckpt.is_file() and not out.exists()
 
 
