@@ -219,7 +219,7 @@ def iteration_times(proc: Proc, tool: str) -> list[float]:
     return [t for step, t in sorted(pastiche_steps(proc).items()) if step > 0]
 
 
-def summarise(proc: Proc, tool: str) -> dict:
+def summarize(proc: Proc, tool: str) -> dict:
     times = iteration_times(proc, tool)
     n = len(times)
     per = (times[-1] - times[0]) / (n - 1) if n > 1 else float("nan")

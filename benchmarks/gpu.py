@@ -20,7 +20,7 @@ def _inputs():
     return load_image(str(content), "content image"), [load_image("starry_night", "style image")]
 
 
-def stylise(device: str, size: int, precision: str = "auto", **options):
+def stylize(device: str, size: int, precision: str = "auto", **options):
     """One run through the public engine; (result, seconds)."""
     from painterly.engine import Stylizer
     from painterly.settings import Settings
@@ -47,20 +47,20 @@ def main() -> None:
     fixed, big, diff = (512, 500), 2048, 128
     if not cuda:  # the CPU fallback: tiny sizes, the same pixel check
         fixed, big = (64, 5), 128
-    stylise(device, 64, scales=1, iterations=2)  # network loaded, kernels chosen: not timed
+    stylize(device, 64, scales=1, iterations=2)  # network loaded, kernels chosen: not timed
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    result, seconds = stylise(device, fixed[0], scales=1, iterations=fixed[1])
+    result, seconds = stylize(device, fixed[0], scales=1, iterations=fixed[1])
     print(f"{fixed[0]} px x {fixed[1]} iterations: {seconds:.2f} s ({result.precision})"
           + (" (goal < 5 s on an H100/H200)" if cuda else ""))  # fmt: skip
     quality = "balanced" if cuda else "draft"
-    result, seconds = stylise(device, big, quality=quality)
+    result, seconds = stylize(device, big, quality=quality)
     print(f"{big} px {quality}: {seconds:.2f} s, {result.iterations} iterations ({result.precision})")
     peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
     print(f"peak GPU memory: {peak:.2f} GiB" if cuda else "peak GPU memory: n/a (no GPU)")
     small = {"scales": 1, "iterations": 20}
-    reference, _ = stylise("cpu", diff, "fp32", **small)
-    other, _ = stylise(device, diff, "auto", **small)
+    reference, _ = stylize("cpu", diff, "fp32", **small)
+    other, _ = stylize(device, diff, "auto", **small)
     what = "cpu fp32 vs cuda auto" if cuda else f"cpu fp32 vs cpu auto ({other.precision}; no GPU)"
     delta = (reference.tensor - other.tensor).abs().mean().item()
     print(f"pixel difference at {diff} px ({what}): mean abs {delta:.5f}")

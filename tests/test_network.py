@@ -12,7 +12,7 @@ from painterly.network import (
     VGG19Features,
     Weights,
     _load_cached,
-    dequantise,
+    dequantize,
     load_weights,
 )
 
@@ -45,7 +45,7 @@ def test_truncation_and_frozen():
     assert out["relu3_1"].shape == (1, 256, 8, 8)
 
 
-def _synthetic_quantised() -> dict[str, torch.Tensor]:
+def _synthetic_quantized() -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     raw = {}
     channels = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
@@ -62,18 +62,18 @@ def _synthetic_quantised() -> dict[str, torch.Tensor]:
     return raw
 
 
-def test_quantised_loader_on_synthetic_file(tmp_path):
-    raw = _synthetic_quantised()
+def test_quantized_loader_on_synthetic_file(tmp_path):
+    raw = _synthetic_quantized()
     path = tmp_path / "q.bin"
     torch.save(raw, path)
-    weights = _load_cached(path, dequantise, "caffe")
+    weights = _load_cached(path, dequantize, "caffe")
     w = weights.tensors["conv1_2.weight"]
     q, table = raw["block1_conv2_W_q"], raw["block1_conv2_W_table"]
     assert w.shape == (64, 64, 3, 3)
     assert torch.equal(w, table[q.long()])
     assert torch.equal(weights.tensors["conv2_1.bias"], raw["block2_conv1_b"])
     # second load comes from the cache and is identical
-    again = _load_cached(path, dequantise, "caffe")
+    again = _load_cached(path, dequantize, "caffe")
     assert again.sha256 == weights.sha256
     assert all(torch.equal(again.tensors[k], v) for k, v in weights.tensors.items())
 
@@ -82,7 +82,7 @@ def test_real_weights_shapes():
     weights = load_weights()
     assert weights.tensors["conv1_1.weight"].shape == (64, 3, 3, 3)
     assert weights.tensors["conv5_4.weight"].shape == (512, 512, 3, 3)
-    assert weights.flavour == "caffe" and len(weights.sha256) == 64
+    assert weights.flavor == "caffe" and len(weights.sha256) == 64
 
 
 def test_caffe_preprocessing():
@@ -117,7 +117,7 @@ def test_torchvision_layout_file(tmp_path):
         state[f"features.{index[layer]}.{part}"] = value
     torch.save(state, tmp_path / "vgg19.pth")
     loaded = load_weights(str(tmp_path / "vgg19.pth"))
-    assert loaded.flavour == "torchvision"
+    assert loaded.flavor == "torchvision"
     assert torch.equal(loaded.tensors["conv3_2.weight"], weights.tensors["conv3_2.weight"])
     torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(PainterlyError, match="not a torchvision VGG19 state dict"):

@@ -13,7 +13,8 @@ from painterly.images import (
     read_metadata,
     save_image,
 )
-from painterly.settings import PRESETS, Settings
+from painterly.schedule import PRESETS
+from painterly.settings import Settings
 
 
 def test_settings_json_round_trip():
@@ -124,11 +125,11 @@ def test_atomic_save_with_metadata(tmp_path):
 
 def test_keep_colors_keeps_chroma_and_luminance():
     content = Image.new("RGB", (8, 8), (200, 40, 40))
-    stylised = Image.new("RGB", (8, 8), (90, 90, 90))
-    out = np.asarray(keep_colors(stylised, content), dtype=float)[0, 0]
+    stylized = Image.new("RGB", (8, 8), (90, 90, 90))
+    out = np.asarray(keep_colors(stylized, content), dtype=float)[0, 0]
     assert out[0] > out[1] + 50  # red again
     assert abs(out @ [0.299, 0.587, 0.114] - 90) < 2  # brightness of the stylised image
-    assert keep_colors(stylised, content, 0.0).tobytes() == stylised.tobytes()
+    assert keep_colors(stylized, content, 0.0).tobytes() == stylized.tobytes()
 
 
 def test_match_colors_moves_style_statistics_to_content():
@@ -195,7 +196,7 @@ def test_style_colors_moves_the_content_to_the_styles_palette(images):
 
     content = load_image(str(images / "tubingen.jpg")).resize((128, 96))
     lab = lambda im: _srgb_to_lab(np.asarray(im, float) / 255)  # noqa: E731
-    grey = lambda im: np.asarray(im.convert("L"), float).ravel()  # noqa: E731
+    gray = lambda im: np.asarray(im.convert("L"), float).ravel()  # noqa: E731
     for name in ("seated-nude", "the_scream"):
         style = load_image(str(images / f"{name}.jpg")).resize((96, 128))
         out = style_colors(content, [style], [1.0])
@@ -210,7 +211,7 @@ def test_style_colors_moves_the_content_to_the_styles_palette(images):
         assert np.abs(flat_out.mean(0) - flat_style.mean(0)).max() < 1.5
         assert np.abs(lab(content).reshape(-1, 3).mean(0) - flat_style.mean(0)).max() > 10
         # The content's structure: lightness keeps its order.
-        assert np.corrcoef(grey(out), grey(content))[0, 1] > 0.9
+        assert np.corrcoef(gray(out), gray(content))[0, 1] > 0.9
     # The sky takes the colour The Scream gives that lightness: orange, not the photo's blue.
     scream = load_image(str(images / "the_scream.jpg")).resize((96, 128))
     out = style_colors(content, [scream], [1.0])

@@ -96,7 +96,7 @@ def test_an_update_before_the_run_starts_is_applied_at_iteration_0(pair):
     assert steered.image.tobytes() == started.image.tobytes()
 
 
-def test_a_colour_strength_change_after_the_last_evaluation_counts(pair):
+def test_a_color_strength_change_after_the_last_evaluation_counts(pair):
     content, style = pair
     base = settings(preserve_colors="luminance")
     stylizer = Stylizer(base)
@@ -114,7 +114,7 @@ def test_a_colour_strength_change_after_the_last_evaluation_counts(pair):
 
 
 def test_face_protection_is_steered_and_replayed():
-    from painterly.faces import face_terms
+    from painterly.portraits import face_terms
 
     content, style = load_image(str(demo_content()), "content image"), load_image("starry_night")
     base = settings(styles=("starry_night",), iterations=8)

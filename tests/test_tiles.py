@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from painterly import hardware, tiles
+from painterly import hardware, style_tiles, tiles
 from painterly.engine import Iteration, Stylizer, TileStarted
 from painterly.errors import PainterlyError
 from painterly.images import fit, load_image, to_tensor
@@ -64,8 +64,8 @@ def test_style_statistics_leave_a_tiled_scales_canvas_alone(images, monkeypatch)
     monkeypatch.setattr(tiles, "MIN_TILE", TILE)
     monkeypatch.setattr(tiles, "TILE_STEP", 1)  # sides as measured: these tests pick tiny tiles
     rooms: list[float] = []
-    check_style = tiles.check_style
-    monkeypatch.setattr(tiles, "check_style", lambda *a: rooms.append(a[3]) or check_style(*a))
+    check_style = style_tiles.check_style
+    monkeypatch.setattr(style_tiles, "check_style", lambda *a: rooms.append(a[3]) or check_style(*a))
     content = fit(load_image(str(images / "tubingen.jpg"), "c"), SIZE)
     stylizer = Stylizer(settings(memory_budget=BUDGET_GIB, iterations=1))
     stylizer.run(content, [load_image(str(images / "starry_night.jpg"), "s")])
@@ -73,7 +73,7 @@ def test_style_statistics_leave_a_tiled_scales_canvas_alone(images, monkeypatch)
     assert rooms[-1] == pytest.approx(BUDGET_GIB * 2**30 - canvas)
 
 
-def test_a_tile_starts_from_its_painted_neighbour_without_a_hard_edge():
+def test_a_tile_starts_from_its_painted_neighbor_without_a_hard_edge():
     """A neighbour's paint must fade into the unpainted start: a hard edge inside a tile's start
     survives its few iterations as a seam (seen at 4096 px: lines along every tile border)."""
     grid = tiles.Grid(300, 100, 180)
@@ -84,7 +84,7 @@ def test_a_tile_starts_from_its_painted_neighbour_without_a_hard_edge():
         starts.append(start)
         return start + 1
 
-    canvas = tiles.optimise(torch.zeros(1, 3, 100, 300), grid, Image.new("RGB", (300, 100)), None,
+    canvas = tiles.optimize(torch.zeros(1, 3, 100, 300), grid, Image.new("RGB", (300, 100)), None,
                             lambda *crops: None, paint, lambda e: None, lambda: False, 0, lambda c, p: None, None)  # fmt: skip
     second = starts[1]
     assert float(second[..., 0].mean()) > 0.95  # the neighbour's paint, deep in the overlap ...
@@ -136,7 +136,7 @@ def test_large_style_statistics_summed_over_tiles_match_one_pass(images):
     style = to_tensor(fit(load_image(str(images / "starry_night.jpg"), "s"), 160))
     layers = stylizer.settings.style_layers
     whole = stylizer._features(net, style, set(layers))
-    summed = tiles.style_statistics(lambda x, w: stylizer._features(net, x, w), style, layers,
+    summed = style_tiles.style_statistics(lambda x, w: stylizer._features(net, x, w), style, layers,
                                     GramLoss.statistics, 288)  # fmt: skip
     for layer in ("relu1_1", "relu3_1"):  # deep layers' interiors are few positions at this size
         gram = GramLoss.target(whole[layer])[0]

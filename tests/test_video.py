@@ -210,8 +210,8 @@ def test_flow_recovers_a_shift_and_masks_what_cannot_be_seen():
     scene = textured(72, 48)
     previous, current = Image.fromarray(scene[:, 4:68]), Image.fromarray(scene[:, 7:71])  # pan by 3 px
     moved = motion(previous, current)
-    centre = moved.backward[8:-8, 8:-8]
-    assert np.allclose(centre[..., 0], 3, atol=0.5) and np.allclose(centre[..., 1], 0, atol=0.5)
+    center = moved.backward[8:-8, 8:-8]
+    assert np.allclose(center[..., 0], 3, atol=0.5) and np.allclose(center[..., 1], 0, atol=0.5)
     assert moved.reliable[:, -2:].mean() < 0.5  # came in from outside the previous frame
     assert moved.reliable[:, 8:-8].mean() > 0.9
     warped = moved.warp(as_array(previous))
@@ -232,10 +232,10 @@ def test_a_cut_is_found_and_pans_are_not(tmp_path, images):
     pairs = list(zip(frames, frames[1:], strict=False))
     found = [i + 2 for i, (a, b) in enumerate(pairs) if cuts.is_cut(a, b, motion(a, b))]
     assert found == [5]
-    colours = [cuts.histogram_distance(a, b) for a, b in pairs]
+    colors = [cuts.histogram_distance(a, b) for a, b in pairs]
     lost = [cuts.unreliable_share(motion(a, b)) for a, b in pairs]
-    pans = colours[:3] + colours[4:], lost[:3] + lost[4:]
-    assert max(pans[0]) < cuts.HISTOGRAM_DISTANCE / 2 < cuts.HISTOGRAM_DISTANCE * 1.5 < colours[3], colours
+    pans = colors[:3] + colors[4:], lost[:3] + lost[4:]
+    assert max(pans[0]) < cuts.HISTOGRAM_DISTANCE / 2 < cuts.HISTOGRAM_DISTANCE * 1.5 < colors[3], colors
     assert max(pans[1]) < cuts.UNRELIABLE_SHARE / 2 and lost[3] > cuts.UNRELIABLE_SHARE * 1.3, lost
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 from test_web import finished, submit
 from test_web_support import TINY, settled, test_client, wait_for
 
-from painterly import inside
+from painterly import inside, sheets
 from painterly.web.results import PANEL_MANIFEST
 from painterly.web.server import create_app
 
@@ -156,7 +156,7 @@ def test_size_is_bounded_and_guards_apply(tmp_path, monkeypatch):
 
 
 def test_the_store_reads_the_manifest_explain_writes():
-    assert PANEL_MANIFEST == inside.MANIFEST
+    assert PANEL_MANIFEST == sheets.MANIFEST
 
 
 def test_shutdown_while_computing_leaves_the_panels_interrupted(tmp_path):

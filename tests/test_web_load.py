@@ -19,7 +19,7 @@ CLIENTS = 8
 def one_client(url: str, index: int) -> dict:
     """Upload a content image of this client's own colour and aspect, run a tiny job, fetch the result."""
     size = 32 + index
-    content = png_bytes(40 + 5 * index, 30, colour=(30 * index, 200 - 20 * index, 90))
+    content = png_bytes(40 + 5 * index, 30, color=(30 * index, 200 - 20 * index, 90))
     with httpx.Client(base_url=url, timeout=30) as http:
         up = http.post("/api/uploads", files={"file": (f"client-{index}.png", content, "image/png")})
         up.raise_for_status()

@@ -15,8 +15,8 @@ from PIL import Image, ImageDraw
 TINY = {"size": 32, "scales": 1, "iterations": 2}
 
 
-def png_bytes(width: int = 40, height: int = 30, colour=(200, 60, 20)) -> bytes:
-    image = Image.new("RGB", (width, height), colour)
+def png_bytes(width: int = 40, height: int = 30, color=(200, 60, 20)) -> bytes:
+    image = Image.new("RGB", (width, height), color)
     ImageDraw.Draw(image).ellipse(
         (width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=(20, 90, 200)
     )
@@ -43,9 +43,9 @@ def stripes(path: Path, size=(80, 80)) -> Path:
     """A bold, colourful style image."""
     image = Image.new("RGB", size, (240, 230, 200))
     draw = ImageDraw.Draw(image)
-    colours = [(200, 30, 40), (30, 60, 160), (240, 180, 20), (20, 20, 20)]
+    colors = [(200, 30, 40), (30, 60, 160), (240, 180, 20), (20, 20, 20)]
     for i in range(-size[1], size[0], 10):
-        draw.line([(i, 0), (i + size[1], size[1])], fill=colours[(i // 10) % 4], width=5)
+        draw.line([(i, 0), (i + size[1], size[1])], fill=colors[(i // 10) % 4], width=5)
     image.save(path)
     return path
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from .images import ImageSource
-    from .inside import Panel
+    from .sheets import Panel
     from .video.job import VideoResult
 
 __all__ = ["PainterlyError", "Settings", "explain", "stylize", "stylize_video", "__version__"]
@@ -46,7 +46,7 @@ def stylize(
         [load_image(s, "style image") for s in styles],
         *load_mask_and_init(job.settings),
     )
-    return job.stylise(on_event, inputs=inputs).image
+    return job.stylize(on_event, inputs=inputs).image
 
 
 def explain(content: ImageSource, style: ImageSource | None = None, **options: Any) -> list[Panel]:
@@ -54,7 +54,7 @@ def explain(content: ImageSource, style: ImageSource | None = None, **options: A
     with ``title``, one-line ``caption`` and ``image`` (PIL), for notebooks.
 
     ``options``: ``size``, ``layers``, ``style_layers``, ``quick``, ``result``, ``on_event``, ``stop``
-    (see ``painterly.inside.explain``); ``painterly.inside.render_sheet(panels)`` lays them out.
+    (see ``painterly.inside.explain``); ``painterly.sheets.render_sheet(panels)`` lays them out.
     """
     from .inside import explain as panels
 

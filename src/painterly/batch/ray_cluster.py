@@ -77,7 +77,7 @@ class Painter:
                 progress.put_nowait((label, event.iteration, event.total))
 
         with tempfile.TemporaryDirectory(prefix="painterly-") as tmp:
-            settings = _localised(Settings.from_json(settings_json), files, Path(tmp))
+            settings = _localized(Settings.from_json(settings_json), files, Path(tmp))
             settings = settings.with_(**{name: _node_file(*shipped) for name, shipped in large.items()})
             output = Path(tmp) / "output.png"
             outcome = paint(settings, output, self.targets, on_event=report, checkpoint_every=0)
@@ -122,7 +122,7 @@ def pack(settings: Settings) -> dict[str, bytes]:
     return files
 
 
-def _localised(settings: Settings, files: dict[str, bytes], folder: Path) -> Settings:
+def _localized(settings: Settings, files: dict[str, bytes], folder: Path) -> Settings:
     """``settings`` with every input path pointing at a copy of its bytes inside ``folder``."""
     local = {}
     for i, (path, data) in enumerate(files.items()):

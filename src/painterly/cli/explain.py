@@ -43,8 +43,9 @@ def explain(
 
     from ..engine import Iteration, StopToken
     from ..images import check_output, save_image
-    from ..inside import PanelDone, PanelStarted, render_sheet
+    from ..inside import PanelDone, PanelStarted
     from ..inside import explain as make_panels
+    from ..sheets import render_sheet
 
     out = check_output(output or unused(Path(f"{Path(content).stem}-explain")), [content, style, result])
     opts = option_values(EXPLAIN_OPTIONS, **opts)

@@ -20,7 +20,7 @@ from ..errors import PainterlyError
 from ..settings import Settings
 
 FACTOR = 1.5  # what one key press multiplies or divides a weight by
-FAVOURED = 3.0  # ``b``: the favoured style's blend weight against each other style's 1
+FAVORED = 3.0  # ``b``: the favoured style's blend weight against each other style's 1
 # key -> weight: lower case divides it by FACTOR, upper case multiplies it. Up from 0 starts at the
 # weight's first step and down from at most that step reaches 0 (tv starts at 0; at 1 it is ~1-2 %
 # of a 128-256 px run's total, measured on Tubingen + Starry Night).
@@ -35,7 +35,7 @@ HELP = f"""painterly: keys while it paints (each applies before the next evaluat
   t / T   smoothness (total variation) weight down / up
   f / F   face protection down / up
           (/{FACTOR:g} or x{FACTOR:g} a press; up from 0 starts small, down from there reaches 0)
-  b       favour the next style in turn ({FAVOURED:g}:1), then blend them equally again
+  b       favour the next style in turn ({FAVORED:g}:1), then blend them equally again
   q       stop and save the best image so far (`painterly resume` can finish it)
   ?       this list"""
 
@@ -69,7 +69,7 @@ def next_blend(asked: Settings) -> tuple[float, ...]:
     count = len(asked.styles)
     if count < 2:
         raise PainterlyError("one style: nothing to blend")
-    cycle = [tuple(FAVOURED if i == k else 1.0 for i in range(count)) for k in range(count)]
+    cycle = [tuple(FAVORED if i == k else 1.0 for i in range(count)) for k in range(count)]
     cycle.append((1.0,) * count)
     now = cycle.index(asked.style_blend) if asked.style_blend in cycle else -1
     return cycle[(now + 1) % len(cycle)]

@@ -93,20 +93,25 @@ def execute(
         finally:
             on_event.close()
     if record.interrupted:
-        kept = f" ({job.output} kept as it was)" if record.output != str(job.output) else ""
-        finish = (
-            f"; finish it with `painterly resume {shlex.quote(str(job.output))}`"
-            if job.checkpoint is not None and job.checkpoint.is_file()
-            else ""
-        )
-        say(
-            f"painterly: interrupted after {record.iterations} iterations; best image so far saved to "
-            f"{record.output}{kept}{finish}"
-        )
+        say(_interrupted(job, record))
         sys.exit(EXIT_INTERRUPTED)
     ended = "; the time budget ended a scale early" if record.stop else ""
     took = time.perf_counter() - painting
     say(f"painterly: wrote {job.output} in {_duration(took)} (estimated {_duration(estimate)}){ended}")
+
+
+def _interrupted(job, record) -> str:
+    """What an interrupted run kept, and how to finish it."""
+    kept = f" ({job.output} kept as it was)" if record.output != str(job.output) else ""
+    finish = (
+        f"; finish it with `painterly resume {shlex.quote(str(job.output))}`"
+        if job.checkpoint is not None and job.checkpoint.is_file()
+        else ""
+    )
+    return (
+        f"painterly: interrupted after {record.iterations} iterations; best image so far saved to "
+        f"{record.output}{kept}{finish}"
+    )
 
 
 def stop_on_ctrl_c(job, quiet: bool):
@@ -124,6 +129,9 @@ def stop_on_ctrl_c(job, quiet: bool):
 
 
 def _duration(seconds: float) -> str:
+    """Seconds as a person reads them: tenths where a whole second would be a large share."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 

@@ -162,10 +162,10 @@ class VideoJob:
             content = frame.resize(self.size, Image.LANCZOS)
             path = self.frame_path(index)
             if index <= done:
-                stylised = load_image(path, "finished frame") if index > done - reach else None
+                stylized = load_image(path, "finished frame") if index > done - reach else None
                 emit(FrameDone(index, self.count, path, 0.0, {}, kept=True))
                 cut = read_metadata(path).get("video", {}).get("start") == CUT
-                history, made = [*([] if cut else history), (content, stylised)][-reach:], index
+                history, made = [*([] if cut else history), (content, stylized)][-reach:], index
                 cuts += [index] if cut else []
                 continue
             if self._after_frame or self.token.stopped:
@@ -188,8 +188,8 @@ class VideoJob:
                 stopped = True
                 break
             emit(FrameDone(index, self.count, path, time.perf_counter() - start, record.losses, kept=False))
-            stylised = load_image(path, "finished frame")
-            history, made = [*([] if cut else history), (content, stylised)][-reach:], index
+            stylized = load_image(path, "finished frame")
+            history, made = [*([] if cut else history), (content, stylized)][-reach:], index
             cuts += [index] if cut else []
         if not stopped:  # every frame there is (a clip may decode fewer than its packets promised)
             images = (load_image(self.frame_path(i), "finished frame") for i in range(1, made + 1))

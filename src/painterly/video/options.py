@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..declared import check_declared, described
 from ..errors import PainterlyError
-from ..settings import check_declared, described
 
 
 @dataclass(frozen=True)

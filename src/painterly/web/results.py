@@ -2,7 +2,7 @@
 
 ``runs/<job id>/`` holds settings.json (as queued), result.png (written atomically by ``Job.run``, with the
 visitor's record embedded), record.json (the server's own record) and ``inside/``, the entry's See inside
-panels (``inside.save_panels``). A folder is only ever found through a job id the index knows, never
+panels (``sheets.save_panels``). A folder is only ever found through a job id the index knows, never
 through a path a client sent. The visitor's records name a job's inputs by reference (``job:<id>:...``),
 never by the server paths that would show the data folder, the home folder and upload hashes.
 """
@@ -21,7 +21,7 @@ from .schema import valid_id
 RESULT = "result.png"
 RECORD = "record.json"
 SETTINGS = "settings.json"
-PANEL_MANIFEST = "panels.json"  # inside.MANIFEST (which imports torch; the store must not)
+PANEL_MANIFEST = "panels.json"  # sheets.MANIFEST (which imports torch; the store must not)
 _INSIDE_FOLDER = "inside"
 _PANEL_FILE = re.compile(r"^panel-[0-9]{2,4}\.png$")
 
@@ -95,7 +95,7 @@ class Results:
 
     def inside_panels(self, job_id: str) -> list[dict[str, str]] | None:
         """The cached panels' titles, captions, rows and files (names in the job's ``inside/``), as
-        ``inside.save_panels`` listed them; None if there are none or the cache is damaged."""
+        ``sheets.save_panels`` listed them; None if there are none or the cache is damaged."""
         if not valid_id(job_id):
             return None
         folder = self.inside_dir(job_id)

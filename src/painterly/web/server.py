@@ -32,11 +32,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ..checkpoints import DEFAULT_EVERY
 from ..errors import PainterlyError, disk_full
+from . import inside_routes, routes
 from .guards import LOOPBACK_HOSTS, BodyLimit, SameOrigin, SecurityHeaders, allowed_hosts, is_loopback
 from .jobstore import QueueFull
 from .limits import Limits
 from .recovery import recover
-from .routes import router
 from .steering import Steering
 from .store import DISK_FULL, INTERNAL_ERROR, Store
 from .worker import Worker
@@ -58,19 +58,7 @@ def create_app(
 ) -> FastAPI:
     """The web app over the data folder ``data`` (created if missing), answering only for ``hosts``;
     runs write a checkpoint every ``checkpoint_every`` seconds (0: never), to continue after a stop."""
-    try:
-        store = Store(data)
-    except OSError as exc:
-        raise PainterlyError(f"cannot use data folder {data}: {exc.strerror or exc}") from None
-    except sqlite3.Error as exc:
-        raise PainterlyError(f"cannot use the database in {data}: {exc}") from None
-    try:
-        recover(store)
-    except (OSError, sqlite3.Error) as exc:
-        store.close()
-        raise PainterlyError(
-            f"cannot use data folder {data}: {getattr(exc, 'strerror', None) or exc}"
-        ) from None
+    store = _open(data)
     worker = Worker(store, checkpoint_every)
     limits = limits or Limits()
 
@@ -94,24 +82,45 @@ def create_app(
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
-    app.include_router(router)
+    app.include_router(routes.router)
+    app.include_router(inside_routes.router)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(static_dir() / "index.html", headers={"Cache-Control": "no-cache"})
 
-    @app.exception_handler(PainterlyError)
-    async def painterly_error(request: Request, exc: PainterlyError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=429 if isinstance(exc, QueueFull) else 400)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if disk_full(exc):
-            return JSONResponse({"detail": DISK_FULL}, status_code=507)
-        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
-
+    app.add_exception_handler(PainterlyError, _painterly_error)
+    app.add_exception_handler(Exception, _unexpected)
     return app
+
+
+def _open(data: str | os.PathLike) -> Store:
+    """The store over ``data``, made to agree with the files there (``recovery``); one line if it cannot."""
+    try:
+        store = Store(data)
+    except OSError as exc:
+        raise PainterlyError(f"cannot use data folder {data}: {exc.strerror or exc}") from None
+    except sqlite3.Error as exc:
+        raise PainterlyError(f"cannot use the database in {data}: {exc}") from None
+    try:
+        recover(store)
+    except (OSError, sqlite3.Error) as exc:
+        store.close()
+        raise PainterlyError(
+            f"cannot use data folder {data}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    return store
+
+
+async def _painterly_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=429 if isinstance(exc, QueueFull) else 400)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if disk_full(exc):
+        return JSONResponse({"detail": DISK_FULL}, status_code=507)
+    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
 
 
 # --- the command ------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ finished run's See inside panels through ``inside.explain`` like ``painterly exp
 
 The running task's progress (iteration, losses, latest preview; panel i of n) lives in memory in a
 ``Live`` object that the server reads when a page polls; when a run ends its record and loss history go
-to the store, when a See inside task ends its panels go to the run's folder (``inside.save_panels``).
+to the store, when a See inside task ends its panels go to the run's folder (``sheets.save_panels``).
 
 A run keeps a checkpoint beside its result (``Job``'s), so a run the server's stop or crash cut off
 continues where it was (``recovery`` queues it again) rather than painting from zero.
@@ -314,7 +314,8 @@ class Worker:
     def _run_inside(self, row: dict[str, Any]) -> None:
         """The See inside panels of a finished run: its content, its most weighted style, its result."""
         from ..engine import StopToken
-        from ..inside import explain, save_panels
+        from ..inside import explain
+        from ..sheets import save_panels
 
         job_id, live = row["id"], self.live
         assert live is not None

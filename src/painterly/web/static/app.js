@@ -425,17 +425,17 @@ function showChanges(changes) {
   $("#run-changes").textContent = changes.length ? `Changed while painting: ${earlier}${recent.join("; ")}.` : "";
 }
 
-// position <-> value of a slider: linear between bounds, else logarithmic around ``centre`` (0 at the left)
+// position <-> value of a slider: linear between bounds, else logarithmic around ``center`` (0 at the left)
 function linearScale(min, max) {
   return { steps: 100, value: (p) => brief(min + (p / 100) * (max - min)), position: (v) => Math.round(((v - min) / (max - min)) * 100) };
 }
 
-function logScale(centre) {
+function logScale(center) {
   const steps = 2 * DECADES * DECADE;
   return {
     steps,
-    value: (p) => (p <= 0 ? 0 : brief(centre * 10 ** ((p - DECADES * DECADE) / DECADE))),
-    position: (v) => (v <= 0 ? 0 : Math.min(steps, Math.max(1, Math.round(DECADES * DECADE + DECADE * Math.log10(v / centre))))),
+    value: (p) => (p <= 0 ? 0 : brief(center * 10 ** ((p - DECADES * DECADE) / DECADE))),
+    position: (v) => (v <= 0 ? 0 : Math.min(steps, Math.max(1, Math.round(DECADES * DECADE + DECADE * Math.log10(v / center))))),
   };
 }
 
@@ -474,8 +474,8 @@ function buildSteering(job, info) {
         }));
       continue;
     }
-    const centre = value > 0 ? value : field.default > 0 ? field.default : 1;
-    const scale = field.max === null ? logScale(centre) : linearScale(field.min, field.max);
+    const center = value > 0 ? value : field.default > 0 ? field.default : 1;
+    const scale = field.max === null ? logScale(center) : linearScale(field.min, field.max);
     if (field.type === "int") {
       const real = scale.value;
       scale.value = (p) => Math.round(real(p));

@@ -22,7 +22,8 @@ from PIL import Image
 if TYPE_CHECKING:
     import torch
 
-    from .engine import LossTerm, Stylizer
+    from .engine import Stylizer
+    from .objective import LossTerm
 
 FACE_LAYERS = ("relu2_2", "relu4_2")
 # The ellipse around a detector box: Haar boxes span brows to mouth, so widen and lengthen them to
@@ -49,13 +50,13 @@ def detect_faces(image: Image.Image) -> list[Box]:
     height, width = gray.shape
     smallest = max(20, min(width, height) // 20)
     boxes: list[Box] = []
-    for name, neighbours in _CASCADES:
+    for name, neighbors in _CASCADES:
         cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
         if cascade.empty():
             continue
         for flipped in (False, True) if "profile" in name else (False,):
             view = gray[:, ::-1].copy() if flipped else gray
-            for x, y, w, h in cascade.detectMultiScale(view, 1.1, neighbours, minSize=(smallest, smallest)):
+            for x, y, w, h in cascade.detectMultiScale(view, 1.1, neighbors, minSize=(smallest, smallest)):
                 x = width - x - w if flipped else x
                 boxes.append((x / width, y / height, w / width, h / height))
     return boxes

@@ -1,6 +1,6 @@
 """One scale's optimisation over the pixels.
 
-``ScaleOptimiser`` spends one scale's evaluations with L-BFGS (strong-Wolfe line search) or Adam and
+``ScaleOptimizer`` spends one scale's evaluations with L-BFGS (strong-Wolfe line search) or Adam and
 returns the best iterate, never a diverged one, keeping the run's ``RunState`` (``painterly.state``)
 as it goes. It takes one optimiser step at a time, so between steps its whole state can be saved
 (``state_dict``) and a run killed later continues from there exactly (``run(start, resume=...)``).
@@ -50,10 +50,12 @@ def _skip_dynamo_import() -> None:
             raw.__dynamo_disable = raw
 
 
-Objective = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+# What a scale's optimizer minimizes: an image -> (weighted total, parts by name). An ``Objective``
+# (``painterly.objective``) is one; so is any function of that shape (tests, benchmarks).
+LossFunction = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
 
-class ScaleOptimiser:
+class ScaleOptimizer:
     """Spends ``iterations`` objective evaluations from a start image at one scale.
 
     Each evaluation counts as one iteration (line-search trials included), so costs are what the
@@ -65,13 +67,13 @@ class ScaleOptimiser:
     def __init__(
         self,
         state: RunState,
-        objective: Objective,
+        objective: LossFunction,
         iterations: int,
         emit: Callable[[Event], None],
         preview_every: int,
         stopped: Callable[[], bool],
         steer: Callable[[int], bool] = lambda done: False,
-        between: Callable[[ScaleOptimiser], None] = lambda optimiser: None,
+        between: Callable[[ScaleOptimizer], None] = lambda optimizer: None,
         expires: float | None = None,
         planned: int | None = None,
     ) -> None:

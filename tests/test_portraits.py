@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from painterly.engine import Stylizer
-from painterly.faces import FaceTerm, detect_faces, face_terms, face_weights
 from painterly.images import demo_content, load_image, to_tensor
+from painterly.portraits import FaceTerm, detect_faces, face_terms, face_weights
 from painterly.settings import Settings
 
 

@@ -3,9 +3,9 @@
 Stylises the built-in astronaut (defaults, 512 px, Starry Night) with and without face protection and
 prints, for each: SSIM to the content inside the detected face box (grey levels, 7x7 Gaussian window),
 the style loss outside the faces (painterly's Gram objective with the face ellipses left unstyled) and
-the content loss. Writes the face crops (content | off | on) and both outputs under results/faces/.
+the content loss. Writes the face crops (content | off | on) and both outputs under results/portraits/.
 
-    flock /tmp/painterly-heavy.lock python benchmarks/faces.py [--size 512] [--style starry_night]
+    flock /tmp/painterly-heavy.lock python benchmarks/portraits.py [--size 512] [--style starry_night]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from common import RESULTS as ALL_RESULTS
 from common import stopwatch
 
-RESULTS = ALL_RESULTS / "faces"
+RESULTS = ALL_RESULTS / "portraits"
 
 
 def ssim(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> float:
@@ -38,7 +38,7 @@ def ssim(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> float:
     return float((num / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))).mean())
 
 
-def grey(image) -> np.ndarray:
+def gray(image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float64) / 255
 
 
@@ -47,8 +47,8 @@ def main() -> None:
     from PIL import Image
 
     from painterly.engine import Stylizer
-    from painterly.faces import detect_faces, face_terms, face_weights
     from painterly.images import contact_sheet, demo_content, load_image
+    from painterly.portraits import detect_faces, face_terms, face_weights
     from painterly.settings import DEFAULTS, Settings
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -91,7 +91,7 @@ def main() -> None:
         out.save(RESULTS / f"astronaut-{args.style}-{args.size}-{name.replace(' ', '-')}.png")
         with torch.no_grad():
             _, parts = judge(result.tensor.to(stylizer.device))
-        score = ssim(grey(out.crop(box)), grey(scaled.crop(box)))
+        score = ssim(gray(out.crop(box)), gray(scaled.crop(box)))
         print(f"{name:7} | {seconds:7.1f} | {score:16.3f} | "
               f"{float(parts['style']):19.4f} | {float(parts['content']):7.3f} | {result.precision}")  # fmt: skip
         crops.append(out.crop(box))

@@ -1,0 +1,52 @@
+"""Quality presets and the coarse-to-fine schedule they give: how many scales, and the iterations
+of each.
+"""
+
+from __future__ import annotations
+
+import math
+
+# quality preset -> (iterations at the final scale, at the scale PEAK_STEP below it); scales further
+# from that peak get fewer, by COARSE_DECAY per step. Most of the time goes to the final scale, where
+# the strokes form; the coarse scales only settle layout and colour.
+# Measured at 512x384 (bf16, 2-core AVX-512-bf16 EPYC, benchmarks/quality.py's pairs, fp32 objective of
+# the saved image at 512 px) once each scale's first L-BFGS step was sized (optimize.FIRST_STEP_RMS)
+# and the Gram products ran in bf16: (16, 10) 0.93 / 0.72 (Tubingen + Starry Night / + Scream) in
+# ~12.5 s of run; (12, 8) 1.01 / 0.79; (10, 10) 1.09 / 0.81 in ~9.5 s; the old draft (16, 10) before
+# those fixes 1.20 / 0.93 in ~15 s. Draft (10, 8) keeps the whole command near 12 s.
+PRESETS: dict[str, tuple[int, int]] = {
+    "draft": (10, 8),
+    "balanced": (32, 16),
+    "best": (100, 40),
+}
+COARSE_DECAY = 0.7
+PEAK_STEP = 4  # scales below the final that get the coarse count: 128 px of a 512 px run
+SINGLE_SCALE_ITERATIONS = 300
+START_SIZE = 128
+
+
+def scale_schedule(
+    size: int, scales: int, quality: str, iterations: int, coarse_iterations: int
+) -> list[tuple[float, int]]:
+    """(fraction of the final size, iterations) per scale, coarse to fine, growing by sqrt(2), for
+    settings of these values (0: automatic, as in ``Settings``).
+
+    A scale's iterations depend only on how many steps it lies below the final one (PEAK_STEP
+    below gets the coarse count, fewer each step nearer to or further from the final), so a
+    larger image keeps every scale a smaller one has and only adds coarser ones: a preset means
+    the same at every size and never costs less on a larger image.
+    """
+    final_iters, coarse_iters = PRESETS[quality]
+    n = scales or max(1, 1 + math.floor(math.log(max(size, 1) / START_SIZE, math.sqrt(2)) + 1e-9))
+    final = iterations or final_iters
+    coarse = coarse_iterations or coarse_iters
+
+    def below(steps: int) -> int:
+        return max(4, round(coarse * COARSE_DECAY ** abs(PEAK_STEP - steps)))
+
+    if n == 1:
+        # Asked for: one long run. Automatic (a small image): no more pixel-iterations than the
+        # two-scale plan of the next size up, whose coarse scale has half the pixels.
+        auto = final + below(1) // 2
+        return [(1.0, iterations or (SINGLE_SCALE_ITERATIONS if scales == 1 else auto))]
+    return [(math.sqrt(2) ** -(n - 1 - i), below(n - 1 - i)) for i in range(n - 1)] + [(1.0, final)]
