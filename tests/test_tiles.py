@@ -187,3 +187,19 @@ def test_tiles_are_sized_for_speed_not_to_fill_the_memory():
     assert small is not None and small.side == tiles.fastest_side(
         4096, 3072, tiles.tile_side(4096, 3072, "bf16", 1.0 * 2**30, 10), 10
     )
+
+
+def test_a_checkpoint_planned_with_other_tile_sides_is_refused_not_misread():
+    """A scale's progress says which tile is next; under another tile side that index names another
+    tile (a checkpoint from before tiles were sized for speed would skip or repaint tiles)."""
+    grid = tiles.Grid(600, 400, 384)
+    x = torch.rand(1, 3, 400, 600)
+    saved = {"next": 1, "base": x.clone(), "painted": torch.zeros(1, 1, 400, 600)}
+    run = lambda resume: tiles.optimize(  # noqa: E731
+        x, grid, Image.new("RGB", (600, 400)), None, lambda *a: None, lambda start, objective: start,
+        lambda event: None, lambda: False, 0, lambda canvas, progress: None, resume,
+    )  # fmt: skip
+    for resume in (saved, {**saved, "side": 256}):
+        with pytest.raises(PainterlyError, match="remove it to start afresh"):
+            run(resume)
+    assert run({**saved, "side": grid.side}).shape == x.shape

@@ -263,11 +263,18 @@ def optimize(
     painted = torch.zeros_like(canvas[:, :1])
     first = 0
     if resume is not None:
+        if (
+            resume.get("side") != grid.side
+        ):  # planned by another version's tile sizes: ``next`` means another tile
+            raise PainterlyError(
+                f"the checkpoint was painting {resume.get('side', 'other')} px tiles where this version plans "
+                f"{grid.side} px ones; remove it to start afresh"
+            )
         first, base, painted = int(resume["next"]), resume["base"].float(), resume["painted"].float()
     if mask is not None:
         mask = mask.convert("RGB").resize((grid.width, grid.height), Image.NEAREST)
     boxes = grid.boxes()
-    progress = lambda next_tile: {"next": next_tile, "base": base, "painted": painted}  # noqa: E731
+    progress = lambda next_tile: {"next": next_tile, "side": grid.side, "base": base, "painted": painted}  # noqa: E731
     for index in range(first, len(boxes)):
         box = boxes[index]
         if stopped():
