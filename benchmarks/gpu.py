@@ -1,35 +1,113 @@
-"""CUDA figures in one short run: 512 px x 500 iterations (goal < 5 s on an H100/H200-class GPU), a
-2048 px balanced run, peak GPU memory, and the CPU/GPU pixel difference at 128 px.
+"""CUDA figures in one short run: 512 px x 500 iterations (goal < 3 s on an H100/H200-class GPU),
+2048 and 4096 px drafts (the engine's seconds with each scale's share, then the whole CLI command
+against the estimate it prints), peak GPU memory of each, and the CPU/GPU pixel difference at 128 px.
 
 Without a GPU it runs its CPU fallback (64 px x 5 iterations, a 128 px draft, the pixel difference
-at 128 px as fp32 against the auto precision) so CI keeps it working. ``benchmarks/gpu.sh`` runs it.
+at 128 px as fp32 against the auto precision) so CI keeps it working. ``benchmarks/gpu.sh`` runs it;
+``--out DIR`` keeps each draft downsampled to 1024 px and a full-size crop, to look at.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 from common import IMAGES, machine, stopwatch
 
+ESTIMATE = re.compile(r"estimated ([\d.]+) (s|min)")
 
-def _inputs():
-    from painterly.images import demo_content, load_image
+
+def _content_path() -> str:
+    from painterly.images import demo_content
 
     content = IMAGES / "tubingen.jpg"
-    content = content if content.is_file() else demo_content()
-    return load_image(str(content), "content image"), [load_image("starry_night", "style image")]
+    return str(content if content.is_file() else demo_content())
+
+
+def _inputs():
+    from painterly.images import load_image
+
+    return load_image(_content_path(), "content image"), [load_image("starry_night", "style image")]
 
 
 def stylize(device: str, size: int, precision: str = "auto", **options):
-    """One run through the public engine; (result, seconds)."""
+    """One run through the public engine; (result, seconds, the plan's tiles per scale)."""
     from painterly.engine import Stylizer
     from painterly.settings import Settings
 
     content, styles = _inputs()
     settings = Settings(styles=("starry_night",), size=size, device=device, precision=precision, **options)
+    stylizer = Stylizer(settings)
+    plan = [0 if p.grid is None else len(p.grid.boxes()) for p in stylizer.plan(content)]
     with stopwatch() as sw:
-        result = Stylizer(settings).run(content, styles)
-    return result, sw.seconds
+        result = stylizer.run(content, styles)
+    return result, sw.seconds, plan
+
+
+class Peak:
+    """Peak GPU memory of the block: what tensors held, and what the allocator reserved (what
+    nvidia-smi shows, less the CUDA context)."""
+
+    def __init__(self, cuda: bool) -> None:
+        self.cuda = cuda
+
+    def __enter__(self) -> Peak:
+        if self.cuda:
+            import torch
+
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            import torch
+
+            self.allocated = torch.cuda.max_memory_allocated() / 2**30
+            self.reserved = torch.cuda.max_memory_reserved() / 2**30
+
+    def __str__(self) -> str:
+        if not self.cuda:
+            return "peak GPU memory: n/a (no GPU)"
+        return f"peak GPU memory: {self.allocated:.2f} GiB allocated, {self.reserved:.2f} GiB reserved"
+
+
+def draft(device: str, size: int, cuda: bool, out: Path | None) -> None:
+    """One draft through the engine: seconds, iterations, tiles, each scale's share, peak memory."""
+    with Peak(cuda) as peak:
+        result, seconds, plan = stylize(device, size, quality="draft")
+    w, h = result.image.size
+    print(f"{size} px draft: {seconds:.2f} s, {result.iterations} iterations ({result.precision}), "
+          f"{w}x{h}, tiles per scale {plan}")  # fmt: skip
+    for pixels, per_eval, evals, setup, tiles in result.timings:
+        print(f"  scale of {pixels / 1e6:.2f} Mpx: {evals} evaluations x {1000 * per_eval:.1f} ms, "
+              f"set-up {setup:.2f} s, {tiles or 1} tile(s)")  # fmt: skip
+    print(f"  {peak}" + (f"; {peak.allocated * 2**30 / (w * h):.0f} B per output pixel" if cuda else ""))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        small = result.image.copy()
+        small.thumbnail((1024, 1024))
+        small.save(out / f"draft-{size}.jpg", quality=90)
+        side = min(768, w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        result.image.crop((left, top, left + side, top + side)).save(out / f"draft-{size}-crop.png")
+
+
+def command(device: str, size: int, out: Path) -> None:
+    """The whole CLI command, start-up and PNG included, against the estimate it prints."""
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "painterly.cli", _content_path(), "starry_night", "--size", str(size),
+           "--quality", "draft", "--device", device, "-o", str(out / f"cli-{size}.png")]  # fmt: skip
+    with stopwatch() as sw:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    found = ESTIMATE.search(proc.stderr)
+    if proc.returncode or not found:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-1000:]}")
+    estimate = float(found[1]) * (60 if found[2] == "min" else 1)
+    print(f"{size} px draft, whole CLI command: {sw.seconds:.1f} s (it estimated {estimate:.1f} s)")
 
 
 def main() -> None:
@@ -37,6 +115,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cpu", action="store_true", help="the CPU fallback even where CUDA is available")
+    ap.add_argument("--out", type=Path, help="keep the drafts (downsampled, and a full-size crop) here")
     args = ap.parse_args()
     cuda = torch.cuda.is_available() and not args.cpu
     device = "cuda" if cuda else "cpu"
@@ -44,26 +123,29 @@ def main() -> None:
     name = torch.cuda.get_device_name() if cuda else f"CPU fallback ({why})"
     print(machine())
     print(f"device: {device}: {name}")
-    fixed, big, diff = (512, 500), 2048, 128
+    fixed, drafts, diff = (512, 500), (2048, 4096), 128
     if not cuda:  # the CPU fallback: tiny sizes, the same pixel check
-        fixed, big = (64, 5), 128
+        fixed, drafts = (64, 5), (128,)
     stylize(device, 64, scales=1, iterations=2)  # network loaded, kernels chosen: not timed
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    result, seconds = stylize(device, fixed[0], scales=1, iterations=fixed[1])
-    print(f"{fixed[0]} px x {fixed[1]} iterations: {seconds:.2f} s ({result.precision})"
-          + (" (goal < 5 s on an H100/H200)" if cuda else ""))  # fmt: skip
-    quality = "balanced" if cuda else "draft"
-    result, seconds = stylize(device, big, quality=quality)
-    print(f"{big} px {quality}: {seconds:.2f} s, {result.iterations} iterations ({result.precision})")
-    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
-    print(f"peak GPU memory: {peak:.2f} GiB" if cuda else "peak GPU memory: n/a (no GPU)")
+    precisions = ("auto", "fp32") if cuda else ("auto",)
+    for precision in precisions:
+        with Peak(cuda) as peak:
+            result, seconds, _ = stylize(device, fixed[0], precision, scales=1, iterations=fixed[1])
+        goal = " (goal < 3 s on an H100/H200)" if cuda else ""
+        print(f"{fixed[0]} px x {fixed[1]} iterations: {seconds:.2f} s ({result.precision}){goal}; {peak}")
+    for size in drafts:
+        draft(device, size, cuda, args.out)
+    if cuda and args.out is not None:
+        command(device, drafts[-1], args.out)
     small = {"scales": 1, "iterations": 20}
-    reference, _ = stylize("cpu", diff, "fp32", **small)
-    other, _ = stylize(device, diff, "auto", **small)
-    what = "cpu fp32 vs cuda auto" if cuda else f"cpu fp32 vs cpu auto ({other.precision}; no GPU)"
-    delta = (reference.tensor - other.tensor).abs().mean().item()
-    print(f"pixel difference at {diff} px ({what}): mean abs {delta:.5f}")
+    reference, _, _ = stylize("cpu", diff, "fp32", **small)
+    for precision in precisions:
+        other, _, _ = stylize(device, diff, precision, **small)
+        what = (
+            f"cpu fp32 vs cuda {precision}" if cuda else f"cpu fp32 vs cpu auto ({other.precision}; no GPU)"
+        )
+        delta = (reference.tensor - other.tensor).abs().mean().item()
+        print(f"pixel difference at {diff} px ({what}): mean abs {delta:.5f}")
 
 
 if __name__ == "__main__":
