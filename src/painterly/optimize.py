@@ -38,13 +38,14 @@ class _Restart(Exception):
 @functools.cache
 def _skip_dynamo_import() -> None:
     """Spare ~2 s of start-up: torch.optim imports torch._dynamo on the first optimiser only to mark
-    ``add_param_group``/``zero_grad`` as never-compiled. painterly never compiles, so fill torch's own
+    ``add_param_group``/``zero_grad``/``state_dict``/``load_state_dict`` as never-compiled. painterly never compiles, so fill torch's own
     per-function cache (``__dynamo_disable``) with the plain function. Harmless if torch changes."""
     import sys
 
     if "torch._dynamo" in sys.modules:
         return
-    for method in (torch.optim.Optimizer.add_param_group, torch.optim.Optimizer.zero_grad):
+    optimizer = torch.optim.Optimizer
+    for method in (optimizer.add_param_group, optimizer.zero_grad, optimizer.state_dict, optimizer.load_state_dict):
         raw = getattr(method, "__wrapped__", None)
         if raw is not None and getattr(raw, "__dynamo_disable", None) is None:
             raw.__dynamo_disable = raw

@@ -109,11 +109,15 @@ class Run:
             self.first = time.perf_counter()
         self.sink(event)
 
-    def checkpoint(self, canvas: torch.Tensor, *, optimizer: Any = None, tiles: Any = None) -> None:
-        """Save the state with this position inside the scale, if one is due."""
+    def checkpoint(
+        self, canvas: torch.Tensor, *, optimizer: Callable[[], Any] | None = None, tiles: Any = None
+    ) -> None:
+        """Save the state with this position inside the scale, if one is due. ``optimizer`` makes the
+        optimizer's state only then: it copies L-BFGS's whole history (~100 images) to the CPU, which
+        made every step of a CUDA run wait on a copy (512 px: 78 ms an evaluation)."""
         if self.checkpoints is None or not self.checkpoints.due():
             return
-        self.hold(canvas, optimizer=optimizer, tiles=tiles)
+        self.hold(canvas, optimizer=None if optimizer is None else optimizer(), tiles=tiles)
         self.checkpoints.save(self.state)
         self.state.optimizer = self.state.tiles = None  # the live run does not keep the copies
 
@@ -159,7 +163,7 @@ class Run:
                 left[0] -= 1
             optimizer = ScaleOptimizer(
                 state, objective, iterations, self.emit, self.preview_every, self.stopped, self.steer,
-                (lambda o: None) if tiled else lambda o: self.checkpoint(o.x, optimizer=o.state_dict()),
+                (lambda o: None) if tiled else lambda o: self.checkpoint(o.x, optimizer=o.state_dict),
                 expires, plan.iterations,
             )  # fmt: skip
             x = optimizer.run(x, resume)
