@@ -64,6 +64,16 @@ def open_page(browser, url: str):
     return page, errors
 
 
+def start_tiny_run(page, iterations: int) -> None:
+    """Start a 64 px single-scale run of ``iterations`` with a preview every iteration."""
+    page.fill("#set-size", "64")
+    page.fill("#set-iterations", str(iterations))
+    page.click("details summary")
+    page.fill("#set-scales", "1")
+    page.fill("#preview-every", "1")
+    page.click("#start")
+
+
 def test_upload_run_preview_gallery_and_bad_upload(browser, tmp_path):
     content, style = scene(tmp_path / "meadow.png"), stripes(tmp_path / "stripes.png")
     with live_server(tmp_path / "data") as url:
@@ -78,12 +88,7 @@ def test_upload_run_preview_gallery_and_bad_upload(browser, tmp_path):
         assert page.locator(".style-row").count() == 1
 
         # a tiny run with a preview every iteration
-        page.fill("#set-size", "64")
-        page.fill("#set-iterations", "60")
-        page.click("details summary")
-        page.fill("#set-scales", "1")
-        page.fill("#preview-every", "1")
-        page.click("#start")
+        start_tiny_run(page, 60)
 
         wait_js(page, "Number(document.querySelector('#preview').dataset.iteration) > 0")
         first = page.get_attribute("#preview", "data-iteration")
@@ -218,12 +223,7 @@ def test_steering_a_run_from_its_page_then_rerunning_it_gives_the_same_pixels(br
         page.click("#styles .remove")
         page.click("#style-samples [data-sample='starry_night']")
         page.click("#style-samples [data-sample='the_scream']")
-        page.fill("#set-size", "64")
-        page.fill("#set-iterations", "150")
-        page.click("details summary")
-        page.fill("#set-scales", "1")
-        page.fill("#preview-every", "1")
-        page.click("#start")
+        start_tiny_run(page, 150)
 
         # the sliders: the steerable fields, a blend slider per style
         page.wait_for_selector("#steer:not([hidden])", timeout=60_000)
