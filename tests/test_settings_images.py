@@ -191,6 +191,22 @@ def test_draft_schedule():
     assert Settings(size=96, scales=1).schedule() == [(1.0, 300)]  # asked for a single long run
 
 
+@pytest.mark.parametrize("quality", ["draft", "balanced"])
+def test_a_print_starts_with_the_whole_512_px_schedule(quality):
+    """Its layout is settled as a 512 px run's is, then the finer scales paint strokes."""
+    small = Settings(size=512, quality=quality).schedule()
+    for size in (724, 1000, 4096):
+        schedule = Settings(size=size, quality=quality).schedule()
+        head = schedule[: len(small)]
+        assert [round(size * f) for f, _ in head] == [round(512 * f) for f, _ in small]
+        assert [i for _, i in head] == [i for _, i in small]
+        assert schedule[-1] == small[-1] and len(schedule) > len(small)
+        fractions = [f for f, _ in schedule]
+        assert all(1.3 < b / a < 1.5 for a, b in zip(fractions, fractions[1:], strict=False))
+    asked = Settings(size=4096, quality=quality, scales=11).schedule()  # scales asked for: as before
+    assert [i for _, i in asked][:5] != [i for _, i in small]
+
+
 def test_style_colors_moves_the_content_to_the_styles_palette(images):
     from painterly.images import _srgb_to_lab, style_colors
 

@@ -30,8 +30,10 @@ def check_style(width: int, height: int, precision: str, room: float, style_loss
 # The largest tile a style image's statistics are summed over. Sized to the whole room (5 GiB beside
 # a 4096 px canvas), one forward pass of a 2400 px tile put the first tile of each tiled scale 2.4 GiB
 # above every other (peak RSS 6.09 GiB under --memory-budget 6, the tiles 3.7): the process has grown
-# since the room was measured. At this side the pass takes less than a painted tile does.
-STYLE_TILE = 1536
+# since the room was measured. At 1536 px the statistics of an 8192 px style image still added 2.5 GB
+# above the run's footprint (an 8192 px draft peaked at 8.9 GB under --memory-budget 6); at 1280 px
+# 1.0 GB, at 1024 px 0.6 GB, taking 54 / 58 / 64 s (2-core EPYC, bf16).
+STYLE_TILE = 1280
 
 
 def style_tile_side(precision: str, room: float) -> int:
