@@ -45,7 +45,12 @@ def _skip_dynamo_import() -> None:
     if "torch._dynamo" in sys.modules:
         return
     optimizer = torch.optim.Optimizer
-    for method in (optimizer.add_param_group, optimizer.zero_grad, optimizer.state_dict, optimizer.load_state_dict):
+    for method in (
+        optimizer.add_param_group,
+        optimizer.zero_grad,
+        optimizer.state_dict,
+        optimizer.load_state_dict,
+    ):
         raw = getattr(method, "__wrapped__", None)
         if raw is not None and getattr(raw, "__dynamo_disable", None) is None:
             raw.__dynamo_disable = raw
