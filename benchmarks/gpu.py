@@ -34,17 +34,15 @@ def _inputs():
 
 
 def stylize(device: str, size: int, precision: str = "auto", **options):
-    """One run through the public engine; (result, seconds, the plan's tiles per scale)."""
+    """One run through the public engine; (result, seconds)."""
     from painterly.engine import Stylizer
     from painterly.settings import Settings
 
     content, styles = _inputs()
     settings = Settings(styles=("starry_night",), size=size, device=device, precision=precision, **options)
-    stylizer = Stylizer(settings)
-    plan = [0 if p.grid is None else len(p.grid.boxes()) for p in stylizer.plan(content)]
     with stopwatch() as sw:
-        result = stylizer.run(content, styles)
-    return result, sw.seconds, plan
+        result = Stylizer(settings).run(content, styles)
+    return result, sw.seconds
 
 
 class Peak:
@@ -76,12 +74,12 @@ class Peak:
 
 
 def draft(device: str, size: int, cuda: bool, out: Path | None) -> None:
-    """One draft through the engine: seconds, iterations, tiles, each scale's share, peak memory."""
+    """One draft through the engine: seconds, iterations, each scale's share (tiles as run), peak memory."""
     with Peak(cuda) as peak:
-        result, seconds, plan = stylize(device, size, quality="draft")
+        result, seconds = stylize(device, size, quality="draft")
     w, h = result.image.size
     print(f"{size} px draft: {seconds:.2f} s, {result.iterations} iterations ({result.precision}), "
-          f"{w}x{h}, tiles per scale {plan}")  # fmt: skip
+          f"{w}x{h}")  # fmt: skip
     for pixels, per_eval, evals, setup, tiles in result.timings:
         print(f"  scale of {pixels / 1e6:.2f} Mpx: {evals} evaluations x {1000 * per_eval:.1f} ms, "
               f"set-up {setup:.2f} s, {tiles or 1} tile(s)")  # fmt: skip
@@ -130,7 +128,7 @@ def main() -> None:
     precisions = ("auto", "fp32") if cuda else ("auto",)
     for precision in precisions:
         with Peak(cuda) as peak:
-            result, seconds, _ = stylize(device, fixed[0], precision, scales=1, iterations=fixed[1])
+            result, seconds = stylize(device, fixed[0], precision, scales=1, iterations=fixed[1])
         goal = " (goal < 3 s on an H100/H200)" if cuda else ""
         print(f"{fixed[0]} px x {fixed[1]} iterations: {seconds:.2f} s ({result.precision}){goal}; {peak}")
     for size in drafts:
@@ -138,9 +136,9 @@ def main() -> None:
     if cuda and args.out is not None:
         command(device, drafts[-1], args.out)
     small = {"scales": 1, "iterations": 20}
-    reference, _, _ = stylize("cpu", diff, "fp32", **small)
+    reference, _ = stylize("cpu", diff, "fp32", **small)
     for precision in precisions:
-        other, _, _ = stylize(device, diff, precision, **small)
+        other, _ = stylize(device, diff, precision, **small)
         what = (
             f"cpu fp32 vs cuda {precision}" if cuda else f"cpu fp32 vs cpu auto ({other.precision}; no GPU)"
         )

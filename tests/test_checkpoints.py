@@ -149,6 +149,9 @@ def _damage(kind: str, ckpt: Path, tmp_path: Path, images: Path) -> tuple[Path, 
     elif kind == "format":
         owner["format"] = 99
         expected = "another format"
+    elif kind == "schedule":  # written by a painterly that planned these settings' scales otherwise
+        owner["schedule"] = [[1.0, 3]]
+        expected = "planned with other scales"
     elif kind == "input":  # the content file it names now holds other bytes
         changed = tmp_path / "content.jpg"
         Image.open(images / "golden_gate.jpg").save(changed)
@@ -161,7 +164,7 @@ def _damage(kind: str, ckpt: Path, tmp_path: Path, images: Path) -> tuple[Path, 
     return out, expected
 
 
-@pytest.mark.parametrize("kind", ["truncated", "garbage", "folder", "missing", "version", "format", "input", "state"])  # fmt: skip
+@pytest.mark.parametrize("kind", ["truncated", "garbage", "folder", "missing", "version", "format", "schedule", "input", "state"])  # fmt: skip
 def test_bad_checkpoints_give_one_line_and_stay(tmp_path, images, saved, kind):
     out, expected = _damage(kind, checkpoints.path_for(saved), tmp_path, images)
     target = checkpoints.path_for(out)

@@ -172,8 +172,8 @@ def test_metadata_is_read_without_decoding_pixels(tmp_path):
 
 @pytest.mark.parametrize("quality", ["draft", "balanced", "best"])
 def test_a_smaller_image_never_costs_more(quality):
-    """Every preset's plan only adds coarse scales as the size grows (no switch to 300 single-scale
-    iterations below 182 px), so the cost model's work never falls with size."""
+    """Every preset's plan grows with the size (no switch to 300 single-scale iterations below 182 px,
+    no dip where a print starts with a 512 px run's scales), so the cost model's work never falls."""
     from painterly.jobs import estimate_seconds
 
     works = [
@@ -193,16 +193,20 @@ def test_draft_schedule():
 
 @pytest.mark.parametrize("quality", ["draft", "balanced"])
 def test_a_print_starts_with_the_whole_512_px_schedule(quality):
-    """Its layout is settled as a 512 px run's is, then the finer scales paint strokes."""
+    """Its layout is settled as a 512 px run's is, then the finer scales paint strokes; the final
+    scale's own count (``iterations``) applies to the final scale only."""
     small = Settings(size=512, quality=quality).schedule()
-    for size in (724, 1000, 4096):
-        schedule = Settings(size=size, quality=quality).schedule()
-        head = schedule[: len(small)]
-        assert [round(size * f) for f, _ in head] == [round(512 * f) for f, _ in small]
-        assert [i for _, i in head] == [i for _, i in small]
-        assert schedule[-1] == small[-1] and len(schedule) > len(small)
-        fractions = [f for f, _ in schedule]
-        assert all(1.3 < b / a < 1.5 for a, b in zip(fractions, fractions[1:], strict=False))
+    for size in (609, 725, 1000, 4096, 8192):
+        for iterations in (0, 77):
+            schedule = Settings(size=size, quality=quality, iterations=iterations).schedule()
+            head = schedule[: len(small)]
+            assert [round(size * f) for f, _ in head] == [round(512 * f) for f, _ in small]
+            assert [i for _, i in head] == [i for _, i in small]
+            assert schedule[-1] == (1.0, iterations or small[-1][1]) and len(schedule) > len(small)
+            fractions = [f for f, _ in schedule]
+            assert all(1 < b / a <= 2**0.5 + 1e-9 for a, b in zip(fractions, fractions[1:], strict=False))
+    near = Settings(size=600, quality=quality).schedule()  # within a quarter step: no 512 px repeat
+    assert [round(600 * f) for f, _ in near][-2:] == [424, 600]
     asked = Settings(size=4096, quality=quality, scales=11).schedule()  # scales asked for: as before
     assert [i for _, i in asked][:5] != [i for _, i in small]
 

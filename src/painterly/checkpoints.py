@@ -57,6 +57,7 @@ def identity(settings: Settings, inputs: Sequence[str]) -> dict[str, Any]:
         "format": FORMAT,
         "version": painterly_version(),
         "settings": json.loads(settings.to_json()),
+        "schedule": [[fraction, iterations] for fraction, iterations in settings.schedule()],
         "inputs": {path: sha256_of(path) for path in inputs if os.path.isfile(path)},
     }
 
@@ -129,6 +130,9 @@ def _mismatch(found: dict[str, Any], owner: dict[str, Any]) -> str:
     )
     if changed:
         return f"other {', '.join(changed)}"
+    # the same settings plan other scales under another painterly (a scale index would point elsewhere)
+    if [list(scale) for scale in found.get("schedule") or []] != owner["schedule"]:
+        return "planned with other scales"
     inputs = found.get("inputs")
     if not isinstance(inputs, dict):
         return "no input digests"

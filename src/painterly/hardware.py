@@ -33,7 +33,7 @@ def configure(device: torch.device) -> None:
         torch.backends.cudnn.allow_tf32 = True
         # cuDNN's own pick, not its benchmark: each scale (and tile) is a new shape, and timing every
         # algorithm for each cost 1-4 s per scale and, in fp32, 32 GiB of workspace at 512 px (H200,
-        # benchmarks/gpu.py: 2048 px draft 16.9 s -> 2.1 s, 512 px x 500 10.0 s -> 6.2 s).
+        # benchmarks/gpu.py: 2048 px draft 16.9 s -> 1.6 s, 512 px x 500 10.0 s -> 4.8 s).
         torch.backends.cudnn.benchmark = False
         # bf16 Gram products sum over every pixel: keep cuBLAS's split-K partial sums in float32.
         torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False

@@ -34,7 +34,7 @@ def scale_schedule(
 
     A scale's iterations depend on how many steps it lies below the final one (PEAK_STEP below gets
     the coarse count, fewer each step nearer to or further from the final), except that an image
-    larger than LAYOUT_SIZE starts with a whole LAYOUT_SIZE run's schedule: a print downsampled to
+    larger than LAYOUT_SIZE (by a quarter step) starts with a whole LAYOUT_SIZE run's schedule: a print downsampled to
     512 px then scores like a 512 px run (measured: without it, a 4096 px draft's layout had 4
     evaluations at 512 px, and downsampled it scored 1.52 against the 512 px draft's 1.23).
     """
@@ -46,11 +46,12 @@ def scale_schedule(
     def below(steps: int) -> int:
         return max(4, round(coarse * COARSE_DECAY ** abs(PEAK_STEP - steps)))
 
-    layout = LAYOUT_SIZE if size > LAYOUT_SIZE and not scales else 0
+    layout = LAYOUT_SIZE if size >= LAYOUT_SIZE * 2**0.25 and not scales else 0
     if layout:
-        # A print's scales up to LAYOUT_SIZE are a LAYOUT_SIZE run's, so its layout is as settled as
-        # that run's before the finer scales (which only form strokes) begin.
-        head = scale_schedule(layout, 0, quality, iterations, coarse_iterations)
+        # A print's scales up to LAYOUT_SIZE are a LAYOUT_SIZE run's (the preset's, whatever the final
+        # scale's count), so its layout is as settled as that run's before the finer scales (which only
+        # form strokes) begin. From a quarter step above it: just above, the two would nearly repeat.
+        head = scale_schedule(layout, 0, quality, 0, coarse_iterations)
         steps = math.ceil(math.log(size / layout, math.sqrt(2)) - 1e-9)  # each at most sqrt(2) larger
         tail = [((layout / size) ** (1 - j / steps), below(steps - j)) for j in range(1, steps)]
         return [(f * layout / size, k) for f, k in head] + tail + [(1.0, final)]
