@@ -38,8 +38,9 @@ class _Restart(Exception):
 @functools.cache
 def _skip_dynamo_import() -> None:
     """Spare ~2 s of start-up: torch.optim imports torch._dynamo on the first optimiser only to mark
-    ``add_param_group``/``zero_grad``/``state_dict``/``load_state_dict`` as never-compiled. painterly never compiles, so fill torch's own
-    per-function cache (``__dynamo_disable``) with the plain function. Harmless if torch changes."""
+    ``add_param_group``/``zero_grad``/``state_dict``/``load_state_dict`` as never-compiled. painterly
+    never compiles, so fill torch's own per-function cache (``__dynamo_disable``) with the plain
+    function. Harmless if torch changes."""
     import sys
 
     if "torch._dynamo" in sys.modules:
