@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from . import cost, planning, scales, tiles
+from . import cost, layout, planning, scales, tiles
 from .errors import PainterlyError
 from .events import Event, Iteration, Preview, ScaleStarted, TileStarted
 from .hardware import configure, resolve_device, resolve_precision
@@ -37,6 +37,7 @@ from .network import VGG19Features, Weights, cached_network
 from .objective import Context, Inputs, LossTerm, Objective, ObjectiveBuilder, check_terms
 from .planning import ScalePlan
 from .scales import Run, Saver, resized
+from .schedule import layout_scales
 from .settings import Settings
 from .state import STEERABLE, Change, RunState, checked_steering, steered
 from .targets import TargetCache
@@ -157,7 +158,10 @@ class Stylizer:
             for name, value in due:
                 state.settings = state.settings.with_(**{name: value}).validated()
                 state.changes.append(Change(done, name, value))
-        return any(name != "color_strength" for name, _ in due)
+        changed = any(name != "color_strength" for name, _ in due)
+        if changed:  # the objective is not the one that made the layout: the finer scales may move it
+            state.layout = None
+        return changed
 
     def network(self, extra_layers: Sequence[str] = ()) -> tuple[VGG19Features, Weights]:
         s = self.settings
@@ -332,6 +336,7 @@ class Stylizer:
             self.canvas_bytes = 0.0 if plan.grid is None else w * h * tiles.CANVAS_BYTES_PER_PIXEL
             x = run.step(plan, share).paint(x, scaled)
             if state.optimizer is None and state.tiles is None:  # the scale is finished
+                x = self._keep_layout(plan, x)
                 state.scale, state.canvas = plan.index + 1, x
                 if state.done - before >= 3:
                     state.timings.append(
@@ -340,6 +345,20 @@ class Stylizer:
             if self.stopped:
                 break
         assert x is not None
+        return x
+
+    def _keep_layout(self, plan: ScalePlan, x: torch.Tensor) -> torch.Tensor:
+        """A print's finished scale: the layout scale's image is kept, and every finer scale keeps its
+        layout (``painterly.layout``), unless the objective was steered since."""
+        state, s = self.state, self.start_settings
+        assert state is not None
+        head = layout_scales(s.size, s.scales)
+        if not s.keep_layout or not head:
+            return x
+        if plan.index == head - 1:
+            state.layout = x.detach().cpu().clone()
+        elif plan.index >= head and state.layout is not None:
+            x = layout.keep(x, state.layout)
         return x
 
     def _result(

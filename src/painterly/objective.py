@@ -171,7 +171,9 @@ class ObjectiveBuilder:
         inputs = self.inputs
         tile = Inputs(crop, f"{inputs.content_id}@{size}{box}", inputs.styles, inputs.style_ids)
         parts = [getattr(term, "for_tile", lambda box, size: None)(box, size) for term in self.terms]
-        return self._build(tile, crop, longest, crop_mask, [p for p in parts if p is not None])
+        # Not cached: a print's tiles outnumber the cache's entries, so a later run (a sweep) never
+        # found one, and the last eight held ~200 MB through the next scale (5793 px tiles).
+        return self._build(tile, crop, longest, crop_mask, [p for p in parts if p is not None], cache=False)
 
     @torch.no_grad()
     def _build(
@@ -181,13 +183,13 @@ class ObjectiveBuilder:
         longest: int,
         mask: Image.Image | None,
         terms: Sequence[LossTerm],
+        cache: bool = True,
     ) -> Objective:
         ctx, s = self.context, self.state.settings
         content = to_tensor(scaled).to(ctx.device)
         content_key = (inputs.content_id, scaled.size, s.content_layers, *ctx.key)
-        content_feats = ctx.targets.get(
-            "content", content_key, lambda: ctx.features(content, set(s.content_layers))
-        )
+        make = lambda: ctx.features(content, set(s.content_layers))  # noqa: E731
+        content_feats = ctx.targets.get("content", content_key, make) if cache else make()
         content_losses = [ContentLoss(content_feats[name]) for name in s.content_layers]
         style_stats = self._style_stats(inputs, max(1, round(longest * s.style_scale)))
         loss_type = STYLE_LOSSES[s.style_loss]

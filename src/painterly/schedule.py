@@ -39,14 +39,14 @@ def scale_schedule(
     an 8192 px draft downsampled to 512 px scored 1.578, with it 1.442, the 512 px draft 1.216).
     """
     final_iters, coarse_iters = PRESETS[quality]
-    n = scales or max(1, 1 + math.floor(math.log(max(size, 1) / START_SIZE, math.sqrt(2)) + 1e-9))
+    n = scales or automatic_scales(size)
     final = iterations or final_iters
     coarse = coarse_iterations or coarse_iters
 
     def below(steps: int) -> int:
         return max(4, round(coarse * COARSE_DECAY ** abs(PEAK_STEP - steps)))
 
-    layout = LAYOUT_SIZE if size >= LAYOUT_SIZE * 2**0.25 and not scales else 0
+    layout = LAYOUT_SIZE if layout_scales(size, scales) else 0
     if layout:
         # A print's scales up to LAYOUT_SIZE are a LAYOUT_SIZE run's (the preset's, whatever the final
         # scale's count), so its layout is as settled as that run's before the finer scales (which only
@@ -61,3 +61,17 @@ def scale_schedule(
         auto = final + below(1) // 2
         return [(1.0, iterations or (SINGLE_SCALE_ITERATIONS if scales == 1 else auto))]
     return [(math.sqrt(2) ** -(n - 1 - i), below(n - 1 - i)) for i in range(n - 1)] + [(1.0, final)]
+
+
+def layout_scales(size: int, scales: int) -> int:
+    """How many of the first scales of ``size``'s schedule are a whole LAYOUT_SIZE run's (0: none):
+    a print of automatic scales from a quarter step above LAYOUT_SIZE (``painterly.layout`` keeps
+    the last one's layout through the finer scales)."""
+    if scales or size < LAYOUT_SIZE * 2**0.25:
+        return 0
+    return automatic_scales(LAYOUT_SIZE)
+
+
+def automatic_scales(size: int) -> int:
+    """Scales of an automatic schedule: from START_SIZE up by sqrt(2) steps."""
+    return max(1, 1 + math.floor(math.log(max(size, 1) / START_SIZE, math.sqrt(2)) + 1e-9))

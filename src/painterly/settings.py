@@ -167,6 +167,12 @@ class Settings:
         default=True,
         form="advanced",
     )
+    keep_layout: bool = described(
+        "a print (over 608 px, automatic scales) keeps its 512 px run's layout and colours: the finer "
+        "scales add strokes, not a new composition",
+        default=True,
+        form="advanced",
+    )
     time_budget: str = described(
         "finish within this time (45s, 2m, 1h30m): the schedule that fills it on this machine, ended at "
         "the budget if the machine is slower than estimated; empty: the quality preset's",
