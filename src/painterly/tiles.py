@@ -61,7 +61,7 @@ def budget_note(gib: float, device: torch.device) -> str:
     """How a budget became the room a memory error quotes."""
     if gib <= 0:
         free = hardware.available_memory(device) / 2**30
-        return f" (half of the {free:.1f} GiB free; --memory-budget gives more)"
+        return f" ({DEFAULT_SHARE:.0%} of the {free:.1f} GiB free; --memory-budget gives more)"
     return f" (--memory-budget {gib:g} GiB less the {hardware.memory_in_use(device) / 2**30:.1f} GiB painterly holds)"
 
 
