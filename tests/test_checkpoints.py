@@ -256,3 +256,17 @@ def test_rerun_replays_a_steered_run_to_the_same_pixels(tmp_path, images):
     assert again.returncode == 0, again.stderr
     assert np.array_equal(pixels(tmp_path / "steered.png"), pixels(tmp_path / "again.png"))
     assert Record.from_dict(read_metadata(tmp_path / "again.png")).changes == record.changes
+
+
+def test_settings_saved_before_a_field_existed_are_still_this_runs():
+    """A checkpoint (or record) written before ``keep_layout`` existed lacks the key: it compares at
+    the field's default, not as another run; what is no settings at all stays itself."""
+    from painterly.settings import as_saved
+
+    settings = Settings(content="c", styles=("s",))
+    full = json.loads(settings.to_json())
+    older = {key: value for key, value in full.items() if key != "keep_layout"}
+    assert as_saved(older) == full and as_saved({"nonsense": 1}) == {"nonsense": 1}
+    owner = checkpoints.identity(settings, [])
+    assert checkpoints._mismatch(owner | {"settings": older}, owner) == ""
+    assert "keep_layout" in checkpoints._mismatch(owner | {"settings": older | {"keep_layout": False}}, owner)

@@ -7,8 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from painterly import schedule
-from painterly.engine import Change, Stylizer
+from painterly import checkpoints, schedule
+from painterly.engine import Change, Iteration, Stylizer
+from painterly.errors import PainterlyError
 from painterly.images import load_image
 from painterly.layout import LOCK_FRACTION, keep
 from painterly.settings import Settings
@@ -48,34 +49,60 @@ def pair(images):
     return load_image(images / "tubingen.jpg"), load_image(images / "starry_night.jpg")
 
 
-def run(pair, monkeypatch, steering=(), **kw) -> Stylizer:
-    monkeypatch.setattr(schedule, "LAYOUT_SIZE", 128)
+def settings(**kw) -> Settings:
     s = Settings(content="c", styles=("s",), size=256, quality="draft", iterations=6, coarse_iterations=4,
                  device="cpu", precision="fp32", protect_faces=False, style_weight=20.0).with_(**kw)  # fmt: skip
     assert [round(256 * f) for f, _ in s.schedule()] == [128, 181, 256]  # a head of one 128 px scale
-    stylizer = Stylizer(s, steering=steering)
-    stylizer.run(pair[0], [pair[1]])
+    return s
+
+
+def run(pair, monkeypatch, steering=(), state=None, stop_at_scale=None, **kw) -> Stylizer:
+    """A 256 px "print" whose layout scale is 128 px; ``stop_at_scale``: stop at that scale's 2nd step."""
+    monkeypatch.setattr(schedule, "LAYOUT_SIZE", 128)
+    stylizer = Stylizer(settings(**kw), steering=steering)
+
+    def stop(event) -> None:
+        if isinstance(event, Iteration) and event.scale == stop_at_scale and event.iteration >= 2:
+            stylizer.stop()
+
+    stylizer.run(pair[0], [pair[1]], on_event=stop, state=state)
     return stylizer
 
 
-def test_a_print_keeps_its_layout_runs_layout_and_a_checkpoint_keeps_it(pair, monkeypatch):
+def off_layout(canvas: torch.Tensor, layout: torch.Tensor) -> float:
+    """How far ``canvas``'s frequencies below the lock are from ``layout``'s (mean abs, 0-1)."""
+    lock = (round(96 * LOCK_FRACTION), round(128 * LOCK_FRACTION))
+    return (coarse(canvas.float().cpu(), lock) - coarse(layout, lock)).abs().mean().item()
+
+
+def test_a_print_keeps_its_layout_runs_layout_through_a_checkpoint(pair, monkeypatch, tmp_path):
     kept, free = run(pair, monkeypatch), run(pair, monkeypatch, keep_layout=False)
     layout = kept.state.layout
     assert layout is not None and layout.shape == (1, 3, 96, 128) and free.state.layout is None
-    lock = (round(96 * LOCK_FRACTION), round(128 * LOCK_FRACTION))
-    target = coarse(layout, lock)
-    off = {
-        name: (coarse(stylizer.state.canvas.float().cpu(), lock) - target).abs().mean().item()
-        for name, stylizer in (("kept", kept), ("free", free))
-    }
+    off = {"kept": off_layout(kept.state.canvas, layout), "free": off_layout(free.state.canvas, layout)}
     assert off["kept"] < 0.01 and off["free"] > 2 * off["kept"], off
-    assert torch.equal(RunState.from_dict(kept.state.to_dict()).layout, layout)
+    # stopped in the final scale, saved, read back as a new process would and resumed: still kept
+    stopped = run(pair, monkeypatch, stop_at_scale=2).state
+    assert stopped is not None and stopped.scale == 2 and torch.equal(stopped.layout, layout)
+    checkpoints.save(tmp_path / "run.ckpt", checkpoints.identity(settings(), []), stopped)
+    saved = RunState.from_dict(checkpoints.read(tmp_path / "run.ckpt")["state"])
+    assert saved.layout is not stopped.layout and torch.equal(saved.layout, layout)
+    resumed = run(pair, monkeypatch, state=saved)
+    assert off_layout(resumed.state.canvas, layout) < 0.01
 
 
 def test_steering_after_the_layout_scale_lets_the_print_move(pair, monkeypatch):
     """The layout was made by the objective before the change: the steered finer scales are not
     held to it."""
     monkeypatch.setattr(schedule, "LAYOUT_SIZE", 128)
-    head = Settings(styles=("s",), size=256, quality="draft", coarse_iterations=4).schedule()[0][1]
-    stylizer = run(pair, monkeypatch, steering=(Change(head + 1, "style_weight", 40.0),))
-    assert stylizer.state.layout is None and stylizer.state.changes[0].iteration == head + 1
+    head = settings().schedule()[0][1]
+    layout = run(pair, monkeypatch).state.layout
+    steered = run(pair, monkeypatch, steering=(Change(head + 1, "style_weight", 40.0),))
+    assert steered.state.layout is None and steered.state.changes[0].iteration == head + 1
+    assert off_layout(steered.state.canvas, layout) > 0.01
+
+
+def test_a_damaged_layout_is_refused_as_a_state():
+    data = RunState(total=1, settings=settings(), canvas=torch.zeros(1, 3, 4, 4)).to_dict()
+    with pytest.raises(PainterlyError, match="layout"):
+        RunState.from_dict(data | {"layout": "not an image"})

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import PainterlyError
 from .files import atomic_path, sha256_of
-from .settings import Settings
+from .settings import Settings, as_saved
 from .version import painterly_version
 
 if TYPE_CHECKING:  # torch loads with the first checkpoint, not with the CLI's --help
@@ -66,7 +66,7 @@ def save(path: Path, owner: dict[str, Any], state: RunState) -> None:
     import torch
 
     with atomic_path(path) as tmp:
-        torch.save({"painterly_checkpoint": owner, "state": state.to_dict()}, tmp)
+        torch.save({"painterly_checkpoint": owner, "state": state.to_dict(copy=False)}, tmp)
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def _mismatch(found: dict[str, Any], owner: dict[str, Any]) -> str:
     """How a checkpoint's owner differs from this run's, in a few words ('' when it is this run's)."""
     if found.get("version") != owner["version"]:
         return f"written by painterly {found.get('version')}, this is {owner['version']}"
-    settings = found["settings"]
+    settings = as_saved(found["settings"])
     changed = sorted(
         k for k in settings.keys() | owner["settings"].keys() if settings.get(k) != owner["settings"].get(k)
     )

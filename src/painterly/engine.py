@@ -336,12 +336,12 @@ class Stylizer:
             self.canvas_bytes = 0.0 if plan.grid is None else w * h * tiles.CANVAS_BYTES_PER_PIXEL
             x = run.step(plan, share).paint(x, scaled)
             if state.optimizer is None and state.tiles is None:  # the scale is finished
-                x = self._keep_layout(plan, x)
-                state.scale, state.canvas = plan.index + 1, x
                 if state.done - before >= 3:
                     state.timings.append(
                         planning.scale_timing(plan, state.done - before, started, run.first, rates[1])
                     )
+                x = self._keep_layout(plan, x)  # not painting time: kept out of the cost model's samples
+                state.scale, state.canvas = plan.index + 1, x
             if self.stopped:
                 break
         assert x is not None

@@ -3,8 +3,8 @@ frequencies are set back to that run's image, so the finer scales add strokes, n
 
 Without it the finer scales, each optimising its own tiles, drifted the picture: an 8192 px draft
 downsampled to 512 px scored 1.442 on the objective at 512 px against the 512 px draft's 1.216.
-Locking that print's frequencies below 362 px (one step under the 512 px scale) to the 512 px image
-afterwards scored 1.177 (below 256 px: 1.219; below 512 px: 1.202, and its full-size crops were soft
+Locking that finished print's frequencies below 362 px (one step under the 512 px scale) to the 512
+px image, post hoc, scored 1.177 (below 256 px: 1.219; below 512 px: 1.202, and its full-size crops were soft
 where the 512 px image's own strokes came back blurred). ``benchmarks/tiles.py`` measures a print's
 look against the 512 px run's.
 """

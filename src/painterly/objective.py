@@ -171,8 +171,9 @@ class ObjectiveBuilder:
         inputs = self.inputs
         tile = Inputs(crop, f"{inputs.content_id}@{size}{box}", inputs.styles, inputs.style_ids)
         parts = [getattr(term, "for_tile", lambda box, size: None)(box, size) for term in self.terms]
-        # Not cached: a print's tiles outnumber the cache's entries, so a later run (a sweep) never
-        # found one, and the last eight held ~200 MB through the next scale (5793 px tiles).
+        # Not cached: a print's tiles mostly outnumber the cache's eight content entries (an 8192 px
+        # draft paints 89), so a later run of a sweep seldom found one, and the last eight held ~200 MB
+        # into the next scale (5793 px tiles).
         return self._build(tile, crop, longest, crop_mask, [p for p in parts if p is not None], cache=False)
 
     @torch.no_grad()

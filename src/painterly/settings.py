@@ -305,6 +305,16 @@ def _field_types(declared: type = Settings) -> dict[str, type]:
     return {name: getattr(kind, "__origin__", kind) for name, kind in _field_hints(declared).items()}
 
 
+def as_saved(data: Any) -> Any:
+    """Saved settings (a record's, a checkpoint's, a video work folder's) as today's ``to_json`` writes
+    them: a field added since takes its default, so an upgrade does not make every earlier output or
+    checkpoint look like another run's. What is not valid settings comes back as it was."""
+    try:
+        return json.loads(Settings.from_dict(data).to_json())
+    except PainterlyError:
+        return data
+
+
 def check_panel_size(size: float, largest: int = MAX_SIZE) -> None:
     """Refuse an explain panel size outside MIN_PANEL_SIZE..``largest`` (the CLI's MAX_SIZE, a server's
     own limit): here, not in ``inside``, so a web request checks it without loading torch."""

@@ -110,10 +110,11 @@ class RunState:
         """The share of the planned evaluations done, 0 to 1."""
         return min(1.0, self.done / self.total) if self.total else 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        """The state as plain data on the CPU, to be saved at once: tensors already there are shared,
-        not copied (copies of an 8192 px tiled scale's canvas and fades took 1.4 GB at each checkpoint)."""
-        cpu = functools.partial(to_cpu, copy=False)
+    def to_dict(self, copy: bool = True) -> dict[str, Any]:
+        """The state as plain data on the CPU: a copy, or without ``copy`` sharing the tensors already
+        there, for a caller that saves it at once (checkpoints: copies of an 8192 px tiled scale's
+        canvas and fades took 1.4 GB each time)."""
+        cpu = functools.partial(to_cpu, copy=copy)
         return {
             "total": self.total,
             "settings": self.settings.to_json(),
@@ -167,6 +168,10 @@ class RunState:
             raise PainterlyError("not a painterly run state") from None
         if not isinstance(state.canvas, torch.Tensor) or state.canvas.dim() != 4:
             raise PainterlyError("not a painterly run state (no canvas)")
+        if state.layout is not None and not (
+            isinstance(state.layout, torch.Tensor) and state.layout.dim() == 4 and state.layout.shape[1] == 3
+        ):
+            raise PainterlyError("not a painterly run state (a layout that is no image)")
         return state
 
 

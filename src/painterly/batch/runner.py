@@ -21,6 +21,7 @@ from ..errors import PainterlyError
 from ..files import write_text_atomic
 from ..interrupts import on_ctrl_c
 from ..queue import FINISHED, RETRYABLE, Status, check_transition, recovered
+from ..settings import as_saved
 from .plan import JobSpec
 
 RESULTS = "results.json"
@@ -199,7 +200,7 @@ class Batch:
 
 
 def _matches(record: dict[str, Any], spec: JobSpec) -> bool:
-    return not record.get("interrupted") and record.get("settings") == spec.settings_dict()
+    return not record.get("interrupted") and as_saved(record.get("settings")) == spec.settings_dict()
 
 
 def _one_line(exc: BaseException) -> str:

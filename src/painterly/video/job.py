@@ -33,7 +33,7 @@ from ..errors import PainterlyError
 from ..files import write_text_atomic
 from ..images import load_image, read_metadata, style_colors, to_tensor
 from ..jobs import Job, absolute, load_mask_and_init
-from ..settings import MAX_SIZE, Settings
+from ..settings import MAX_SIZE, Settings, as_saved
 from ..targets import TargetCache
 from .cuts import HISTOGRAM_DISTANCE, UNRELIABLE_SHARE, is_cut
 from .flow import Motion
@@ -294,6 +294,8 @@ class VideoJob:
                 f"{folder / SETTINGS_FILE} is damaged; delete {folder} to start over"
             ) from None
         wanted = self._identity()
+        if isinstance(stored, dict) and "settings" in stored:
+            stored["settings"] = as_saved(stored["settings"])
         if stored != wanted:
             differ = sorted(
                 key
