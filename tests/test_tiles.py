@@ -10,7 +10,7 @@ from PIL import Image
 from painterly import hardware, style_tiles, tiles
 from painterly.engine import Iteration, Stylizer, TileStarted
 from painterly.errors import PainterlyError
-from painterly.images import fit, load_image, to_tensor
+from painterly.images import fit, load_image, to_bytes, to_tensor
 from painterly.settings import Settings
 
 SIZE, TILE, ITERS = 96, 48, 8
@@ -133,7 +133,8 @@ def test_large_style_statistics_summed_over_tiles_match_one_pass(images):
 
     stylizer = Stylizer(settings())
     net, _ = stylizer.network()
-    style = to_tensor(fit(load_image(str(images / "starry_night.jpg"), "s"), 160))
+    fitted = fit(load_image(str(images / "starry_night.jpg"), "s"), 160)
+    style = to_tensor(fitted)
     layers = stylizer.settings.style_layers
     whole = stylizer._features(net, style, set(layers))
     summed = style_tiles.style_statistics(lambda x, w: stylizer._features(net, x, w), style, layers,
@@ -141,6 +142,10 @@ def test_large_style_statistics_summed_over_tiles_match_one_pass(images):
     for layer in ("relu1_1", "relu3_1"):  # deep layers' interiors are few positions at this size
         gram = GramLoss.target(whole[layer])[0]
         assert float((summed[layer][0] - gram).norm() / gram.norm()) < 0.05
+    # held as bytes (a quarter of the memory), its tiles made floats one at a time: the same figures
+    as_bytes = style_tiles.style_statistics(lambda x, w: stylizer._features(net, x, w), to_bytes(fitted),
+                                      layers, GramLoss.statistics, 288)  # fmt: skip
+    assert all(torch.equal(as_bytes[layer][0], summed[layer][0]) for layer in layers)
 
 
 @pytest.mark.slow

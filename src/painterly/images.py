@@ -133,9 +133,15 @@ def fit(image: Image.Image, longest: int) -> Image.Image:
     return image if size == image.size else image.resize(size, Image.LANCZOS)
 
 
+def to_bytes(image: Image.Image) -> torch.Tensor:
+    """(1, 3, H, W) uint8: an image in a quarter of a float tensor's memory."""
+    return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
 def to_tensor(image: Image.Image) -> torch.Tensor:
-    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+    """(1, 3, H, W) float32 in [0, 1], made through bytes: only the result is a full-size float array
+    (dividing a float numpy array, then reordering it, held three: 1.8 GB at 8192x6144)."""
+    return to_bytes(image).float().div_(255.0)
 
 
 def to_image(tensor: torch.Tensor) -> Image.Image:

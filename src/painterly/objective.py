@@ -21,7 +21,7 @@ from PIL import Image
 
 from . import style_tiles
 from .errors import PainterlyError
-from .images import fit, to_tensor
+from .images import fit, to_bytes, to_tensor
 from .layers import LAYERS
 from .losses import STYLE_LOSSES, ContentLoss, SlicedWassersteinLoss, StyleLoss, tv_loss
 from .state import RunState
@@ -225,13 +225,14 @@ class ObjectiveBuilder:
     def style_targets(self, style: Image.Image, longest: int, loss_type: type[StyleLoss]) -> dict[str, tuple]:
         """A style image's statistics at ``longest`` px, summed over tiles when it is too large."""
         ctx, s = self.context, self.state.settings
-        image = to_tensor(fit(style, longest)).to(ctx.device)
+        fitted = fit(style, longest)
         layers = s.style_layers
         room = ctx.room()
-        if style_tiles.check_style(image.shape[-1], image.shape[-2], ctx.precision, room, s.style_loss):
+        if style_tiles.check_style(*fitted.size, ctx.precision, room, s.style_loss):
             side = style_tiles.style_tile_side(ctx.precision, room)
+            image = to_bytes(fitted).to(ctx.device)  # its tiles become floats one at a time
             return style_tiles.style_statistics(ctx.features, image, layers, loss_type.statistics, side)
-        feats = ctx.features(image, set(layers))
+        feats = ctx.features(to_tensor(fitted).to(ctx.device), set(layers))
         return {layer: loss_type.target(feats[layer]) for layer in layers}
 
 

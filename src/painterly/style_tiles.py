@@ -54,7 +54,8 @@ def style_statistics(
     statistics: Callable[[torch.Tensor, None], tuple],
     side: int,
 ) -> dict[str, tuple]:
-    """Per-layer Gram or mean/std statistics of ``image``, accumulated over tiles of ``side`` px.
+    """Per-layer Gram or mean/std statistics of ``image`` ((1, 3, H, W) in [0, 1], or uint8 0-255:
+    an 8192 px style image as floats took 600 MB), accumulated over tiles of ``side`` px.
 
     Each tile runs with a margin of OVERLAP px (the features near a crop's edge see zero padding) and
     contributes only its interior, aligned to the deepest layer's stride; the position-weighted mean
@@ -69,6 +70,8 @@ def style_statistics(
         for left in range(0, width, step):
             t0, l0 = max(0, top - OVERLAP), max(0, left - OVERLAP)
             crop = image[..., t0 : min(height, top + step + OVERLAP), l0 : min(width, left + step + OVERLAP)]
+            if not crop.is_floating_point():
+                crop = crop.float().div_(255.0)
             feats = features(crop, set(layers))
             for layer in layers:
                 s = _stride(layer)
