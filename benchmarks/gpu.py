@@ -1,4 +1,5 @@
-"""CUDA figures in one short run: 512 px x 500 iterations (goal < 3 s on an H100/H200-class GPU),
+"""CUDA figures in one short run: 512 px x 500 iterations (goal < 3 s on an H100/H200-class GPU;
+beside it the same run without CUDA graphs),
 2048 and 4096 px drafts (the engine's seconds with each scale's share, then the whole CLI command
 against the estimate it prints), peak GPU memory of each, and the CPU/GPU pixel difference at 128 px.
 
@@ -10,9 +11,11 @@ at 128 px as fp32 against the auto precision) so CI keeps it working. ``benchmar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from common import IMAGES, machine, stopwatch
@@ -73,6 +76,18 @@ class Peak:
         return f"peak GPU memory: {self.allocated:.2f} GiB allocated, {self.reserved:.2f} GiB reserved"
 
 
+@contextlib.contextmanager
+def eager() -> Iterator[None]:
+    """No evaluation captured as a CUDA graph (``painterly.graphs``) inside the block."""
+    from painterly import graphs
+
+    saved, graphs.MIN_EVALUATIONS = graphs.MIN_EVALUATIONS, sys.maxsize
+    try:
+        yield
+    finally:
+        graphs.MIN_EVALUATIONS = saved
+
+
 def draft(device: str, size: int, cuda: bool, out: Path | None) -> None:
     """One draft through the engine: seconds, iterations, each scale's share (tiles as run), peak memory."""
     with Peak(cuda) as peak:
@@ -130,7 +145,12 @@ def main() -> None:
         with Peak(cuda) as peak:
             result, seconds = stylize(device, fixed[0], precision, scales=1, iterations=fixed[1])
         goal = " (goal < 3 s on an H100/H200)" if cuda else ""
-        print(f"{fixed[0]} px x {fixed[1]} iterations: {seconds:.2f} s ({result.precision}){goal}; {peak}")
+        print(f"{fixed[0]} px x {fixed[1]} iterations: {seconds:.2f} s ({result.precision}){goal}, "
+              f"objective {result.losses['total']:.4f}; {peak}")  # fmt: skip
+        if cuda:  # the peer in the same run: every evaluation launched from the host
+            with eager():
+                result, seconds = stylize(device, fixed[0], precision, scales=1, iterations=fixed[1])
+            print(f"  the same without CUDA graphs: {seconds:.2f} s, objective {result.losses['total']:.4f}")
     for size in drafts:
         draft(device, size, cuda, args.out)
     if cuda and args.out is not None:

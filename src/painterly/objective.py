@@ -102,6 +102,12 @@ class Objective:
         self._blend: tuple[float, ...] | None = None  # the blend the weights below were made for
         self._weights: list[float] = []
         self.wanted = set(s.content_layers) | set(s.style_layers) | {name for t in terms for name in t.layers}
+        # Whether an evaluation may be captured as a CUDA graph (``painterly.graphs``): no host reads
+        # (a masked loss sums its mask), no random draws (sliced Wasserstein), no user code (terms).
+        self.capturable = not self.terms and all(
+            style is None and loss.mask is None and not isinstance(loss, SlicedWassersteinLoss)
+            for _, _, loss, style in style_losses
+        )
 
     def _weigh(self, blend: list[float]) -> None:
         """Weigh the styles by ``blend`` (the settings' in force): a loss over every style re-blends

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from . import graphs
 from .events import Event, Iteration, Preview
 from .hardware import LBFGS_HISTORY
 from .images import to_image
@@ -94,6 +95,8 @@ class ScaleOptimizer:
         self.planned = iterations if planned is None else planned
         self.emit, self.preview_every, self.stopped = emit, preview_every, stopped
         self._memo: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._graph: graphs.GraphedEvaluation | None = None
+        self._capture = False  # whether to capture the next evaluation (``graphs``)
 
     def run(self, start: torch.Tensor, resume: dict[str, Any] | None = None) -> torch.Tensor:
         """Optimise from ``start``; return the best iterate (or the moving average, when asked).
@@ -106,6 +109,7 @@ class ScaleOptimizer:
         _skip_dynamo_import()
         while True:
             self.optimizer = self._optimizer()
+            self._capture = graphs.worthwhile(self.objective, self.x, self.budget)
             try:
                 fresh = resume is None or resume["optimizer"] is None
                 if resume is not None:
@@ -131,6 +135,8 @@ class ScaleOptimizer:
                     self.x.copy_(self.state.best_image)
                 self._memo, self.state.best = [], math.inf
                 continue
+            finally:  # a graph holds private memory, and the weights of the objective it captured
+                self._graph = None
             return self._result()
 
     def state_dict(self) -> dict[str, Any]:
@@ -211,12 +217,22 @@ class ScaleOptimizer:
         if self.steer(self.state.done):
             raise _Restart
         self.budget -= 1
-        self.optimizer.zero_grad(set_to_none=True)
-        total, parts = self.objective(x)
-        total.backward()
+        total, parts = self._evaluate(x)
         self._record(float(total.detach()), parts)
         self._remember(x.detach().clone(), total.detach(), x.grad.detach().clone())
         return total
+
+    def _evaluate(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The objective at ``x``, its gradient left in ``x.grad``: from a CUDA graph where one pays."""
+        if self._capture:
+            self._capture, self._graph = False, graphs.capture(self.objective, x)
+        if self._graph is not None:
+            total, parts, x.grad = self._graph(x)
+            return total, parts
+        self.optimizer.zero_grad(set_to_none=True)
+        total, parts = self.objective(x)
+        total.backward()
+        return total, parts
 
     def _remember(self, x: torch.Tensor, value: torch.Tensor, grad: torch.Tensor) -> None:
         """Keep the latest evaluation and the lowest before it: a step ends at one of them."""
