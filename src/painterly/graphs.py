@@ -17,8 +17,8 @@ import torch
 # A scale is captured when it has at least this many evaluations left (a capture costs ~3 eager
 # evaluations) and its image at most this many pixels (above it the GPU, not the host, is the limit,
 # and a graph's private memory would double the scale's activations).
-MIN_EVALUATIONS = 24
-MAX_PIXELS = 1 << 20
+MIN_EVALUATIONS = 64
+MAX_PIXELS = 1 << 19
 _WARMUP = 2  # eager evaluations on a side stream first: cuBLAS/cuDNN set up outside the graph
 
 Evaluation = tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]

@@ -92,8 +92,17 @@ def available_memory(device: torch.device) -> int:
     return 1 << 62
 
 
-# L-BFGS's memory (pairs kept): 50 steps is past the point where more history stops paying here.
+# L-BFGS's memory (pairs kept): on a CPU 50 steps is past the point where more history stops paying.
+# On a GPU every pair costs the host two reads of a result back per step (torch's two-loop recursion)
+# while the GPU idles: 512 px x 500 with graphed evaluations on an H200 took 3.23 s with 50 pairs,
+# 2.36 s with 20 and 2.00 s with 10, the objective 0.5618, 0.5600 and 0.5631.
 LBFGS_HISTORY = 50
+LBFGS_HISTORY_CUDA = 20
+
+
+def lbfgs_history(device: torch.device) -> int:
+    """The pairs L-BFGS keeps on ``device`` (``LBFGS_HISTORY`` bounds them all, for memory plans)."""
+    return LBFGS_HISTORY_CUDA if device.type == "cuda" else LBFGS_HISTORY
 
 
 def optimizer_bytes_per_pixel(iterations: int) -> float:

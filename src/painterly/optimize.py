@@ -17,7 +17,7 @@ import torch
 
 from . import graphs
 from .events import Event, Iteration, Preview
-from .hardware import LBFGS_HISTORY
+from .hardware import lbfgs_history
 from .images import to_image
 from .state import RunState, to_cpu
 
@@ -180,7 +180,7 @@ class ScaleOptimizer:
             lr=s.learning_rate or 1.0,
             max_iter=1,  # one iteration per step: a checkpoint can follow any of them
             max_eval=self.budget + 1,
-            history_size=LBFGS_HISTORY,
+            history_size=lbfgs_history(self.x.device),
             tolerance_grad=0.0,
             tolerance_change=0.0,
             line_search_fn="strong_wolfe",
