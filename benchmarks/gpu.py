@@ -139,7 +139,7 @@ def main() -> None:
     fixed, drafts, diff = (512, 500), (2048, 4096), 128
     if not cuda:  # the CPU fallback: tiny sizes, the same pixel check
         fixed, drafts = (64, 5), (128,)
-    stylize(device, 64, scales=1, iterations=2)  # network loaded, kernels chosen: not timed
+    stylize(device, fixed[0], scales=1, iterations=2)  # network loaded, kernels chosen: not timed
     precisions = ("auto", "fp32") if cuda else ("auto",)
     for precision in precisions:
         with Peak(cuda) as peak:

@@ -18,7 +18,7 @@ import torch
 # evaluations) and its image at most this many pixels (above it the GPU, not the host, is the limit,
 # and a graph's private memory would double the scale's activations).
 MIN_EVALUATIONS = 64
-MAX_PIXELS = 1 << 19
+MAX_PIXELS = 1 << 20
 _WARMUP = 2  # eager evaluations on a side stream first: cuBLAS/cuDNN set up outside the graph
 
 Evaluation = tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]
