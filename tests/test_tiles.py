@@ -7,10 +7,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from painterly import hardware, style_tiles, tiles
+from painterly import engine, hardware, style_tiles, tiles
 from painterly.engine import Iteration, Stylizer, TileStarted
 from painterly.errors import PainterlyError
 from painterly.images import fit, load_image, to_bytes, to_tensor
+from painterly.objective import ObjectiveBuilder
 from painterly.settings import Settings
 
 SIZE, TILE, ITERS = 96, 48, 8
@@ -71,6 +72,27 @@ def test_style_statistics_leave_a_tiled_scales_canvas_alone(images, monkeypatch)
     stylizer.run(content, [load_image(str(images / "starry_night.jpg"), "s")])
     canvas = content.width * content.height * tiles.CANVAS_BYTES_PER_PIXEL
     assert rooms[-1] == pytest.approx(BUDGET_GIB * 2**30 - canvas)
+
+
+def test_a_tiled_scales_style_statistics_come_before_its_canvas(images, monkeypatch):
+    """Computed before the scale's canvas is upsampled (and copied for the fades), once, and found by
+    every tile: the 8192 px draft's peak was its first tile holding canvas, copy and statistics."""
+    monkeypatch.setattr(tiles, "MIN_TILE", TILE)
+    monkeypatch.setattr(tiles, "TILE_STEP", 1)  # sides as measured: these tests pick tiny tiles
+    order: list[str] = []
+    style_targets = ObjectiveBuilder.style_targets
+    monkeypatch.setattr(
+        ObjectiveBuilder, "style_targets", lambda *a: order.append("statistics") or style_targets(*a)
+    )
+    resized = engine.resized
+    monkeypatch.setattr(engine, "resized", lambda *a: order.append("canvas") or resized(*a))
+    content = fit(load_image(str(images / "tubingen.jpg"), "c"), SIZE)
+    events: list = []
+    stylizer = Stylizer(settings(memory_budget=BUDGET_GIB, iterations=1, scales=2))
+    stylizer.run(content, [load_image(str(images / "starry_night.jpg"), "s")], on_event=events.append)
+    assert {e.scale for e in events if isinstance(e, TileStarted)} == {1}  # the first runs whole
+    # The first scale's statistics, the second's before its canvas, and the output's resize.
+    assert order == ["statistics", "statistics", "canvas", "canvas"]
 
 
 def test_a_tile_starts_from_its_painted_neighbor_without_a_hard_edge():

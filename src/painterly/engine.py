@@ -324,6 +324,11 @@ class Stylizer:
             scaled = (
                 fit(content, plan.longest) if not plan.final else content.resize(plan.size, Image.LANCZOS)
             )
+            w, h = plan.size
+            self.canvas_bytes = 0.0 if plan.grid is None else w * h * tiles.CANVAS_BYTES_PER_PIXEL
+            started, before, run.first = time.perf_counter(), state.done, None
+            if plan.grid is not None:
+                run.builder.prepare_tiles(plan.longest)
             if x is None:
                 x = scales.start(scaled, init, self.settings.init, state.generator, self.device)
             else:
@@ -331,9 +336,6 @@ class Stylizer:
             state.scale, state.canvas = plan.index, x
             run.emit(ScaleStarted(plan.index, plan.count, *plan.size, plan.iterations))
             share = plan.seconds(*rates) / sum(p.seconds(*rates) for p in plans[number:])
-            started, before, run.first = time.perf_counter(), state.done, None
-            w, h = plan.size
-            self.canvas_bytes = 0.0 if plan.grid is None else w * h * tiles.CANVAS_BYTES_PER_PIXEL
             x = run.step(plan, share).paint(x, scaled)
             if state.optimizer is None and state.tiles is None:  # the scale is finished
                 if state.done - before >= 3:

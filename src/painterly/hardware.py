@@ -97,7 +97,7 @@ def available_memory(device: torch.device) -> int:
 # while the GPU idles: 512 px x 500 with graphed evaluations on an H200 took 3.23 s with 50 pairs,
 # 2.36 s with 20 and 2.00 s with 10, the objective 0.5618, 0.5600 and 0.5631.
 LBFGS_HISTORY = 50
-LBFGS_HISTORY_CUDA = 20
+LBFGS_HISTORY_CUDA = 10
 
 
 def lbfgs_history(device: torch.device) -> int:

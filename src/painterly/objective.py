@@ -164,6 +164,13 @@ class ObjectiveBuilder:
         """The objective of a scale that runs whole: ``scaled`` is the content at that scale."""
         return self._build(self.inputs, scaled, longest, self.mask, self.terms)
 
+    @torch.no_grad()
+    def prepare_tiles(self, longest: int) -> None:
+        """Compute a tiled scale's style statistics into the target cache now, where its tiles will
+        find them: before its canvas exists, that peak of a print's memory meets a smaller one (the
+        8192 px draft's first tile held canvas, unpainted copy and statistics at once)."""
+        self._style_stats(self.inputs, max(1, round(longest * self.state.settings.style_scale)))
+
     def tile(
         self,
         size: tuple[int, int],
