@@ -1,9 +1,13 @@
 """The engine's schedule, optimiser guarantees and public seams (terms, init, targets, stop), at tiny sizes."""
 
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
+from painterly import graphs
 from painterly.engine import Iteration, ScaleStarted, StopToken, Stylizer
 from painterly.images import load_image, to_tensor
 from painterly.schedule import PRESETS
@@ -132,6 +136,34 @@ def test_lbfgs_runs_with_the_strong_wolfe_line_search(pair, monkeypatch):
     Stylizer(settings(iterations=8)).run(content, [style], on_event=events.append)
     assert made and all(kw["line_search_fn"] == "strong_wolfe" for kw in made)
     assert sum(isinstance(e, Iteration) for e in events) == 8  # evaluations, line search included
+
+
+def test_only_objectives_without_host_reads_are_captured_as_cuda_graphs(pair):
+    """A CUDA graph replays fixed kernels: a masked loss's read of its mask's size, sliced Wasserstein's
+    fresh draws and a user's term would be frozen or refused there, so those stay eager, as all does
+    on a CPU."""
+    content, style = pair
+    small = content.resize((32, 24))
+    plain = Stylizer(settings()).objective(small, [style])
+    assert plain.capturable
+    assert not Stylizer(settings()).objective(small, [style], terms=[Recorder()]).capturable
+    assert not Stylizer(settings(style_loss="sliced-wasserstein")).objective(small, [style]).capturable
+    mask = Image.new("RGB", small.size)
+    mask.paste((255, 255, 255), (0, 0, 16, 24))
+    two = settings(styles=("s", "t"))
+    assert not Stylizer(two).objective(small, [style, style], mask=mask).capturable
+    assert not graphs.worthwhile(plain, to_tensor(small), 10_000)  # a CPU image
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_graphed_scale_paints_as_an_eager_one(pair, monkeypatch):
+    content, style = pair
+    s = settings(size=128, iterations=graphs.MIN_EVALUATIONS + 16, device="cuda", precision="fp32")
+    graphed = Stylizer(s).run(content, [style])
+    monkeypatch.setattr(graphs, "MIN_EVALUATIONS", sys.maxsize)
+    eager = Stylizer(s).run(content, [style])
+    assert graphed.losses["total"] == pytest.approx(eager.losses["total"], rel=0.01)
+    assert (graphed.tensor - eager.tensor).abs().mean() < 0.01
 
 
 def test_extra_term_joins_the_objective_and_the_losses(pair):
