@@ -115,7 +115,7 @@ def test_returns_the_best_iterate_seen(pair, options):
         last_step = float(objective(recorder.seen[-1])[0])
     scores = [*totals, last_step]
     best = recorder.seen[scores.index(min(scores))]
-    assert torch.equal(result.tensor, best.clamp(0, 1))
+    assert torch.equal(result.tensor, best.clamp(0, 1).cpu())  # a GPU run's iterates are on the GPU
     # L-BFGS descends, so its best is late; Adam at this step size overshoots, so its best is the start
     assert (min(totals) < totals[0] / 2) if not options else (totals[-1] > totals[0])
 
