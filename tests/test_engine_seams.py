@@ -159,7 +159,11 @@ def test_only_objectives_without_host_reads_are_captured_as_cuda_graphs(pair):
 def test_a_graphed_scale_paints_as_an_eager_one(pair, monkeypatch):
     content, style = pair
     s = settings(size=128, iterations=graphs.MIN_EVALUATIONS + 16, device="cuda", precision="fp32")
+    captured = []
+    capture = graphs.capture
+    monkeypatch.setattr(graphs, "capture", lambda *a: captured.append(capture(*a)) or captured[-1])
     graphed = Stylizer(s).run(content, [style])
+    assert captured and all(isinstance(g, graphs.GraphedEvaluation) for g in captured)  # not eager
     monkeypatch.setattr(graphs, "MIN_EVALUATIONS", sys.maxsize)
     eager = Stylizer(s).run(content, [style])
     assert graphed.losses["total"] == pytest.approx(eager.losses["total"], rel=0.01)

@@ -415,8 +415,8 @@ class Stylizer:
         return Context(features, self.targets, self.device, self.precision, self.network_key(), room)
 
     def _features(self, net: VGG19Features, image: torch.Tensor, wanted: set[str]) -> dict[str, torch.Tensor]:
-        # No cast cache: each weight is cast once per pass anyway, and a CUDA graph (``graphs``) must
-        # not hold casts made outside its capture.
+        # No cast cache (defensive: it keeps only casts of weights that train, and none do here): a
+        # CUDA graph (``graphs``) must not replay casts made outside its capture.
         bf16 = self.precision == "bf16"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
             return net(image.contiguous(memory_format=torch.channels_last), wanted)

@@ -92,17 +92,13 @@ def available_memory(device: torch.device) -> int:
     return 1 << 62
 
 
-# L-BFGS's memory (pairs kept): on a CPU 50 steps is past the point where more history stops paying.
-# On a GPU every pair costs the host two reads of a result back per step (torch's two-loop recursion)
-# while the GPU idles: 512 px x 500 with graphed evaluations on an H200 took 3.23 s with 50 pairs,
-# 2.36 s with 20 and 2.00 s with 10, the objective 0.5618, 0.5600 and 0.5631.
+# L-BFGS's memory (pairs kept): 50 steps is past the point where more history stops paying. Where
+# the host, not the device, is the limit (a small image on a GPU: ``graphs.host_bound``) every pair
+# costs two reads of a result back per step while the GPU idles (torch's two-loop recursion): graphed
+# 512 px x 500 on an H200 took 3.56-4.42 s with 50 pairs, 2.81-2.92 s with 20, 2.26-2.34 s with 10
+# (two runs each), the objective 0.5618, 0.5600 and 0.5631. ``LBFGS_HISTORY`` bounds memory plans.
 LBFGS_HISTORY = 50
-LBFGS_HISTORY_CUDA = 10
-
-
-def lbfgs_history(device: torch.device) -> int:
-    """The pairs L-BFGS keeps on ``device`` (``LBFGS_HISTORY`` bounds them all, for memory plans)."""
-    return LBFGS_HISTORY_CUDA if device.type == "cuda" else LBFGS_HISTORY
+LBFGS_HISTORY_HOST_BOUND = 10
 
 
 def optimizer_bytes_per_pixel(iterations: int) -> float:

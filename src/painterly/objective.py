@@ -166,9 +166,8 @@ class ObjectiveBuilder:
 
     @torch.no_grad()
     def prepare_tiles(self, longest: int) -> None:
-        """Compute a tiled scale's style statistics into the target cache now, where its tiles will
-        find them: before its canvas exists, that peak of a print's memory meets a smaller one (the
-        8192 px draft's first tile held canvas, unpainted copy and statistics at once)."""
+        """Compute a tiled scale's style statistics into the target cache before its canvas is made,
+        so their peak does not stack on the canvas and its unpainted copy (the 8192 px draft's peak)."""
         self._style_stats(self.inputs, max(1, round(longest * self.state.settings.style_scale)))
 
     def tile(

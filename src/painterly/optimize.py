@@ -17,7 +17,7 @@ import torch
 
 from . import graphs
 from .events import Event, Iteration, Preview
-from .hardware import lbfgs_history
+from .hardware import LBFGS_HISTORY, LBFGS_HISTORY_HOST_BOUND
 from .images import to_image
 from .state import RunState, to_cpu
 
@@ -109,12 +109,12 @@ class ScaleOptimizer:
         _skip_dynamo_import()
         while True:
             self.optimizer = self._optimizer()
-            self._capture = graphs.worthwhile(self.objective, self.x, self.budget)
             try:
                 fresh = resume is None or resume["optimizer"] is None
                 if resume is not None:
                     self._restore(resume)
                     resume = None
+                self._capture = graphs.worthwhile(self.objective, self.x, self.budget)  # what is left
                 if fresh and s.optimizer == "lbfgs":
                     self._first_step()
                     self.between(self)
@@ -180,7 +180,7 @@ class ScaleOptimizer:
             lr=s.learning_rate or 1.0,
             max_iter=1,  # one iteration per step: a checkpoint can follow any of them
             max_eval=self.budget + 1,
-            history_size=lbfgs_history(self.x.device),
+            history_size=LBFGS_HISTORY_HOST_BOUND if graphs.host_bound(self.x) else LBFGS_HISTORY,
             tolerance_grad=0.0,
             tolerance_change=0.0,
             line_search_fn="strong_wolfe",
