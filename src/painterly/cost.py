@@ -29,9 +29,9 @@ FORMAT = 2  # samples per machine key; format 1 (one figure per device) is read 
 KEEP = 48  # samples kept per machine: recent runs speak for the machine as it is now
 # Scales smaller than this say more about Python than about the machine's arithmetic: not kept.
 MIN_PIXELS = 32_000
-# Seconds per megapixel to write the output PNG (Pillow, compression level 6: 0.6 s for 4096x3072 on
-# the 2-core EPYC) and to turn the start into the style's palette; small beside painting.
-WRITE_PER_MPX = 0.06
+# Seconds per megapixel to write the output PNG (Pillow, compression level 1: 0.83 s for a painted
+# 4096x3072 on the 2-core EPYC) and to turn the start into the style's palette; small beside painting.
+WRITE_PER_MPX = 0.07
 # Seconds a budgeted run keeps for after its last evaluation besides the PNG: scoring the best image,
 # the record, and a command's exit (torch's teardown alone took ~0.5 s here). Measured: a 10 s budget
 # at 128 px ended 11.2 s after the command started without it.

@@ -335,6 +335,10 @@ def save_image(image: Image.Image, path: str | os.PathLike, metadata: dict[str, 
             options["exif"] = exif.tobytes()
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = 95
+    if fmt == "PNG":
+        # A painted image hardly compresses: a 4096 px result took 2.0 s at the default level 6 and
+        # 0.83 s at level 1, for a file 6 % larger (22.2 -> 23.6 MiB); level 3: 1.05 s, 23.4 MiB.
+        options["compress_level"] = 1
     try:
         with atomic_path(out) as tmp:
             image.save(tmp, format=fmt, **options)
