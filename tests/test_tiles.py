@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly import engine, hardware, style_tiles, tiles
-from painterly.engine import Iteration, Stylizer, TileStarted
+from painterly.engine import Iteration, ScaleStarted, Stylizer, TileStarted
 from painterly.errors import PainterlyError
 from painterly.images import fit, load_image, to_bytes, to_tensor
 from painterly.objective import ObjectiveBuilder
@@ -88,11 +88,18 @@ def test_a_tiled_scales_style_statistics_come_before_its_canvas(images, monkeypa
     monkeypatch.setattr(engine, "resized", lambda *a: order.append("canvas") or resized(*a))
     content = fit(load_image(str(images / "tubingen.jpg"), "c"), SIZE)
     events: list = []
+
+    def on_event(event) -> None:
+        events.append(event)
+        if isinstance(event, ScaleStarted):
+            order.append("scale")
+
     stylizer = Stylizer(settings(memory_budget=BUDGET_GIB, iterations=1, scales=2))
-    stylizer.run(content, [load_image(str(images / "starry_night.jpg"), "s")], on_event=events.append)
+    stylizer.run(content, [load_image(str(images / "starry_night.jpg"), "s")], on_event=on_event)
     assert {e.scale for e in events if isinstance(e, TileStarted)} == {1}  # the first runs whole
-    # The first scale's statistics, the second's before its canvas, and the output's resize.
-    assert order == ["statistics", "statistics", "canvas", "canvas"]
+    # The first scale's statistics, the second's before its canvas, and the output's resize; each
+    # scale announced before its statistics (a minute of them at 8192 px).
+    assert order == ["scale", "statistics", "scale", "statistics", "canvas", "canvas"]
 
 
 def test_a_tile_starts_from_its_painted_neighbor_without_a_hard_edge():

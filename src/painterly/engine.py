@@ -327,6 +327,8 @@ class Stylizer:
             w, h = plan.size
             self.canvas_bytes = 0.0 if plan.grid is None else w * h * tiles.CANVAS_BYTES_PER_PIXEL
             started, before, run.first = time.perf_counter(), state.done, None
+            # before a tiled scale's style statistics, which take a minute at 8192 px with no other event
+            run.emit(ScaleStarted(plan.index, plan.count, *plan.size, plan.iterations))
             if plan.grid is not None:
                 run.builder.prepare_tiles(plan.longest)
             if x is None:
@@ -334,7 +336,6 @@ class Stylizer:
             else:
                 x = resized(x, plan.size)
             state.scale, state.canvas = plan.index, x
-            run.emit(ScaleStarted(plan.index, plan.count, *plan.size, plan.iterations))
             share = plan.seconds(*rates) / sum(p.seconds(*rates) for p in plans[number:])
             x = run.step(plan, share).paint(x, scaled)
             if state.optimizer is None and state.tiles is None:  # the scale is finished
