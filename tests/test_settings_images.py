@@ -13,7 +13,7 @@ from painterly.images import (
     read_metadata,
     save_image,
 )
-from painterly.schedule import PRESETS
+from painterly.schedule import MIN_ITERATIONS, PRESETS
 from painterly.settings import Settings
 
 
@@ -208,6 +208,7 @@ def test_a_print_starts_with_the_whole_512_px_schedule(quality):
             assert [round(size * f) for f, _ in head] == [round(512 * f) for f, _ in small]
             assert [i for _, i in head] == [i for _, i in small]
             assert schedule[-1] == (1.0, iterations or small[-1][1]) and len(schedule) > len(small)
+            assert {i for _, i in schedule[len(small) : -1]} <= {MIN_ITERATIONS}  # they carry it up
             fractions = [f for f, _ in schedule]
             assert all(1 < b / a <= 2**0.5 + 1e-9 for a, b in zip(fractions, fractions[1:], strict=False))
     near = Settings(size=600, quality=quality).schedule()  # within a quarter step: no 512 px repeat
