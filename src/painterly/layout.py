@@ -4,7 +4,8 @@ frequencies are set back to that run's image, so the finer scales add strokes, n
 Without it the finer scales, each optimising its own tiles, drifted the picture: downsampled to 512 px,
 a 2048 px draft scored 1.471 on the objective at 512 px, kept after every finer scale 1.179 (after all
 but the last 1.306; the lock at 430 px 1.175, at 512 px 1.202 and softer at full size). By
-``benchmarks/tiles.py``, against its 512 px draft's 1.109: 4096 px 1.141, 8192 px 1.098.
+``benchmarks/tiles.py``, against its 512 px draft's 1.109: 4096 px 1.141, 8192 px 1.098; 4096 px
+1.096 once the scales between 512 px and the final one had 4 iterations each (``schedule``).
 """
 
 from __future__ import annotations
