@@ -41,7 +41,7 @@ def scale_schedule(
     Its scales between that run and the final one get MIN_ITERATIONS: they carry the picture up to
     the final scale, which forms the strokes; more only restyled the band just above the layout
     (Tubingen + Starry Night, objective at 512 px of the print downsampled, against the 512 px run's
-    1.109 draft / 0.766 balanced: 4096 px draft 1.143 -> 1.096 (8.4 min, 9.2-10.3 before), 2048 px draft
+    1.109 draft / 0.766 balanced: 4096 px draft 1.141 -> 1.096 (8.2 min, 9.9-10.3 before), 2048 px draft
     1.125 -> 1.108, 2048 px balanced 0.853 -> 0.826; full-size crops alike, the sky's mid-sized
     strokes a little softer).
     """

@@ -80,7 +80,8 @@ class Settings:
         aliases=("-n",),
     )
     coarse_iterations: int = described(
-        "iterations at the scale 4 steps below the final (128 px at 512), fewer nearer and further (0: preset)",
+        "iterations at the scale 4 steps below the final (128 px at 512; a print: its 512 px run's), fewer nearer "
+        "and further (0: preset)",
         default=0,
         bounds=(0, MAX_ITERATIONS),
         form="advanced",
